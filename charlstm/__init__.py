@@ -1,0 +1,35 @@
+"""charlstm: train a character-level LSTM on any text and generate new text from it.
+
+The Python API (imported lazily, so `import charlstm` stays instant):
+    train(corpus, model=..., config=TrainConfig(...))  -> iterator of events
+    resume(run_dir)                                     -> iterator of events
+    load(checkpoint_or_run)                             -> (model, tokenizer)
+    generate_text(model, tokenizer, SampleConfig(...), prime="...")
+"""
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "train": ("charlstm.train", "train"),
+    "resume": ("charlstm.train", "resume"),
+    "load": ("charlstm.api", "load"),
+    "generate": ("charlstm.sample", "generate"),
+    "generate_text": ("charlstm.sample", "generate_text"),
+    "SampleConfig": ("charlstm.sample", "SampleConfig"),
+    "TrainConfig": ("charlstm.config", "TrainConfig"),
+    "ModelConfig": ("charlstm.config", "ModelConfig"),
+    "CharLSTM": ("charlstm.model", "CharLSTM"),
+    "CharTokenizer": ("charlstm.tokenizer", "CharTokenizer"),
+    "CharLSTMError": ("charlstm.errors", "CharLSTMError"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'charlstm' has no attribute {name!r}")

@@ -1,0 +1,156 @@
+"""Typed configuration: `ModelConfig` (what the network is) and `TrainConfig` (how it is trained).
+
+Field names equal the CLI option names (`hidden` is `--hidden`). Both validate themselves in
+`__post_init__` and travel inside checkpoints as plain dicts (`asdict` / `from_dict`). Knows
+nothing of torch, files or the terminal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+CELLS = ("lstm", "gru", "rnn")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("constant", "cosine", "wsd")
+DEFAULT_TIME_S = 600.0  # budget when the user gives none of --steps/--epochs/--time
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    cell: str = "lstm"
+    embed: int = 128
+    hidden: int = 512
+    layers: int = 2
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        _check(self.vocab_size >= 2, f"vocabulary needs at least 2 characters, got {self.vocab_size}")
+        _check(self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        for name in ("embed", "hidden", "layers"):
+            _check(getattr(self, name) >= 1, f"--{name} must be at least 1, got {getattr(self, name)}")
+        _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        return _from_dict(cls, d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 64
+    seq_len: int = 128
+    lr: float = 2e-3
+    min_lr: float = 2e-4  # floor of the decaying schedules
+    optimizer: str = "adamw"
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup: int = 100  # steps of linear learning-rate warm-up
+    clip: float = 5.0  # max global gradient norm; 0 turns clipping off
+    steps: int | None = None
+    epochs: float | None = None
+    time: float | None = None  # seconds of training (evaluation excluded)
+    eval_every: int = 200  # steps
+    eval_chars: int | None = 200_000  # validation chars used by periodic evals (None: all)
+    save_every: int | None = 1000  # steps
+    save_every_time: float | None = 300.0  # seconds
+    sample_every: int = 1  # a preview sample every N evaluations (0: never)
+    sample_length: int = 200
+    val_fraction: float = 0.1
+    seed: int = 1337
+    max_bad_steps: int = 0  # non-finite steps skipped in a row before stopping
+    log_every: int = 10  # steps between progress events
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "seq_len", "eval_every", "log_every", "sample_length"):
+            _check(getattr(self, name) >= 1, f"--{_opt(name)} must be at least 1, got {getattr(self, name)}")
+        _check(self.lr > 0, f"--lr must be positive, got {self.lr}")
+        _check(0 <= self.min_lr <= self.lr, f"--min-lr must be in [0, --lr], got {self.min_lr}")
+        _check(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+        _check(self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}")
+        _check(self.weight_decay >= 0, "--weight-decay must be >= 0")
+        _check(self.warmup >= 0, "--warmup must be >= 0")
+        _check(self.clip >= 0, "--clip must be >= 0 (0 turns clipping off)")
+        _check(self.steps is None or self.steps >= 1, "--steps must be at least 1")
+        _check(self.epochs is None or self.epochs > 0, "--epochs must be positive")
+        _check(self.time is None or self.time > 0, "--time must be positive")
+        _check(self.eval_chars is None or self.eval_chars >= 2, "--eval-chars must be at least 2")
+        _check(self.save_every is None or self.save_every >= 1, "--save-every steps must be at least 1")
+        _check(self.save_every_time is None or self.save_every_time > 0, "--save-every time must be positive")
+        _check(self.sample_every >= 0, "--sample-every must be >= 0")
+        _check(0.0 < self.val_fraction < 0.5, f"--val-fraction must be in (0, 0.5), got {self.val_fraction}")
+        _check(self.max_bad_steps >= 0, "--max-bad-steps must be >= 0")
+
+    @property
+    def budget(self) -> dict:
+        """The stopping rule: whichever of steps/epochs/time the user gave, else the default time."""
+        given = {k: v for k, v in (("steps", self.steps), ("epochs", self.epochs), ("time", self.time)) if v}
+        return given or {"time": DEFAULT_TIME_S}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return _from_dict(cls, d)
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _opt(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _from_dict(cls, d: dict):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
+    return cls(**d)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|h|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(text: str) -> float:
+    """'10m' -> 600.0 seconds. Accepts h, m, s and ms, combined ('1h30m'). A bare number is refused
+    because users mean minutes as often as seconds."""
+    s = text.strip().lower().replace(" ", "")
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT_S[m.group(2)]
+        pos = m.end()
+    if pos != len(s) or not s:
+        raise ConfigError(f"cannot read duration {text!r}: write it with a unit, like 90s, 10m, 1.5h or 1h30m")
+    if total <= 0:
+        raise ConfigError(f"duration {text!r} must be positive")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    m, s = divmod(int(round(seconds)), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+

@@ -1,0 +1,210 @@
+"""Rendering training events for people: a rich live dashboard on a terminal, plain lines in a
+log, or JSON lines for scripts. Only this module and cli.py know about rich; nothing here trains.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from dataclasses import asdict
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from .config import format_duration
+from .events import Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
+
+LN2 = math.log(2)
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def stderr_console() -> Console:
+    """Console on stderr; off a terminal it never wraps lines, so logs keep one report per line."""
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:
+        console.soft_wrap = True
+    return console
+
+
+def error_line(console: Console, message: str) -> None:
+    console.print(Text("error: ", style="bold red") + Text(message, style="red"), soft_wrap=True)
+
+
+def sparkline(values: list[float], width: int = 40) -> str:
+    vals = [v for v in values if math.isfinite(v)][-width:]
+    if len(vals) < 2:
+        return ""
+    lo, hi = min(vals), max(vals)
+    span = (hi - lo) or 1.0
+    return "".join(SPARK[min(len(SPARK) - 1, int((v - lo) / span * (len(SPARK) - 1) + 0.5))] for v in vals)
+
+
+def bpc(nats: float) -> float:
+    return nats / LN2
+
+
+def _budget(budget: dict) -> str:
+    parts = []
+    if budget.get("steps"):
+        parts.append(f"{budget['steps']:,} steps")
+    if budget.get("epochs"):
+        parts.append(f"{budget['epochs']:g} epochs")
+    if budget.get("time"):
+        parts.append(format_duration(budget["time"]))
+    return " / ".join(parts)
+
+
+def _model(m: dict) -> str:
+    return f"{m['cell']} {m['layers']}×{m['hidden']}, embed {m['embed']}, dropout {m['dropout']:g}"
+
+
+class TrainView:
+    """Consumes events; `mode` is 'live' (rich dashboard), 'plain' (one line per report) or 'json'."""
+
+    def __init__(self, console: Console, mode: str = "live", quiet: bool = False):
+        self.console, self.mode, self.quiet = console, mode, quiet
+        self.started: Started | None = None
+        self.step: Step | None = None
+        self.eval: Eval | None = None
+        self.best_step: int | None = None
+        self.sample: Sample | None = None
+        self.losses: deque[float] = deque(maxlen=200)
+        self.clipped = deque(maxlen=100)
+        self.saved: Saved | None = None
+        self.skipped = 0
+        self.live: Live | None = None
+
+    # -- entry points -------------------------------------------------------------------------
+    def __enter__(self) -> TrainView:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def show(self, ev: Event) -> None:
+        if self.mode == "json":
+            self.console.print_json(json.dumps({"event": type(ev).__name__.lower(), **asdict(ev)}, default=str))
+            return
+        if isinstance(ev, Started):
+            self.started = ev
+            if not self.quiet:
+                self._print_start(ev)
+            if self.mode == "live" and not self.quiet:
+                self.live = Live(self._dashboard(), console=self.console, refresh_per_second=4, transient=True)
+                self.live.start()
+            return
+        if isinstance(ev, Step):
+            self.step = ev
+            self.losses.append(ev.loss)
+            self.clipped.append(ev.clipped)
+            if self.mode == "plain" and not self.quiet:
+                self.console.print(self._step_line(ev))
+        elif isinstance(ev, Eval):
+            self.eval = ev
+            if ev.is_best:
+                self.best_step = ev.step
+            if self.mode == "plain" and not self.quiet:
+                best = " (best)" if ev.is_best else f" (best {ev.best_val_loss:.4f})"
+                self.console.print(f"eval   step {ev.step:>7,} | val {ev.val_loss:.4f} nats "
+                                   f"({bpc(ev.val_loss):.3f} bpc){best} | {ev.seconds:.1f}s")
+        elif isinstance(ev, Sample):
+            self.sample = ev
+            if self.mode == "plain" and not self.quiet:
+                self.console.print(f"sample step {ev.step:,}:")
+                for line in ev.text.splitlines() or [""]:
+                    self.console.print("  | " + line, markup=False)
+        elif isinstance(ev, Saved):
+            self.saved = ev
+            if self.mode == "plain" and not self.quiet and ev.reason != "best":
+                self.console.print(f"saved  step {ev.step:>7,} -> {ev.path} ({ev.reason})")
+        elif isinstance(ev, Skipped):
+            self.skipped += 1
+            self._out(f"[yellow]skipped step {ev.step:,}: non-finite loss {ev.loss} / grad norm "
+                      f"{ev.grad_norm} ({ev.in_a_row} in a row)[/]")
+        elif isinstance(ev, Stopped):
+            if self.live is not None:
+                self.live.stop()
+                self.live = None
+            self._print_end(ev)
+            return
+        if self.live is not None:
+            self.live.update(self._dashboard())
+
+    # -- pieces -------------------------------------------------------------------------------
+    def _out(self, markup: str) -> None:
+        (self.live.console if self.live else self.console).print(markup)
+
+    def _print_start(self, ev: Started) -> None:
+        c = self.console
+        verb = f"resuming [bold]{ev.run_name}[/] from step {ev.resumed_from:,}" if ev.resumed_from is not None \
+            else f"training [bold]{ev.run_name}[/]"
+        c.print(f"charlstm: {verb}")
+        c.print(f"  corpus  {ev.corpus} ({ev.train_chars:,} train / {ev.val_chars:,} val)", markup=False)
+        c.print(f"  model   {_model(ev.model_config)}, {ev.params:,} parameters")
+        t = ev.train_config
+        c.print(f"  train   batch {t['batch_size']} × seq {t['seq_len']}, {t['optimizer']} lr {t['lr']:g} "
+                f"({t['schedule']}), clip {t['clip']:g}, budget {_budget(ev.budget)}")
+        c.print(f"  device  {ev.device}, {ev.threads} thread(s); checkpoints in {ev.run_dir}", markup=False)
+        for note in ev.notes:
+            c.print(f"  [yellow]note[/]    {note}")
+
+    def _step_line(self, ev: Step) -> str:
+        eta = f", ETA {format_duration(ev.eta)}" if ev.eta is not None else ""
+        return (f"step {ev.step:>7,} | {ev.progress:4.0%} | loss {ev.loss:.4f} ({bpc(ev.loss):.3f} bpc) | "
+                f"{ev.chars_per_s:,.0f} chars/s | lr {ev.lr:.2e} | grad {ev.grad_norm:.2f}"
+                f"{' clipped' if ev.clipped else ''} | {format_duration(ev.elapsed)}{eta}")
+
+    def _dashboard(self):
+        s, ev = self.started, self.step
+        head = Text.assemble(("charlstm ", "bold cyan"), (s.run_name if s else "", "bold"),
+                             (f"  ·  {_model(s.model_config)}  ·  {s.params:,} params  ·  {s.device}" if s else "",
+                              "dim"))
+        rows = [head]
+        if ev is None:
+            rows.append(Text("starting…", style="dim"))
+            return Panel(Group(*rows), border_style="cyan")
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(ProgressBar(total=1.0, completed=ev.progress, width=40),
+                    Text(f"{ev.progress:4.0%}  step {ev.step:,}  ·  {format_duration(ev.elapsed)} elapsed"
+                         + (f"  ·  ETA {format_duration(ev.eta)}" if ev.eta is not None else "")))
+        rows.append(bar)
+        grid = Table.grid(padding=(0, 3))
+        grid.add_column(style="dim")
+        grid.add_column()
+        spark = sparkline(list(self.losses))
+        grid.add_row("train loss", f"{ev.loss:.4f} nats  ({bpc(ev.loss):.3f} bits/char)  {spark}")
+        if self.eval:
+            best = f"best {self.eval.best_val_loss:.4f}" + (f" @ step {self.best_step:,}" if self.best_step else "")
+            val = self.eval.val_loss
+            grid.add_row("val loss", f"{val:.4f} nats  ({bpc(val):.3f} bits/char)  {best}")
+        clipped = sum(self.clipped) / max(1, len(self.clipped))
+        grid.add_row("speed", f"{ev.chars_per_s:,.0f} chars/s   lr {ev.lr:.2e}   grad norm {ev.grad_norm:.2f} "
+                              f"(clipped {clipped:.0%} of recent steps)")
+        if self.saved:
+            grid.add_row("saved", f"{self.saved.reason} @ step {self.saved.step:,}")
+        rows.append(grid)
+        if self.sample:
+            rows.append(Panel(Text(self.sample.text), title=f"sample @ step {self.sample.step:,}",
+                              title_align="left", border_style="dim"))
+        return Panel(Group(*rows), border_style="cyan")
+
+    def _print_end(self, ev: Stopped) -> None:
+        c = self.console
+        if ev.reason == "nonfinite":
+            return  # the CLI prints the error line
+        if self.quiet and ev.reason == "done":
+            return
+        rows = [("result", ev.message), ("trained", f"{format_duration(ev.elapsed)}, {ev.step:,} steps")]
+        if ev.best_val_loss is not None:
+            rows.append(("best val", f"{ev.best_val_loss:.4f} nats/char ({bpc(ev.best_val_loss):.3f} bits/char)"))
+        rows += [("checkpoints", ev.run_dir), ("sample", f"charlstm sample {ev.run_dir} --temp 0.8"),
+                 ("resume", f"charlstm resume {ev.run_dir}")]
+        for k, v in rows:
+            c.print(f"[dim]{k:<12}[/]{v}", highlight=False)

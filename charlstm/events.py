@@ -1,0 +1,85 @@
+"""What a training run reports: small frozen dataclasses yielded by `train()`.
+
+The CLI renders them, tests collect them, a notebook can iterate them. Knows nothing of how they
+are shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Started:
+    run_dir: str
+    run_name: str
+    params: int
+    corpus: str  # one-line description of what was read
+    train_chars: int
+    val_chars: int
+    model_config: dict
+    train_config: dict
+    budget: dict  # the stopping rule in force: {"steps": N} / {"epochs": E} / {"time": seconds}
+    device: str
+    threads: int
+    resumed_from: int | None = None  # step of the checkpoint a resume started from
+    notes: tuple[str, ...] = ()  # things the user should know (fallbacks, cleaned temp files)
+
+
+@dataclass(frozen=True)
+class Step:
+    step: int
+    epoch: float
+    loss: float
+    grad_norm: float
+    clipped: bool
+    lr: float
+    chars_per_s: float
+    elapsed: float  # seconds of training so far (evaluation excluded)
+    progress: float  # 0..1 of the budget
+    eta: float | None  # seconds of training left, when it can be estimated
+
+
+@dataclass(frozen=True)
+class Eval:
+    step: int
+    val_loss: float  # nats per character
+    best_val_loss: float
+    is_best: bool
+    train_loss: float | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Sample:
+    step: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Saved:
+    step: int
+    path: str
+    reason: str  # "periodic", "best", "final", "interrupted"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    step: int
+    loss: float
+    grad_norm: float
+    in_a_row: int
+
+
+@dataclass(frozen=True)
+class Stopped:
+    step: int
+    reason: str  # "done", "interrupted", "nonfinite"
+    message: str
+    best_val_loss: float | None
+    elapsed: float
+    run_dir: str
+    extra: dict = field(default_factory=dict)
+
+
+Event = Started | Step | Eval | Sample | Saved | Skipped | Stopped

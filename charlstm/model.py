@@ -1,0 +1,77 @@
+"""The network: Embedding -> multi-layer LSTM (or GRU, or plain RNN) -> Dropout -> Linear.
+
+Recurrent state is explicit: `forward(idx, state) -> (logits, state)`, never kept inside the
+module, so training can carry it across windows and sampling across steps. Shapes: B batch,
+T time, V vocabulary, E embedding, H hidden, L layers. Imports torch and config only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .config import ModelConfig
+
+State = tuple[torch.Tensor, ...]  # lstm: (h[L,B,H], c[L,B,H]); gru and rnn: (h[L,B,H],)
+
+_RNN = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class CharLSTM(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.embed)
+        # nn.LSTM applies dropout to the outputs of every layer but the last
+        self.rnn = _RNN[c.cell](c.embed, c.hidden, c.layers, batch_first=True,
+                                dropout=c.dropout if c.layers > 1 else 0.0)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden, c.vocab_size)
+        if c.cell == "lstm":
+            # forget-gate bias 1 so the cell state is kept by default early in training
+            # (Jozefowicz, Zaremba and Sutskever 2015, "An Empirical Exploration of RNN Architectures")
+            H = c.hidden
+            with torch.no_grad():
+                for name, p in self.rnn.named_parameters():
+                    if name.startswith("bias_ih"):
+                        p[H:2 * H].fill_(1.0)  # gate order i, f, g, o
+                    elif name.startswith("bias_hh"):
+                        p[H:2 * H].fill_(0.0)
+
+    @property
+    def state_size(self) -> int:
+        return 2 if self.config.cell == "lstm" else 1
+
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu",
+                   dtype: torch.dtype = torch.float32) -> State:
+        z = torch.zeros(self.config.layers, batch_size, self.config.hidden, device=device, dtype=dtype)
+        return tuple(z.clone() for _ in range(self.state_size))
+
+    def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """idx[B, T] int64 -> logits[B, T, V] and the state after the last step."""
+        if state is None:
+            state = self.init_state(idx.shape[0], idx.device, self.embed.weight.dtype)
+        x = self.embed(idx)  # B, T, E
+        out, new = self.rnn(x, state if self.config.cell == "lstm" else state[0])  # out: B, T, H
+        new = tuple(new) if isinstance(new, tuple) else (new,)
+        return self.head(self.drop(out)), new
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def detach_state(state: State) -> State:
+    """Cut the graph at a window boundary: memory flows on, gradients stop (truncated BPTT)."""
+    return tuple(s.detach() for s in state)
+
+
+def params_for(cell: str, vocab: int, embed: int, hidden: int, layers: int) -> int:
+    """Parameter count of a model without building it (used to match sizes across cell types)."""
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    n = vocab * embed + hidden * vocab + vocab
+    inp = embed
+    for _ in range(layers):
+        n += gates * hidden * (inp + hidden + 2)
+        inp = hidden
+    return n

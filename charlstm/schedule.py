@@ -1,0 +1,49 @@
+"""Learning-rate schedules and the training budget, both as functions of progress in [0, 1].
+
+Progress is the fraction of the budget used: step / steps, epochs done / epochs, or training
+seconds / time, whichever the user gave (the largest if several). Tying the schedule to progress
+rather than to a step count lets one mechanism serve step, epoch and wall-clock budgets. Warm-up is
+counted in steps. Pure functions; knows nothing of torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+WSD_DECAY = 0.2  # warmup-stable-decay: the last 20% of the budget decays linearly
+
+
+def progress(budget: dict, step: int, epochs_done: float, train_time: float) -> float:
+    parts = []
+    if budget.get("steps"):
+        parts.append(step / budget["steps"])
+    if budget.get("epochs"):
+        parts.append(epochs_done / budget["epochs"])
+    if budget.get("time"):
+        parts.append(train_time / budget["time"])
+    return max(parts) if parts else 0.0
+
+
+def learning_rate(schedule: str, lr: float, min_lr: float, warmup: int, step: int, p: float) -> float:
+    """Rate for the update that makes step `step` + 1, at budget progress `p`."""
+    p = min(max(p, 0.0), 1.0)
+    if schedule == "constant":
+        base = lr
+    elif schedule == "cosine":
+        base = min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * p))
+    elif schedule == "wsd":
+        base = lr if p < 1 - WSD_DECAY else min_lr + (lr - min_lr) * (1.0 - p) / WSD_DECAY
+    else:
+        raise ValueError(f"unknown schedule {schedule!r}")
+    if warmup and step < warmup:
+        base *= (step + 1) / warmup
+    return base
+
+
+def eta(budget: dict, p: float, train_time: float) -> float | None:
+    """Seconds of training left, extrapolated from the time spent so far."""
+    if budget.get("time") and len(budget) == 1:
+        return max(0.0, budget["time"] - train_time)
+    if p <= 0:
+        return None
+    return max(0.0, train_time * (1.0 - p) / p)

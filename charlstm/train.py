@@ -1,0 +1,382 @@
+"""The training loop: truncated BPTT over contiguous lanes, yielding events as it goes.
+
+`train()` starts a run and `resume()` continues one; both set up a `_Run` and hand it to `_loop`,
+which reads top to bottom: window -> forward -> loss -> backward -> clip -> (finite?) -> step ->
+carry the detached hidden state -> log / evaluate / save. Everything that changes during a run is
+in the checkpoint, so a resumed run continues bit for bit. Stopping is asked through
+`should_stop()` (the CLI wires it to Ctrl-C and SIGTERM); the library touches no signals.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import __version__, checkpoint, schedule
+from .config import ModelConfig, TrainConfig
+from .corpus import ReadOptions
+from .data import Corpus, ProgressFactory, check_trainable, lay_lanes, num_windows, prepare_corpus, split, window
+from .devices import resolve_device
+from .errors import ConfigError, NonFiniteError, ResumeMismatchError
+from .evaluate import evaluate
+from .events import Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
+from .model import CharLSTM, State, detach_state
+from .sample import SampleConfig, generate_text
+
+METRICS_FILE = "metrics.jsonl"
+PREVIEW_TEMPERATURE = 0.8
+RESUME_OVERRIDABLE = ("steps", "epochs", "time", "eval_every", "eval_chars", "save_every", "save_every_time",
+                      "sample_every", "sample_length", "max_bad_steps", "log_every")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def compute_loss(model: CharLSTM, x: torch.Tensor, y: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    """Mean cross-entropy (nats/char) of one window, and the state after it."""
+    logits, new_state = model(x, state)  # B, T, V
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), new_state
+
+
+def make_optimizer(model: CharLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Weight decay on weight matrices only; biases and the embedding table are not decayed."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
+    keep = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": keep, "weight_decay": 0.0}]
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(groups, lr=cfg.lr)
+
+
+@dataclass
+class _Run:
+    run_dir: Path
+    model: CharLSTM
+    optimizer: torch.optim.Optimizer
+    cfg: TrainConfig
+    corpus: Corpus
+    corpus_info: dict
+    device: torch.device
+    step: int = 0
+    cursor: int = 0  # windows read since the start; the epoch is cursor / windows_per_epoch
+    train_time: float = 0.0
+    best_val_loss: float | None = None
+    hidden: State | None = None
+    history: list[dict] = field(default_factory=list)  # evaluation records
+    resumed_from: int | None = None
+    windows_per_epoch: int = 1  # set when the loop lays out the lanes
+    notes: list[str] = field(default_factory=list)
+
+    def checkpoint(self) -> dict:
+        """Everything needed to continue exactly: only tensors and primitives."""
+        _, py_state, py_gauss = random.getstate()
+        rng = {"torch": torch.get_rng_state(), "python": list(py_state), "python_gauss": py_gauss}
+        if torch.cuda.is_available():
+            rng["cuda"] = [s for s in torch.cuda.get_rng_state_all()]
+        return {
+            "format_version": checkpoint.FORMAT_VERSION,
+            "charlstm_version": __version__,
+            "torch_version": str(torch.__version__),
+            "saved_at": datetime.now().isoformat(timespec="seconds"),
+            "model_config": self.model.config.to_dict(),
+            "train_config": self.cfg.to_dict(),
+            "vocab": self.corpus.tokenizer.to_dict(),
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": {"name": self.cfg.schedule, "lr": self.optimizer.param_groups[0]["lr"]},
+            "step": self.step,
+            "cursor": self.cursor,
+            "epoch": self.cursor / self.windows_per_epoch,
+            "train_time": self.train_time,
+            "hidden": [h.detach().cpu() for h in self.hidden] if self.hidden is not None else [],
+            "rng": rng,
+            "best_val_loss": self.best_val_loss,
+            "metrics": self.history,
+            "corpus": self.corpus_info,
+            "run_name": self.run_dir.name,
+        }
+
+
+
+def default_run_name(corpus: list[str | Path], root: Path) -> str:
+    base = Path(str(corpus[0]).rstrip("/")).stem or "run"
+    name = f"{base}-{datetime.now():%Y%m%d-%H%M%S}"
+    n, out = 1, name
+    while (root / out).exists():
+        n += 1
+        out = f"{name}-{n}"
+    return out
+
+
+def _corpus_info(paths: list[str | Path], opts: ReadOptions, corpus: Corpus) -> dict:
+    return {"paths": [str(Path(p).resolve()) for p in paths], "options": {
+        "encoding": opts.encoding, "errors": opts.errors, "newline": opts.newline,
+        "normalization": opts.normalization, "pattern": opts.pattern},
+        "tokens": int(len(corpus.tokens)), "checksum": _checksum(corpus.tokens)}
+
+
+def _checksum(tokens: np.ndarray) -> int:
+    import zlib
+    crc, step = 0, 1 << 24
+    for s in range(0, len(tokens), step):
+        crc = zlib.crc32(np.ascontiguousarray(tokens[s:s + step]).tobytes(), crc)
+    return crc
+
+
+def train(corpus: list[str | Path], model: dict | None = None, config: TrainConfig | None = None,
+          run_dir: str | Path | None = None, root: str | Path = "checkpoints",
+          read_options: ReadOptions | None = None, device: str = "auto", threads: int | None = None,
+          should_stop: Callable[[], bool] | None = None,
+          progress: ProgressFactory | None = None) -> Iterator[Event]:
+    """Start a new run on `corpus` (files or directories) and yield its events.
+    `model` holds ModelConfig fields other than vocab_size (cell, embed, hidden, layers, dropout)."""
+    cfg = config or TrainConfig()
+    opts = read_options or ReadOptions()
+    root = Path(root)
+    run_dir = Path(run_dir) if run_dir else root / default_run_name(corpus, root)
+    if (run_dir / checkpoint.LAST).exists() or (run_dir / checkpoint.BEST).exists():
+        raise ConfigError(f"{run_dir} already holds a run: continue it with `charlstm resume {run_dir}` "
+                          "or choose another --name")
+    dev = resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    data = prepare_corpus(corpus, run_dir, opts, progress=progress)
+    train_ids, val_ids = split(data.tokens, cfg.val_fraction)
+    check_trainable(len(train_ids), len(val_ids), cfg.batch_size, cfg.seq_len)
+    mcfg = ModelConfig(vocab_size=data.tokenizer.vocab_size, **(model or {}))
+    seed_everything(cfg.seed)
+    net = CharLSTM(mcfg).to(dev)
+    run = _Run(run_dir, net, make_optimizer(net, cfg), cfg, data, _corpus_info(corpus, opts, data), dev)
+    _truncate_metrics(run_dir, 0)
+    yield from _loop(run, should_stop or (lambda: False))
+
+
+def resume(target: str | Path | None = None, root: str | Path = "checkpoints", overrides: dict | None = None,
+           device: str = "auto", threads: int | None = None, should_stop: Callable[[], bool] | None = None,
+           progress: ProgressFactory | None = None) -> Iterator[Event]:
+    """Continue a run (a run directory, a checkpoint file, or the newest run under `root`).
+    `overrides` may change the budget and logging (RESUME_OVERRIDABLE); anything else is refused."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    bad = sorted(set(overrides) - set(RESUME_OVERRIDABLE))
+    if bad:
+        raise ResumeMismatchError(f"resume cannot change {', '.join(bad)}: they would not match the "
+                                  "saved optimizer state and data position; start a new run instead")
+    notes: list[str] = []
+    if target is not None and Path(target).is_file():
+        ckpt, path = checkpoint.load(Path(target)), Path(target)
+    else:
+        run_dir = checkpoint.resolve(target, Path(root)).parent
+        ckpt, path, problems = checkpoint.load_newest_good(run_dir)
+        notes += [f"skipped a bad checkpoint: {p}" for p in problems]
+        if problems:
+            notes.append(f"resuming from {path.name} (step {ckpt['step']}) instead")
+    run_dir = path.parent
+    removed = checkpoint.remove_orphans(run_dir)
+    if removed:
+        notes.append(f"removed {len(removed)} temp file(s) left by an interrupted save")
+    dev = resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = TrainConfig.from_dict(ckpt["train_config"])
+    budget_keys = {"steps", "epochs", "time"}
+    if budget_keys & set(overrides):
+        cfg = cfg.replace(steps=None, epochs=None, time=None)
+    cfg = cfg.replace(**overrides)
+    info = ckpt["corpus"]
+    opts = ReadOptions(**info["options"])
+    tok = checkpoint.build_model(ckpt)[1]
+    data = prepare_corpus(info["paths"], run_dir, opts, tokenizer=tok, progress=progress)
+    if data.tokenizer != tok:
+        raise ResumeMismatchError("the corpus vocabulary differs from the checkpoint's")
+    if len(data.tokens) != info["tokens"] or _checksum(data.tokens) != info["checksum"]:
+        raise ResumeMismatchError(
+            f"the corpus changed since this run started ({info['tokens']:,} characters then, "
+            f"{len(data.tokens):,} now, or different text): the saved data position would point elsewhere; "
+            "restore the corpus, or start a new run")
+    net, _ = checkpoint.build_model(ckpt, dev)
+    net.train()
+    opt = make_optimizer(net, cfg)
+    opt.load_state_dict(ckpt["optimizer"])
+    rng = ckpt["rng"]
+    torch.set_rng_state(rng["torch"])
+    random.setstate((3, tuple(rng["python"]), rng["python_gauss"]))
+    if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    run = _Run(run_dir, net, opt, cfg, data, info, dev, step=ckpt["step"], cursor=ckpt["cursor"],
+               train_time=ckpt["train_time"], best_val_loss=ckpt["best_val_loss"],
+               hidden=tuple(h.to(dev) for h in ckpt["hidden"]) or None, history=list(ckpt["metrics"]),
+               resumed_from=ckpt["step"], notes=notes)
+    _truncate_metrics(run_dir, run.step)
+    yield from _loop(run, should_stop or (lambda: False))
+
+
+def _truncate_metrics(run_dir: Path, step: int) -> None:
+    """Drop metric lines written after the checkpoint being resumed (they will be written again)."""
+    path = run_dir / METRICS_FILE
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
+
+
+def _log(run: _Run, record: dict) -> None:
+    with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _save(run: _Run, name: str, reason: str) -> Saved:
+    path = run.run_dir / name
+    checkpoint.save(run.checkpoint(), path)
+    return Saved(run.step, str(path), reason)
+
+
+def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
+    cfg, model, opt = run.cfg, run.model, run.optimizer
+    budget = cfg.budget
+    train_ids, val_ids = split(run.corpus.tokens, cfg.val_fraction)
+    check_trainable(len(train_ids), len(val_ids), cfg.batch_size, cfg.seq_len)
+    lanes = lay_lanes(train_ids, cfg.batch_size)
+    wpe = run.windows_per_epoch = num_windows(lanes[0].shape[1], cfg.seq_len)
+    params = [p for p in model.parameters()]
+    clip = cfg.clip if cfg.clip > 0 else math.inf
+    yield Started(str(run.run_dir), run.run_dir.name, model.num_params(), run.corpus.describe(),
+                  len(train_ids), len(val_ids), model.config.to_dict(), cfg.to_dict(), budget,
+                  str(run.device), torch.get_num_threads(), run.resumed_from, tuple(run.notes))
+
+    def prog() -> float:
+        return schedule.progress(budget, run.step, run.cursor / wpe, run.train_time)
+
+    if prog() >= 1.0:
+        yield Stopped(run.step, "done", f"the budget {budget} was already reached at step {run.step}; give a "
+                      "larger --steps, --epochs or --time to train further", run.best_val_loss,
+                      run.train_time, str(run.run_dir))
+        return
+
+    model.train()
+    bad_in_a_row, window_chars, window_time, last_loss = 0, 0, 0.0, None
+    loss_sum, loss_n = 0.0, 0
+    last_save_wall = time.monotonic()
+    while True:
+        if should_stop():
+            yield _save(run, checkpoint.LAST, "interrupted")
+            yield Stopped(run.step, "interrupted", f"stopped at step {run.step}", run.best_val_loss,
+                          run.train_time, str(run.run_dir))
+            return
+        i = run.cursor % wpe
+        if i == 0 or run.hidden is None:
+            run.hidden = model.init_state(cfg.batch_size, run.device)  # a new pass starts from zero memory
+        x, y = window(lanes, i, cfg.seq_len)
+        x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+        lr = schedule.learning_rate(cfg.schedule, cfg.lr, cfg.min_lr, cfg.warmup, run.step, prog())
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss, new_hidden = compute_loss(model, x, y, run.hidden)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        loss_v, norm_v = loss.item(), grad_norm.item()
+        if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
+            # the update is never applied: parameters stay those of the last good step
+            opt.zero_grad(set_to_none=True)
+            bad_in_a_row += 1
+            run.train_time += time.perf_counter() - t0
+            yield Skipped(run.step + 1, loss_v, norm_v, bad_in_a_row)
+            if bad_in_a_row > cfg.max_bad_steps:
+                msg = (f"non-finite {'loss' if not math.isfinite(loss_v) else 'gradient norm'} at step "
+                       f"{run.step + 1} (loss {loss_v}, grad norm {norm_v}); nothing was updated. Try a lower "
+                       "--lr or --clip, or --max-bad-steps K to skip up to K bad steps in a row")
+                yield _save(run, checkpoint.LAST, "nonfinite")
+                yield Stopped(run.step, "nonfinite", msg, run.best_val_loss, run.train_time, str(run.run_dir))
+                raise NonFiniteError(msg)
+            run.cursor += 1  # skip this window
+            run.hidden = None
+            continue
+        opt.step()
+        run.hidden = detach_state(new_hidden)
+        dt = time.perf_counter() - t0
+        bad_in_a_row = 0
+        run.step += 1
+        run.cursor += 1
+        run.train_time += dt
+        window_chars += x.numel()
+        window_time += dt
+        loss_sum += loss_v
+        loss_n += 1
+        last_loss = loss_v
+        p = prog()
+        done = p >= 1.0
+
+        if run.step % cfg.log_every == 0 or done:
+            ev = Step(run.step, run.cursor / wpe, loss_sum / loss_n, norm_v, norm_v > clip, lr,
+                      window_chars / window_time if window_time > 0 else 0.0, run.train_time, min(p, 1.0),
+                      schedule.eta(budget, p, run.train_time))
+            _log(run, {"kind": "train", "step": ev.step, "epoch": ev.epoch, "loss": ev.loss,
+                       "grad_norm": ev.grad_norm, "lr": lr, "chars_per_s": ev.chars_per_s,
+                       "time": run.train_time})
+            yield ev
+            window_chars, window_time, loss_sum, loss_n = 0, 0.0, 0.0, 0
+
+        if run.step % cfg.eval_every == 0 or done:
+            yield from _evaluate(run, val_ids, last_loss)
+        wall = time.monotonic()
+        periodic = ((cfg.save_every and run.step % cfg.save_every == 0)
+                    or (cfg.save_every_time and wall - last_save_wall >= cfg.save_every_time))
+        if done or periodic:
+            yield _save(run, checkpoint.LAST, "final" if done else "periodic")
+            last_save_wall = wall
+        if done:
+            yield Stopped(run.step, "done", f"finished {budget_text(budget)} at step {run.step}",
+                          run.best_val_loss, run.train_time, str(run.run_dir))
+            return
+
+
+def _evaluate(run: _Run, val_ids: np.ndarray, train_loss: float | None) -> Iterator[Event]:
+    cfg = run.cfg
+    t0 = time.perf_counter()
+    val = evaluate(run.model, val_ids, batch_size=cfg.batch_size, seq_len=max(cfg.seq_len, 256),
+                   max_chars=cfg.eval_chars)
+    secs = time.perf_counter() - t0
+    is_best = math.isfinite(val) and (run.best_val_loss is None or val < run.best_val_loss)
+    if is_best:
+        run.best_val_loss = val
+    record = {"kind": "eval", "step": run.step, "val_loss": val, "train_loss": train_loss, "is_best": is_best,
+              "time": run.train_time}
+    run.history.append(record)
+    _log(run, record)
+    yield Eval(run.step, val, run.best_val_loss if run.best_val_loss is not None else math.nan, is_best,
+               train_loss, secs)
+    if is_best:
+        yield _save(run, checkpoint.BEST, "best")
+    n_evals = sum(1 for r in run.history if r["kind"] == "eval")
+    if cfg.sample_every and n_evals % cfg.sample_every == 0:
+        text = generate_text(run.model, run.corpus.tokenizer,
+                             SampleConfig(length=cfg.sample_length, temperature=PREVIEW_TEMPERATURE,
+                                          seed=cfg.seed + run.step))[0]
+        yield Sample(run.step, text)
+    run.model.train()
+
+
+def budget_text(budget: dict) -> str:
+    parts = []
+    if budget.get("steps"):
+        parts.append(f"{budget['steps']:,} steps")
+    if budget.get("epochs"):
+        parts.append(f"{budget['epochs']:g} epochs")
+    if budget.get("time"):
+        from .config import format_duration
+        parts.append(format_duration(budget["time"]))
+    return " / ".join(parts)
