@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -98,10 +99,13 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        why = [line.strip() for line in str(e).splitlines() if "WeightsUnpickler error" in line]
-        detail = why[0].split(":", 1)[1].strip().split(" was not")[0] if why else type(e).__name__
-        raise CheckpointError(f"{path} was refused: it holds objects other than tensors and plain "
-                              f"values, which could run code when loaded ({detail[:160]})") from None
+        # a reference to a class or function is what a code-running pickle needs: that is refused;
+        # anything else the unpickler trips over is plain corruption
+        found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", str(e))
+        if found:
+            raise CheckpointError(f"{path} was refused: it holds objects other than tensors and plain values "
+                                  f"({found.group(1)}), which could run code when loaded") from None
+        raise CheckpointError(f"{path} is corrupt or not a charlstm checkpoint (unreadable pickle data)") from None
     except Exception as e:  # truncated zip, bad magic, garbage bytes ...
         raise CheckpointError(f"{path} is corrupt or not a charlstm checkpoint ({type(e).__name__}: "
                               f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})") from None

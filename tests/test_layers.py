@@ -1,0 +1,61 @@
+"""The package's shape: imports point downward, and only the interface layer knows the terminal."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "charlstm"
+LAYER = {
+    "errors": 0, "events": 0, "schedule": 0, "config": 1, "tokenizer": 1, "devices": 1,
+    "corpus": 2, "model": 2, "data": 3, "stepper": 3, "evaluate": 3, "checkpoint": 3,
+    "sample": 4, "train": 5, "api": 5, "console": 6, "cli": 7, "__main__": 8,
+}
+TERMINAL = {"typer", "rich", "click", "tqdm"}
+
+
+def imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                yield ("." + node.module) if node.module else ".", [a.name for a in node.names]
+            else:
+                yield node.module, []
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name, []
+
+
+def test_every_module_has_a_layer():
+    assert {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"} == set(LAYER)
+
+
+def test_imports_point_downward():
+    bad = []
+    for path in PACKAGE.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        for mod, names in imports(path):
+            if not mod.startswith("."):
+                continue
+            targets = [mod[1:]] if mod != "." else [n for n in names if n in LAYER]
+            for t in targets:
+                t = t.split(".")[0]
+                if t and t in LAYER and LAYER[t] >= LAYER[path.stem]:
+                    bad.append(f"{path.stem} -> {t}")
+    assert bad == []
+
+
+def test_only_the_interface_knows_the_terminal():
+    offenders = [f"{p.stem} imports {m}" for p in PACKAGE.glob("*.py") if p.stem not in ("cli", "console")
+                 for m, _ in imports(p) if m.split(".")[0] in TERMINAL]
+    assert offenders == []
+
+
+def test_light_modules_do_not_import_torch():
+    for stem in ("errors", "events", "schedule", "config", "tokenizer", "corpus", "cli", "console"):
+        mods = {m.split(".")[0] for m, _ in imports(PACKAGE / f"{stem}.py") if m}
+        top_level = ast.parse((PACKAGE / f"{stem}.py").read_text()).body
+        top = {n.names[0].name.split(".")[0] for n in top_level if isinstance(n, ast.Import)}
+        assert "torch" not in top, stem
+        if stem in ("errors", "events", "schedule", "config", "tokenizer", "corpus"):
+            assert "torch" not in mods, stem

@@ -1,0 +1,120 @@
+import pytest
+import torch
+
+from charlstm.config import ModelConfig
+from charlstm.errors import ConfigError, PrimeError
+from charlstm.model import CharLSTM
+from charlstm.sample import SampleConfig, generate_text, probabilities
+from charlstm.stepper import FastStepper, PlainStepper
+from charlstm.tokenizer import CharTokenizer
+
+TEXT = "the cat sat on the mat.\nA dog? No: a frog!\n"
+
+
+def model_and_tok(cell="lstm", hidden=32, layers=2):
+    torch.manual_seed(1)
+    tok = CharTokenizer.from_text(TEXT)
+    m = CharLSTM(ModelConfig(vocab_size=tok.vocab_size, cell=cell, embed=8, hidden=hidden, layers=layers,
+                             dropout=0.1))
+    with torch.no_grad():  # larger weights than the init, so the steps differ visibly
+        for p in m.parameters():
+            p.mul_(3.0)
+    return m.eval(), tok
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fast_step_equals_model_forward(cell, batch):
+    m, tok = model_and_tok(cell)
+    state = m.init_state(batch)
+    plain, fast = PlainStepper(m, state), FastStepper(m, state)
+    ids = torch.randint(tok.vocab_size, (batch,))
+    with torch.no_grad():
+        for _ in range(20):
+            a, b = plain(ids), fast(ids)
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+            ids = a.argmax(-1)
+    for s_plain, s_fast in zip(plain.state, fast.state):
+        torch.testing.assert_close(s_fast, s_plain, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fast_and_plain_paths_give_the_same_text(cell):
+    m, tok = model_and_tok(cell)
+    cfg = SampleConfig(length=400, temperature=1.0, seed=3, num_samples=2)
+    assert generate_text(m, tok, cfg, "the ", fast=True) == generate_text(m, tok, cfg, "the ", fast=False)
+
+
+def test_same_seed_same_text_and_different_seed_differs():
+    m, tok = model_and_tok()
+    a = generate_text(m, tok, SampleConfig(length=200, seed=5))
+    assert a == generate_text(m, tok, SampleConfig(length=200, seed=5))
+    assert a != generate_text(m, tok, SampleConfig(length=200, seed=6))
+    assert len(a[0]) == 200 and set(a[0]) <= set(tok.chars)
+
+
+def test_temperature_zero_is_argmax_and_ignores_seed():
+    m, tok = model_and_tok()
+    a = generate_text(m, tok, SampleConfig(length=60, temperature=0, seed=1), "the")
+    b = generate_text(m, tok, SampleConfig(length=60, temperature=0, seed=2), "the")
+    assert a == b
+    # the oracle: argmax of the model's own forward, one step at a time
+    ids = tok.encode("the")
+    out = []
+    with torch.no_grad():
+        logits, state = m(torch.tensor([ids]))
+        for _ in range(60):
+            nxt = int(logits[0, -1].argmax())
+            out.append(tok.chars[nxt])
+            logits, state = m(torch.tensor([[nxt]]), state)
+    assert a[0] == "".join(out)
+
+
+def test_top_k_and_top_p_known_answers():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    p = probabilities(logits, 1.0)
+    torch.testing.assert_close(p, torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    torch.testing.assert_close(probabilities(logits, 1.0, top_k=2), torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+    # nucleus 0.8: 0.5 + 0.3 reaches 0.8, so only the two most likely stay
+    torch.testing.assert_close(probabilities(logits, 1.0, top_p=0.8), torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+    torch.testing.assert_close(probabilities(logits, 1.0, top_p=0.81), torch.tensor([[0.5, 0.3, 0.15, 0.0]]) / 0.95)
+    # temperature 0.5 squares then renormalizes the probabilities
+    sq = torch.tensor([[0.25, 0.09, 0.0225, 0.0025]])
+    torch.testing.assert_close(probabilities(logits, 0.5), sq / sq.sum())
+
+
+def test_top_k_one_equals_argmax():
+    m, tok = model_and_tok()
+    a = generate_text(m, tok, SampleConfig(length=50, temperature=1.3, top_k=1, seed=9), "a")
+    b = generate_text(m, tok, SampleConfig(length=50, temperature=0, seed=1), "a")
+    assert a == b
+
+
+def test_sampling_frequencies_follow_probabilities():
+    from charlstm.sample import make_generator, pick
+    logits = torch.log(torch.tensor([[0.7, 0.2, 0.1, 0.0]])).expand(20000, 4)
+    ids = pick(logits, SampleConfig(temperature=1.0), make_generator(0))
+    freq = torch.bincount(ids, minlength=4).float() / len(ids)
+    torch.testing.assert_close(freq, torch.tensor([0.7, 0.2, 0.1, 0.0]), atol=0.015, rtol=0)
+
+
+def test_prime_errors_and_skip():
+    m, tok = model_and_tok()
+    with pytest.raises(PrimeError, match="U+005A|'Z'"):
+        generate_text(m, tok, SampleConfig(length=5), "Zebra")
+    assert len(generate_text(m, tok, SampleConfig(length=5, seed=1), "Zebra", skip_unknown=True)[0]) == 5
+
+
+@pytest.mark.parametrize("kw", [dict(temperature=-1), dict(top_p=0.0), dict(top_p=1.5), dict(top_k=0),
+                                dict(length=-1), dict(num_samples=0)])
+def test_sample_config_validation(kw):
+    with pytest.raises(ConfigError):
+        SampleConfig(**kw)
+
+
+def test_sampling_keeps_training_rng_untouched():
+    m, tok = model_and_tok()
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    generate_text(m, tok, SampleConfig(length=50, seed=4))
+    assert torch.equal(before, torch.get_rng_state())

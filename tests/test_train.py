@@ -1,0 +1,156 @@
+import json
+import math
+
+import pytest
+import torch
+
+from charlstm import schedule
+from charlstm import train as train_mod
+from charlstm.errors import ConfigError, NonFiniteError, ResumeMismatchError
+from charlstm.events import Eval, Saved, Skipped, Started, Step, Stopped
+from charlstm.train import resume, train
+from conftest import TINY_MODEL
+
+
+def losses(events):
+    return [e.loss for e in events if isinstance(e, Step)]
+
+
+def params(path):
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_events_and_files(tmp_path, corpus_file, tiny_config):
+    ev = list(train([corpus_file], TINY_MODEL, tiny_config(steps=20, eval_every=10, sample_every=1), run_dir=tmp_path / "r"))
+    assert isinstance(ev[0], Started) and isinstance(ev[-1], Stopped) and ev[-1].reason == "done"
+    assert [e.step for e in ev if isinstance(e, Step)] == list(range(1, 21))
+    assert [e.step for e in ev if isinstance(e, Eval)] == [10, 20]
+    assert {e.reason for e in ev if isinstance(e, Saved)} >= {"best", "final"}
+    assert (tmp_path / "r" / "last.pt").exists() and (tmp_path / "r" / "best.pt").exists()
+    records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [10, 20]
+    assert len([r for r in records if r["kind"] == "train"]) == 20
+
+
+def test_tiny_model_overfits_tiny_corpus(tmp_path, corpus_file, tiny_config):
+    cfg = tiny_config(steps=300, lr=1e-2, eval_every=300, batch_size=8, seq_len=32)
+    model = dict(TINY_MODEL, hidden=128, dropout=0.0)
+    ev = list(train([corpus_file], model, cfg, run_dir=tmp_path / "r"))
+    # the verse repeats 12 times, so a model that memorises it predicts almost every character
+    final = [e for e in ev if isinstance(e, Eval)][-1]
+    first, last = losses(ev)[0], losses(ev)[-1]
+    assert first > 2.3  # about ln(vocabulary) = ln(34) = 3.5 before learning
+    assert last < 0.05, last  # memorised: the train windows are predicted almost surely
+    # validation lanes start from an empty state, so their first characters stay uncertain
+    assert final.val_loss < 0.8, final.val_loss
+
+
+@pytest.mark.parametrize("where", ["mid_epoch", "epoch_boundary"])
+def test_interrupted_and_resumed_run_equals_straight_run(tmp_path, corpus_file, tiny_config, where):
+    # dropout 0.3 is on (TINY_MODEL); 23 windows per epoch, so 30 steps cross an epoch boundary
+    cfg = tiny_config(steps=30, seq_len=32, eval_every=7, schedule="cosine", warmup=5, sample_every=1,
+                      sample_length=20)
+    straight = list(train([corpus_file], TINY_MODEL, cfg, run_dir=tmp_path / "a"))
+    wpe = None
+    for e in straight:
+        if isinstance(e, Step) and e.epoch >= 1.0 and wpe is None:
+            wpe = e.step  # first step that completes an epoch
+    assert wpe is not None and wpe < 30, "the test corpus must span more than one epoch in 30 steps"
+    k = wpe if where == "epoch_boundary" else wpe // 2 + 1
+    seen = []
+
+    def stop():
+        return len(seen) >= k
+    first = []
+    for e in train([corpus_file], TINY_MODEL, cfg, run_dir=tmp_path / "b", should_stop=stop):
+        first.append(e)
+        if isinstance(e, Step):
+            seen.append(e)
+    assert first[-1].reason == "interrupted" and first[-1].step == k
+    second = list(resume(tmp_path / "b"))
+    assert second[0].resumed_from == k
+    assert losses(first) + losses(second) == losses(straight)  # bit for bit
+    a, b = params(tmp_path / "a" / "last.pt"), params(tmp_path / "b" / "last.pt")
+    assert all(torch.equal(a[n], b[n]) for n in a)
+
+
+def test_resume_extends_budget_and_refuses_other_changes(tmp_path, corpus_file, tiny_config):
+    list(train([corpus_file], TINY_MODEL, tiny_config(steps=10), run_dir=tmp_path / "r"))
+    done = list(resume(tmp_path / "r"))
+    assert done[-1].reason == "done" and "already reached" in done[-1].message
+    more = list(resume(tmp_path / "r", overrides={"steps": 15}))
+    assert [e.step for e in more if isinstance(e, Step)] == [11, 12, 13, 14, 15]
+    with pytest.raises(ResumeMismatchError, match="batch_size"):
+        list(resume(tmp_path / "r", overrides={"batch_size": 8}))
+
+
+def test_resume_refuses_a_changed_corpus(tmp_path, corpus_file, tiny_config):
+    list(train([corpus_file], TINY_MODEL, tiny_config(steps=5), run_dir=tmp_path / "r"))
+    corpus_file.write_text(corpus_file.read_text().replace("lamp", "lump"))
+    with pytest.raises(ResumeMismatchError, match="corpus changed"):
+        list(resume(tmp_path / "r", overrides={"steps": 10}))
+    corpus_file.write_text(corpus_file.read_text() + "Zebra!\n")
+    with pytest.raises(ResumeMismatchError, match="vocabulary lacks"):
+        list(resume(tmp_path / "r", overrides={"steps": 10}))
+
+
+def test_existing_run_is_not_overwritten(tmp_path, corpus_file, tiny_config):
+    list(train([corpus_file], TINY_MODEL, tiny_config(steps=2), run_dir=tmp_path / "r"))
+    with pytest.raises(ConfigError, match="already holds a run"):
+        list(train([corpus_file], TINY_MODEL, tiny_config(steps=2), run_dir=tmp_path / "r"))
+
+
+def inject_nan_at(monkeypatch, bad_steps):
+    real = train_mod.compute_loss
+    calls = {"n": 0}
+
+    def fake(model, x, y, state):
+        calls["n"] += 1
+        loss, st = real(model, x, y, state)
+        if calls["n"] in bad_steps:
+            loss = loss * float("nan")
+        return loss, st
+    monkeypatch.setattr(train_mod, "compute_loss", fake)
+
+
+def test_nan_stops_before_the_update(tmp_path, corpus_file, tiny_config, monkeypatch):
+    k = 6
+    ref = list(train([corpus_file], TINY_MODEL, tiny_config(steps=k - 1), run_dir=tmp_path / "ref"))
+    assert ref[-1].step == k - 1
+    inject_nan_at(monkeypatch, {k})
+    got = []
+    with pytest.raises(NonFiniteError, match=f"step {k}"):
+        for e in train([corpus_file], TINY_MODEL, tiny_config(steps=20, eval_every=3), run_dir=tmp_path / "r"):
+            got.append(e)
+    assert isinstance(got[-1], Stopped) and got[-1].reason == "nonfinite"
+    saved = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert saved["step"] == k - 1
+    a, b = params(tmp_path / "ref" / "last.pt"), saved["model"]
+    assert all(torch.equal(a[n], b[n]) for n in a)  # parameters after step k-1, nothing applied
+    best = torch.load(tmp_path / "r" / "best.pt", weights_only=True)["best_val_loss"]
+    assert math.isfinite(best)
+
+
+def test_bad_steps_can_be_skipped(tmp_path, corpus_file, tiny_config, monkeypatch):
+    inject_nan_at(monkeypatch, {3, 4})
+    ev = list(train([corpus_file], TINY_MODEL, tiny_config(steps=8, max_bad_steps=2), run_dir=tmp_path / "r"))
+    assert [e.in_a_row for e in ev if isinstance(e, Skipped)] == [1, 2]
+    assert ev[-1].reason == "done" and ev[-1].step == 8
+
+
+def test_time_budget_stops(tmp_path, corpus_file, tiny_config):
+    ev = list(train([corpus_file], TINY_MODEL, tiny_config(steps=None, time=0.5, eval_every=1000), run_dir=tmp_path / "r"))
+    assert ev[-1].reason == "done" and ev[-1].elapsed >= 0.5
+    assert ev[-1].elapsed < 5
+
+
+def test_schedules():
+    assert schedule.learning_rate("constant", 1.0, 0.1, 0, 50, 0.5) == 1.0
+    assert schedule.learning_rate("constant", 1.0, 0.1, 10, 4, 0.0) == pytest.approx(0.5)  # warm-up 5/10
+    assert schedule.learning_rate("cosine", 1.0, 0.1, 0, 0, 0.0) == pytest.approx(1.0)
+    assert schedule.learning_rate("cosine", 1.0, 0.1, 0, 0, 0.5) == pytest.approx(0.55)
+    assert schedule.learning_rate("cosine", 1.0, 0.1, 0, 0, 1.0) == pytest.approx(0.1)
+    assert schedule.learning_rate("wsd", 1.0, 0.1, 0, 0, 0.7) == 1.0
+    assert schedule.learning_rate("wsd", 1.0, 0.1, 0, 0, 0.9) == pytest.approx(0.55)
+    assert schedule.progress({"steps": 100, "time": 60}, 10, 0.0, 30) == 0.5
+    assert schedule.progress({"epochs": 2}, 0, 0.5, 0) == 0.25
