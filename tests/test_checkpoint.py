@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from charlstm import checkpoint
 from charlstm.errors import CheckpointError
 from charlstm.train import train
-from conftest import TINY_MODEL
 
 PACKAGE = Path(__file__).resolve().parent.parent / "charlstm"
 

@@ -3,13 +3,13 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from charlstm import schedule
 from charlstm import train as train_mod
 from charlstm.errors import ConfigError, NonFiniteError, ResumeMismatchError
 from charlstm.events import Eval, Saved, Skipped, Started, Step, Stopped
 from charlstm.train import resume, train
-from conftest import TINY_MODEL
 
 
 def losses(events):
@@ -21,7 +21,8 @@ def params(path):
 
 
 def test_events_and_files(tmp_path, corpus_file, tiny_config):
-    ev = list(train([corpus_file], TINY_MODEL, tiny_config(steps=20, eval_every=10, sample_every=1), run_dir=tmp_path / "r"))
+    cfg = tiny_config(steps=20, eval_every=10, sample_every=1)
+    ev = list(train([corpus_file], TINY_MODEL, cfg, run_dir=tmp_path / "r"))
     assert isinstance(ev[0], Started) and isinstance(ev[-1], Stopped) and ev[-1].reason == "done"
     assert [e.step for e in ev if isinstance(e, Step)] == list(range(1, 21))
     assert [e.step for e in ev if isinstance(e, Eval)] == [10, 20]
@@ -139,7 +140,8 @@ def test_bad_steps_can_be_skipped(tmp_path, corpus_file, tiny_config, monkeypatc
 
 
 def test_time_budget_stops(tmp_path, corpus_file, tiny_config):
-    ev = list(train([corpus_file], TINY_MODEL, tiny_config(steps=None, time=0.5, eval_every=1000), run_dir=tmp_path / "r"))
+    cfg = tiny_config(steps=None, time=0.5, eval_every=1000)
+    ev = list(train([corpus_file], TINY_MODEL, cfg, run_dir=tmp_path / "r"))
     assert ev[-1].reason == "done" and ev[-1].elapsed >= 0.5
     assert ev[-1].elapsed < 5
 
