@@ -231,6 +231,8 @@ def train(
                                          rich_help_panel=P_INPUT)] = "lf",
     normalization: Annotated[str, typer.Option("--normalization", help="Unicode normalization: NFC, NFKC or "
                                                "none.", rich_help_panel=P_INPUT)] = "NFC",
+    max_vocab: Annotated[int, typer.Option("--max-vocab", min=2, help="Refuse corpora with more distinct "
+                                           "characters than this.", rich_help_panel=P_INPUT)] = _T.max_vocab,
     pattern: Annotated[str, typer.Option("--pattern", help="File-name glob for files inside directories, "
                                          "e.g. '*.txt'.", rich_help_panel=P_INPUT)] = "*",
     device: Device = "auto",
@@ -255,13 +257,12 @@ def train(
                      if v is not None}
         cfg = TrainConfig(batch_size=batch_size, seq_len=seq_len, lr=lr, min_lr=min(min_lr, lr),
                           schedule=schedule, warmup=warmup, optimizer=optimizer, weight_decay=weight_decay,
-                          clip=clip, seed=seed, eval_chars=eval_chars or None, val_fraction=val_fraction,
+                          clip=clip, seed=seed, eval_chars=eval_chars or None, max_vocab=max_vocab,
+                          val_fraction=val_fraction,
                           **_budget(steps, epochs, time), **_save_every(save_every), **overrides)
         opts = ReadOptions(encoding=encoding, errors=errors, newline=newline, normalization=normalization,
                            pattern=pattern)
         model = dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout)
-        from .config import ModelConfig
-        ModelConfig(vocab_size=2, **model)  # fail on bad model options before reading the corpus
         from .train import train as run_train
         flag = _StopFlag()
         with flag.installed():

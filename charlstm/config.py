@@ -69,6 +69,7 @@ class TrainConfig:
     sample_every: int = 1  # a preview sample every N evaluations (0: never)
     sample_length: int = 200
     val_fraction: float = 0.1
+    max_vocab: int = 10_000  # refuse corpora with more distinct characters than this
     seed: int = 1337
     max_bad_steps: int = 0  # non-finite steps skipped in a row before stopping
     log_every: int = 10  # steps between progress events
@@ -92,6 +93,7 @@ class TrainConfig:
         _check(self.sample_every >= 0, "--sample-every must be >= 0")
         _check(0.0 < self.val_fraction < 0.5, f"--val-fraction must be in (0, 0.5), got {self.val_fraction}")
         _check(self.max_bad_steps >= 0, "--max-bad-steps must be >= 0")
+        _check(self.max_vocab >= 2, "--max-vocab must be at least 2")
 
     @property
     def budget(self) -> dict:

@@ -211,13 +211,6 @@ def encode_files(files: list[Path], tokenizer: CharTokenizer, opts: ReadOptions,
     return n
 
 
-def load_tokens(path: Path, tokenizer: CharTokenizer) -> np.ndarray:
-    """Memory-map a token file written by `encode_files` (read-only)."""
-    if path.stat().st_size == 0:
-        return np.zeros(0, dtype=id_dtype(tokenizer))
-    return np.memmap(path, dtype=id_dtype(tokenizer), mode="r")
-
-
 def fingerprint(files: list[Path], opts: ReadOptions) -> dict:
     """What decides whether a cached token file is still valid: the files' names, sizes and
     modification times, and every option that changes the decoded text."""

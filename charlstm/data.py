@@ -1,8 +1,9 @@
 """From files to training windows: token cache, train/val split, lanes, (x, y) windows.
 
-The corpus is encoded once into a token file in the run directory and memory-mapped, so memory
-stays flat whatever the corpus size. Batching is pure: the training ids are laid into B contiguous
-lanes and window i is columns [iT, (i+1)T) of every lane; the read position is one integer.
+The corpus is encoded once into a token file in the run directory and read span by span, so
+memory stays flat whatever the corpus size. Batching is pure arithmetic: the training ids are laid
+into B contiguous lanes and window i is columns [iT, (i+1)T) of every lane; the read position is
+one integer.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from .corpus import (
     encode_files,
     find_files,
     fingerprint,
-    load_tokens,
+    id_dtype,
     read_meta,
     scan_vocabulary,
     tokenizer_from_counts,
 )
 from .errors import CorpusError, ResumeMismatchError
 from .tokenizer import CharTokenizer, describe_char
+from .tokens import Tokens
 
 TOKENS_FILE = "tokens.bin"
 META_FILE = "corpus.json"
@@ -39,7 +41,7 @@ ProgressFactory = Callable[[str, int], Progress]  # (description, total bytes) -
 @dataclass
 class Corpus:
     tokenizer: CharTokenizer
-    tokens: np.ndarray  # all ids, memory-mapped
+    tokens: Tokens  # all ids, read from the token file on demand
     files: CorpusFiles
     from_cache: bool = False
     counts: dict[str, int] = field(default_factory=dict)  # character -> occurrences
@@ -53,7 +55,7 @@ class Corpus:
 
 def prepare_corpus(paths: list[str | Path], cache_dir: Path, opts: ReadOptions | None = None,
                    tokenizer: CharTokenizer | None = None,
-                   progress: ProgressFactory | None = None) -> Corpus:
+                   progress: ProgressFactory | None = None, max_vocab: int | None = None) -> Corpus:
     """Find, read, check and encode the corpus into `cache_dir`, reusing an earlier encoding when
     the files and options are unchanged. With `tokenizer`, the corpus must fit that vocabulary
     (resume); without, the vocabulary is built from the corpus."""
@@ -66,7 +68,8 @@ def prepare_corpus(paths: list[str | Path], cache_dir: Path, opts: ReadOptions |
     if (meta and meta.get("fingerprint") == fp and tokens_path.exists()
             and (tokenizer is None or meta.get("vocab") == tokenizer.to_dict())):
         tok = CharTokenizer.from_dict(meta["vocab"])
-        return Corpus(tok, load_tokens(tokens_path, tok), found, from_cache=True, counts=meta.get("counts", {}))
+        return Corpus(tok, Tokens(path=tokens_path, dtype=id_dtype(tok)), found, from_cache=True,
+                      counts=meta.get("counts", {}))
 
     total = found.total_bytes
     counts = scan_vocabulary(found.files, opts, progress("scanning", total) if progress else None)
@@ -75,6 +78,13 @@ def prepare_corpus(paths: list[str | Path], cache_dir: Path, opts: ReadOptions |
         raise CorpusError(f"corpus is empty: {', '.join(str(p) for p in found.files)}")
     if all(c.isspace() for c in seen.chars):
         raise CorpusError("corpus holds only whitespace")
+    if max_vocab is not None and tokenizer is None and seen.vocab_size > max_vocab:
+        rare = sorted(seen.chars, key=lambda c: counts[ord(c)])[:5]
+        raise CorpusError(
+            f"the corpus has {seen.vocab_size:,} distinct characters, more than --max-vocab {max_vocab:,}: the "
+            "embedding and output layers would dwarf the LSTM and most characters would be seen too rarely to "
+            f"learn (rarest: {', '.join(describe_char(c) for c in rare)}). Filter the files (--pattern), try "
+            "--normalization NFKC, or raise --max-vocab")
     if tokenizer is None:
         tokenizer = seen
     else:
@@ -88,34 +98,21 @@ def prepare_corpus(paths: list[str | Path], cache_dir: Path, opts: ReadOptions |
     char_counts = {chr(c): int(counts[c]) for c in np.flatnonzero(counts)}
     meta_path.write_text(json.dumps({"fingerprint": fp, "vocab": tokenizer.to_dict(), "tokens": n,
                                      "counts": char_counts}, ensure_ascii=False), encoding="utf-8")
-    return Corpus(tokenizer, load_tokens(tokens_path, tokenizer), found, counts=char_counts)
+    return Corpus(tokenizer, Tokens(path=tokens_path, dtype=id_dtype(tokenizer)), found, counts=char_counts)
 
 
-def split(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Contiguous split: the last `val_fraction` of the ids is validation (views, no copy)."""
+def split(ids: Tokens, val_fraction: float) -> tuple[Tokens, Tokens]:
+    """Contiguous split: the last `val_fraction` of the ids is validation (views, nothing read)."""
     n_val = int(len(ids) * val_fraction)
-    return ids[: len(ids) - n_val], ids[len(ids) - n_val:]
+    return ids.slice(0, len(ids) - n_val), ids.slice(len(ids) - n_val)
 
 
-def lay_lanes(ids: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lay the stream into B contiguous lanes of length L = (N - 1) // B, targets shifted by one.
-
-    For ids "abcdefghijklm" and B = 3 (L = 4), inputs x and targets y are:
-
-        x: a b c d      y: b c d e
-           e f g h         f g h i
-           i j k l         j k l m
-
-    Reading windows of T columns left to right, lane k continues exactly where it stopped, so the
-    hidden state of lane k can be carried from one window to the next. The last (N - 1) % B ids
-    are dropped. Views of `ids`, so a memory-mapped corpus is never copied whole.
-    """
-    L = (len(ids) - 1) // batch_size
+def lane_length(n: int, batch_size: int) -> int:
+    """Length L of each of B lanes over n ids (the last (n - 1) % B ids are dropped)."""
+    L = (n - 1) // batch_size
     if L < 1:
-        raise CorpusError(f"{len(ids):,} characters cannot fill {batch_size} lanes")
-    x = ids[: batch_size * L].reshape(batch_size, L)
-    y = ids[1: batch_size * L + 1].reshape(batch_size, L)
-    return x, y
+        raise CorpusError(f"{n:,} characters cannot fill {batch_size} lanes")
+    return L
 
 
 def num_windows(lane_len: int, seq_len: int) -> int:
@@ -123,13 +120,31 @@ def num_windows(lane_len: int, seq_len: int) -> int:
     return math.ceil(lane_len / seq_len)
 
 
-def window(lanes: tuple[np.ndarray, np.ndarray], i: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Window i of the lanes as int64 tensors x[B, T], y[B, T]."""
-    x, y = lanes
+def window_spans(n: int, batch_size: int, i: int, seq_len: int) -> list[tuple[int, int]]:
+    """(start, length) of the ids each lane reads for window i: its T inputs plus one more target.
+
+    The stream is laid into B contiguous lanes of length L = (N - 1) // B. For ids
+    "abcdefghijklm" and B = 3 (L = 4), inputs x and targets y are:
+
+        x: a b c d      y: b c d e
+           e f g h         f g h i
+           i j k l         j k l m
+
+    Window i is columns [iT, (i+1)T) of every lane. Reading windows left to right, lane k
+    continues exactly where it stopped, so the hidden state of lane k is carried from one window
+    to the next. Pure arithmetic: nothing is read here.
+    """
+    L = lane_length(n, batch_size)
     s = i * seq_len
-    e = min(s + seq_len, x.shape[1])
-    return (torch.from_numpy(np.ascontiguousarray(x[:, s:e], dtype=np.int64)),
-            torch.from_numpy(np.ascontiguousarray(y[:, s:e], dtype=np.int64)))
+    e = min(s + seq_len, L)
+    return [(k * L + s, e - s + 1) for k in range(batch_size)]
+
+
+def window(ids: Tokens, batch_size: int, i: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Window i as int64 tensors x[B, T] and y[B, T] (y is x shifted by one)."""
+    rows = np.stack([ids.read(s, n) for s, n in window_spans(len(ids), batch_size, i, seq_len)])
+    rows = torch.from_numpy(rows.astype(np.int64))
+    return rows[:, :-1], rows[:, 1:]
 
 
 def check_trainable(n_train: int, n_val: int, batch_size: int, seq_len: int) -> None:

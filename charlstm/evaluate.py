@@ -14,35 +14,40 @@ import torch
 import torch.nn.functional as F
 
 from .model import CharLSTM
+from .tokens import Tokens
 
 IGNORE = -100
 
 
 @torch.inference_mode()
-def evaluate(model: CharLSTM, ids: np.ndarray, batch_size: int = 64, seq_len: int = 256,
+def evaluate(model: CharLSTM, ids: Tokens | np.ndarray, batch_size: int = 64, seq_len: int = 256,
              max_chars: int | None = None) -> float:
     """Mean nats/char of predicting ids[1:] from ids[:-1] (the first `max_chars` ids if given)."""
+    ids = Tokens.of(ids)
     if max_chars is not None:
-        ids = ids[:max_chars]
-    n = len(ids) - 1
+        ids = ids.slice(0, max_chars)
+    n = len(ids) - 1  # targets
     if n < 1:
         raise ValueError("need at least 2 ids to evaluate")
     was_training = model.training
     model.eval()
     device = model.head.weight.device
     B = max(1, min(batch_size, n))
-    L = math.ceil(n / B)
-    x = np.zeros(B * L, dtype=np.int64)
-    y = np.full(B * L, IGNORE, dtype=np.int64)
-    x[:n] = ids[:-1]
-    y[:n] = ids[1:]
-    x = torch.from_numpy(x).view(B, L).to(device)
-    y = torch.from_numpy(y).view(B, L).to(device)
+    L = math.ceil(n / B)  # lane k holds targets [kL, min(kL + L, n))
     state, total = None, 0.0
     try:
         for s in range(0, L, seq_len):
-            logits, state = model(x[:, s:s + seq_len], state)
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y[:, s:s + seq_len].reshape(-1),
+            T = min(seq_len, L - s)
+            x = np.zeros((B, T), dtype=np.int64)
+            y = np.full((B, T), IGNORE, dtype=np.int64)
+            for k in range(B):
+                m = min(T, n - (k * L + s))  # targets this lane still has in this window
+                if m > 0:
+                    span = ids.read(k * L + s, m + 1)
+                    x[k, :m], y[k, :m] = span[:-1], span[1:]
+            logits, state = model(torch.from_numpy(x).to(device), state)
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                     torch.from_numpy(y).to(device).reshape(-1),
                                      ignore_index=IGNORE, reduction="sum").item()
     finally:
         model.train(was_training)

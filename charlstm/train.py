@@ -12,26 +12,27 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import __version__, checkpoint, schedule
 from .config import ModelConfig, TrainConfig
 from .corpus import ReadOptions
-from .data import Corpus, ProgressFactory, check_trainable, lay_lanes, num_windows, prepare_corpus, split, window
+from .data import Corpus, ProgressFactory, check_trainable, lane_length, num_windows, prepare_corpus, split, window
 from .devices import resolve_device
 from .errors import ConfigError, NonFiniteError, ResumeMismatchError
 from .evaluate import evaluate
 from .events import Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
 from .model import CharLSTM, State, detach_state
 from .sample import SampleConfig, generate_text
+from .tokens import Tokens
 
 METRICS_FILE = "metrics.jsonl"
 PREVIEW_TEMPERATURE = 0.8
@@ -123,15 +124,7 @@ def _corpus_info(paths: list[str | Path], opts: ReadOptions, corpus: Corpus) -> 
     return {"paths": [str(Path(p).resolve()) for p in paths], "options": {
         "encoding": opts.encoding, "errors": opts.errors, "newline": opts.newline,
         "normalization": opts.normalization, "pattern": opts.pattern},
-        "tokens": int(len(corpus.tokens)), "checksum": _checksum(corpus.tokens)}
-
-
-def _checksum(tokens: np.ndarray) -> int:
-    import zlib
-    crc, step = 0, 1 << 24
-    for s in range(0, len(tokens), step):
-        crc = zlib.crc32(np.ascontiguousarray(tokens[s:s + step]).tobytes(), crc)
-    return crc
+        "tokens": int(len(corpus.tokens)), "checksum": corpus.tokens.checksum()}
 
 
 def train(corpus: list[str | Path], model: dict | None = None, config: TrainConfig | None = None,
@@ -151,10 +144,17 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     dev = resolve_device(device)
     if threads:
         torch.set_num_threads(threads)
-    data = prepare_corpus(corpus, run_dir, opts, progress=progress)
-    train_ids, val_ids = split(data.tokens, cfg.val_fraction)
-    check_trainable(len(train_ids), len(val_ids), cfg.batch_size, cfg.seq_len)
-    mcfg = ModelConfig(vocab_size=data.tokenizer.vocab_size, **(model or {}))
+    mcfg = ModelConfig(vocab_size=2, **(model or {}))  # check the options before reading anything
+    created = not run_dir.exists()
+    try:
+        data = prepare_corpus(corpus, run_dir, opts, progress=progress, max_vocab=cfg.max_vocab)
+        train_ids, val_ids = split(data.tokens, cfg.val_fraction)
+        check_trainable(len(train_ids), len(val_ids), cfg.batch_size, cfg.seq_len)
+    except BaseException:
+        if created:  # bad input leaves nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    mcfg = ModelConfig(**{**mcfg.to_dict(), "vocab_size": data.tokenizer.vocab_size})
     seed_everything(cfg.seed)
     net = CharLSTM(mcfg).to(dev)
     run = _Run(run_dir, net, make_optimizer(net, cfg), cfg, data, _corpus_info(corpus, opts, data), dev)
@@ -199,7 +199,7 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
     data = prepare_corpus(info["paths"], run_dir, opts, tokenizer=tok, progress=progress)
     if data.tokenizer != tok:
         raise ResumeMismatchError("the corpus vocabulary differs from the checkpoint's")
-    if len(data.tokens) != info["tokens"] or _checksum(data.tokens) != info["checksum"]:
+    if len(data.tokens) != info["tokens"] or data.tokens.checksum() != info["checksum"]:
         raise ResumeMismatchError(
             f"the corpus changed since this run started ({info['tokens']:,} characters then, "
             f"{len(data.tokens):,} now, or different text): the saved data position would point elsewhere; "
@@ -247,8 +247,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
     budget = cfg.budget
     train_ids, val_ids = split(run.corpus.tokens, cfg.val_fraction)
     check_trainable(len(train_ids), len(val_ids), cfg.batch_size, cfg.seq_len)
-    lanes = lay_lanes(train_ids, cfg.batch_size)
-    wpe = run.windows_per_epoch = num_windows(lanes[0].shape[1], cfg.seq_len)
+    wpe = run.windows_per_epoch = num_windows(lane_length(len(train_ids), cfg.batch_size), cfg.seq_len)
     params = [p for p in model.parameters()]
     clip = cfg.clip if cfg.clip > 0 else math.inf
     yield Started(str(run.run_dir), run.run_dir.name, model.num_params(), run.corpus.describe(),
@@ -277,7 +276,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
         i = run.cursor % wpe
         if i == 0 or run.hidden is None:
             run.hidden = model.init_state(cfg.batch_size, run.device)  # a new pass starts from zero memory
-        x, y = window(lanes, i, cfg.seq_len)
+        x, y = window(train_ids, cfg.batch_size, i, cfg.seq_len)
         x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
         lr = schedule.learning_rate(cfg.schedule, cfg.lr, cfg.min_lr, cfg.warmup, run.step, prog())
         for group in opt.param_groups:
@@ -344,7 +343,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
             return
 
 
-def _evaluate(run: _Run, val_ids: np.ndarray, train_loss: float | None) -> Iterator[Event]:
+def _evaluate(run: _Run, val_ids: Tokens, train_loss: float | None) -> Iterator[Event]:
     cfg = run.cfg
     t0 = time.perf_counter()
     val = evaluate(run.model, val_ids, batch_size=cfg.batch_size, seq_len=max(cfg.seq_len, 256),

@@ -96,7 +96,7 @@ def test_several_files_joined_with_line_breaks(tmp_path):
     (tmp_path / "a.txt").write_text("abc")
     (tmp_path / "b.txt").write_text("def\n")
     c = prepare_corpus([tmp_path / "a.txt", tmp_path / "b.txt"], tmp_path / "run")
-    assert c.tokenizer.decode(c.tokens) == "abc\ndef\n"
+    assert c.tokenizer.decode(c.tokens.read()) == "abc\ndef\n"
     assert "2 file(s)" in c.describe()
 
 
@@ -104,12 +104,12 @@ def test_token_file_dtype_and_cache_reuse(tmp_path):
     p = tmp_path / "c.txt"
     p.write_text("hello world\n" * 10)
     c1 = prepare_corpus([p], tmp_path / "run")
-    assert c1.tokens.dtype == np.uint8 and isinstance(c1.tokens, np.memmap) and not c1.from_cache
+    assert c1.tokens.dtype == np.uint8 and c1.tokens.path.name == "tokens.bin" and not c1.from_cache
     c2 = prepare_corpus([p], tmp_path / "run")
-    assert c2.from_cache and np.array_equal(c1.tokens, c2.tokens)
+    assert c2.from_cache and np.array_equal(c1.tokens.read(), c2.tokens.read())
     p.write_text("hello there\n" * 10)
     c3 = prepare_corpus([p], tmp_path / "run")
-    assert not c3.from_cache and c3.tokenizer.decode(c3.tokens[:11]) == "hello there"
+    assert not c3.from_cache and c3.tokenizer.decode(c3.tokens.read(0, 11)) == "hello there"
 
 
 def test_wide_vocabulary_uses_uint16(tmp_path):

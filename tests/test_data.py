@@ -1,37 +1,40 @@
+import os
+import resource
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charlstm.data import check_trainable, lay_lanes, num_windows, split, window
+from charlstm.data import check_trainable, lane_length, num_windows, split, window, window_spans
 from charlstm.errors import CorpusError
+from charlstm.tokens import Tokens
+
+
+def lanes_of(text, B, T):
+    ids = Tokens.of(np.frombuffer(text.encode(), dtype=np.uint8))
+    L = lane_length(len(ids), B)
+    xs, ys = zip(*(window(ids, B, i, T) for i in range(num_windows(L, T))))
+    return torch.cat(xs, 1), torch.cat(ys, 1)
+
+
+def rows(t):
+    return ["".join(map(chr, r)) for r in t.tolist()]
 
 
 def test_lanes_picture():
-    ids = np.frombuffer(b"abcdefghijklm", dtype=np.uint8)
-    x, y = lay_lanes(ids, 3)
-    assert bytes(x.ravel()).decode() == "abcdefghijkl"
-    assert [bytes(r).decode() for r in x] == ["abcd", "efgh", "ijkl"]
-    assert [bytes(r).decode() for r in y] == ["bcde", "fghi", "jklm"]
-
-
-def test_lanes_are_views_of_memmap(tmp_path):
-    p = tmp_path / "t.bin"
-    np.arange(1001, dtype=np.uint16).tofile(p)
-    ids = np.memmap(p, dtype=np.uint16, mode="r")
-    x, y = lay_lanes(ids, 10)
-    assert np.shares_memory(x, ids) and np.shares_memory(y, ids)
+    x, y = lanes_of("abcdefghijklm", 3, 2)
+    assert rows(x) == ["abcd", "efgh", "ijkl"]
+    assert rows(y) == ["bcde", "fghi", "jklm"]
 
 
 def test_y_is_x_shifted_and_lanes_continue():
-    ids = np.arange(203, dtype=np.int64)
-    lanes = lay_lanes(ids, 4)
-    T = 7
-    n = num_windows(lanes[0].shape[1], T)
+    ids = Tokens.of(np.arange(203, dtype=np.int64))
+    T, B = 7, 4
     prev = None
-    for i in range(n):
-        x, y = window(lanes, i, T)
+    for i in range(num_windows(lane_length(203, B), T)):
+        x, y = window(ids, B, i, T)
         assert x.dtype == torch.int64
         assert torch.equal(y, x + 1)  # ids are consecutive, so the target is the next id
         if prev is not None:
@@ -39,10 +42,43 @@ def test_y_is_x_shifted_and_lanes_continue():
         prev = x
 
 
+def test_window_spans_are_pure_arithmetic():
+    assert window_spans(13, 3, 0, 2) == [(0, 3), (4, 3), (8, 3)]
+    assert window_spans(13, 3, 1, 3) == [(3, 2), (7, 2), (11, 2)]  # last window is shorter
+
+
+def test_file_backed_tokens_read_the_same_as_memory(tmp_path):
+    a = np.random.default_rng(0).integers(0, 60000, 5000).astype(np.uint16)
+    p = tmp_path / "t.bin"
+    a.tofile(p)
+    f, m = Tokens(path=p, dtype=np.uint16), Tokens.of(a)
+    assert len(f) == 5000
+    for i in range(3):
+        for got, want in zip(window(f.slice(100, 4000), 8, i, 16), window(m.slice(100, 4000), 8, i, 16)):
+            assert torch.equal(got, want)
+    assert f.checksum() == m.checksum()
+    assert f.slice(10, 20).read(5, 100).tolist() == a[15:20].tolist()
+
+
+def test_reading_a_big_token_file_keeps_memory_flat(tmp_path):
+    p = tmp_path / "big.bin"
+    n = 200 * 2**20
+    with open(p, "wb") as fh:
+        fh.truncate(n)  # 200 MB of zero ids, sparse on disk
+    ids = Tokens(path=p, dtype=np.uint8)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    L = lane_length(n, 64)
+    for i in range(0, num_windows(L, 128), 997):
+        window(ids, 64, i, 128)
+    ids.checksum()
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 80, grown_mb
+    os.remove(p)
+
+
 def test_split_contiguous_last_fraction():
-    ids = np.arange(100)
-    tr, va = split(ids, 0.1)
-    assert tr.tolist() == list(range(90)) and va.tolist() == list(range(90, 100))
+    tr, va = split(Tokens.of(np.arange(100)), 0.1)
+    assert tr.read().tolist() == list(range(90)) and va.read().tolist() == list(range(90, 100))
 
 
 def test_check_trainable_messages():
@@ -56,14 +92,13 @@ def test_check_trainable_messages():
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(2, 500), batch=st.integers(1, 16), seq=st.integers(1, 40))
 def test_batching_invariants(n, batch, seq):
-    ids = np.arange(n, dtype=np.int64)
+    ids = Tokens.of(np.arange(n, dtype=np.int64))
     if (n - 1) // batch < 1:
         with pytest.raises(CorpusError):
-            lay_lanes(ids, batch)
+            lane_length(n, batch)
         return
-    lanes = lay_lanes(ids, batch)
-    L = lanes[0].shape[1]
-    xs, ys = zip(*(window(lanes, i, seq) for i in range(num_windows(L, seq))))
+    L = lane_length(n, batch)
+    xs, ys = zip(*(window(ids, batch, i, seq) for i in range(num_windows(L, seq))))
     x, y = torch.cat(xs, 1), torch.cat(ys, 1)
     # every lane is read exactly once, in order, and covers ids[k*L : (k+1)*L]
     assert x.shape == (batch, L)

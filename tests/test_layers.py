@@ -6,7 +6,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "charlstm"
 LAYER = {
     "errors": 0, "events": 0, "schedule": 0, "config": 1, "tokenizer": 1, "devices": 1,
-    "corpus": 2, "model": 2, "data": 3, "stepper": 3, "evaluate": 3, "checkpoint": 3,
+    "tokens": 1, "corpus": 2, "model": 2, "data": 3, "stepper": 3, "evaluate": 3, "checkpoint": 3,
     "sample": 4, "train": 5, "api": 5, "console": 6, "cli": 7, "__main__": 8,
 }
 TERMINAL = {"typer", "rich", "click", "tqdm"}

@@ -156,3 +156,16 @@ def test_schedules():
     assert schedule.learning_rate("wsd", 1.0, 0.1, 0, 0, 0.9) == pytest.approx(0.55)
     assert schedule.progress({"steps": 100, "time": 60}, 10, 0.0, 30) == 0.5
     assert schedule.progress({"epochs": 2}, 0, 0.5, 0) == 0.25
+
+
+@pytest.mark.parametrize("text, cfg_kw, message", [
+    ("short text\n", {}, "corpus too short"),
+    ("".join(chr(0x4E00 + i) for i in range(50)) * 40, {"max_vocab": 30}, "more than --max-vocab 30"),
+])
+def test_bad_corpus_writes_nothing(tmp_path, tiny_config, text, cfg_kw, message):
+    from charlstm.errors import CorpusError
+    p = tmp_path / "c.txt"
+    p.write_text(text)
+    with pytest.raises(CorpusError, match=message):
+        list(train([p], TINY_MODEL, tiny_config(**cfg_kw), run_dir=tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

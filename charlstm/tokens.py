@@ -1,0 +1,82 @@
+"""A read-only run of token ids, held in memory or read on demand from a token file.
+
+Training and evaluation only ever ask for short spans (one lane of one window), so a file-backed
+`Tokens` reads each span with `os.pread`: memory stays flat whatever the corpus size, and unlike a
+memory map, reading never adds the file's pages to the process's resident memory. Slicing makes a
+view without reading anything. Knows nothing of torch or of what the ids mean.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+CHUNK = 1 << 24  # ids per read when scanning a whole run
+
+
+class Tokens:
+    def __init__(self, array: np.ndarray | None = None, path: str | Path | None = None,
+                 dtype: np.dtype | type | None = None, start: int = 0, length: int | None = None):
+        if (array is None) == (path is None):
+            raise ValueError("give either an array or a path")
+        self.array = None if array is None else np.asarray(array)
+        self.path = None if path is None else Path(path)
+        self.dtype = np.dtype(dtype) if dtype is not None else self.array.dtype
+        total = len(self.array) if self.array is not None else self.path.stat().st_size // self.dtype.itemsize
+        self.start = start
+        self.length = total - start if length is None else length
+        self._fd: int | None = None
+
+    @classmethod
+    def of(cls, ids) -> Tokens:
+        """Wrap an array or list (or return a Tokens as it is)."""
+        return ids if isinstance(ids, Tokens) else cls(np.asarray(ids))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def slice(self, start: int, stop: int | None = None) -> Tokens:
+        """A view of ids [start, stop); nothing is read."""
+        stop = self.length if stop is None else min(stop, self.length)
+        start = max(0, min(start, stop))
+        view = Tokens.__new__(Tokens)
+        view.array, view.path, view.dtype, view._fd = self.array, self.path, self.dtype, None
+        view.start, view.length = self.start + start, stop - start
+        return view
+
+    def read(self, start: int = 0, length: int | None = None) -> np.ndarray:
+        """ids [start, start + length) as a fresh array (clipped at the end)."""
+        length = self.length - start if length is None else length
+        length = max(0, min(length, self.length - start))
+        a = self.start + start
+        if self.array is not None:
+            return self.array[a:a + length].copy()
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        size = self.dtype.itemsize
+        raw = os.pread(self._fd, length * size, a * size)
+        return np.frombuffer(raw, dtype=self.dtype)
+
+    def chunks(self, size: int = CHUNK):
+        for s in range(0, self.length, size):
+            yield self.read(s, size)
+
+    def checksum(self) -> int:
+        crc = 0
+        for chunk in self.chunks():
+            crc = zlib.crc32(chunk.tobytes(), crc)
+        return crc
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.read()
+        return a if dtype is None else a.astype(dtype)
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
