@@ -21,6 +21,7 @@ from .events import Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
 
 LN2 = math.log(2)
 SPARK = "▁▂▃▄▅▆▇█"
+PREVIEW_LINES = 8  # lines of the preview sample shown in the dashboard
 
 
 def stderr_console() -> Console:
@@ -97,7 +98,7 @@ class TrainView:
             if not self.quiet:
                 self._print_start(ev)
             if self.mode == "live" and not self.quiet:
-                self.live = Live(self._dashboard(), console=self.console, refresh_per_second=4, transient=True)
+                self.live = Live(self._dashboard(), console=self.console, refresh_per_second=4, transient=False)
                 self.live.start()
             return
         if isinstance(ev, Step):
@@ -171,8 +172,9 @@ class TrainView:
             rows.append(Text("starting…", style="dim"))
             return Panel(Group(*rows), border_style="cyan")
         bar = Table.grid(padding=(0, 1))
+        total = f"/{s.budget['steps']:,}" if s and s.budget.get("steps") else ""
         bar.add_row(ProgressBar(total=1.0, completed=ev.progress, width=40),
-                    Text(f"{ev.progress:4.0%}  step {ev.step:,}  ·  {format_duration(ev.elapsed)} elapsed"
+                    Text(f"{ev.progress:4.0%}  step {ev.step:,}{total}  ·  {format_duration(ev.elapsed)} elapsed"
                          + (f"  ·  ETA {format_duration(ev.eta)}" if ev.eta is not None else "")))
         rows.append(bar)
         grid = Table.grid(padding=(0, 3))
@@ -191,7 +193,8 @@ class TrainView:
             grid.add_row("saved", f"{self.saved.reason} @ step {self.saved.step:,}")
         rows.append(grid)
         if self.sample:
-            rows.append(Panel(Text(self.sample.text), title=f"sample @ step {self.sample.step:,}",
+            lines = self.sample.text.splitlines()[:PREVIEW_LINES]
+            rows.append(Panel(Text("\n".join(lines)), title=f"sample @ step {self.sample.step:,}",
                               title_align="left", border_style="dim"))
         return Panel(Group(*rows), border_style="cyan")
 

@@ -163,7 +163,8 @@ def scan_vocabulary(files: list[Path], opts: ReadOptions, progress: Progress | N
     """Pass 1: how often each codepoint occurs (array of MAX_CODEPOINT counts)."""
     counts = np.zeros(MAX_CODEPOINT, dtype=np.int64)
     for block in _iter_corpus(files, opts, progress):
-        counts += np.bincount(_codepoints(block), minlength=MAX_CODEPOINT)
+        seen = np.bincount(_codepoints(block))  # only as long as the largest codepoint in the block
+        counts[: len(seen)] += seen
     return counts
 
 
@@ -176,7 +177,7 @@ def id_dtype(tokenizer: CharTokenizer) -> np.dtype:
 
 
 def _lookup_table(tokenizer: CharTokenizer) -> np.ndarray:
-    lut = np.full(MAX_CODEPOINT, -1, dtype=np.int64)
+    lut = np.full(MAX_CODEPOINT, -1, dtype=np.int32)
     lut[[ord(c) for c in tokenizer.chars]] = np.arange(tokenizer.vocab_size)
     return lut
 
@@ -199,11 +200,12 @@ def encode_files(files: list[Path], tokenizer: CharTokenizer, opts: ReadOptions,
     n = 0
     with open(tmp, "wb") as f:
         for block in _iter_corpus(files, opts, progress):
-            ids = lut[_codepoints(block)]
-            if (ids < 0).any():
-                bad = chr(int(_codepoints(block)[np.argmax(ids < 0)]))
+            cps = _codepoints(block)
+            ids = lut[cps]
+            if ids.min() < 0:
+                bad = chr(int(cps[np.argmax(ids < 0)]))
                 raise CorpusError(f"character {describe_char(bad)} is not in the vocabulary")
-            f.write(ids.astype(dtype).tobytes())
+            f.write(ids.astype(dtype, copy=False).tobytes())
             n += len(ids)
         f.flush()
         os.fsync(f.fileno())

@@ -158,6 +158,9 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     seed_everything(cfg.seed)
     net = CharLSTM(mcfg).to(dev)
     run = _Run(run_dir, net, make_optimizer(net, cfg), cfg, data, _corpus_info(corpus, opts, data), dev)
+    run.notes += [f"skipped {p} ({why})" for p, why in data.files.skipped[:10]]
+    if len(data.files.skipped) > 10:
+        run.notes.append(f"... and {len(data.files.skipped) - 10} more skipped files")
     _truncate_metrics(run_dir, 0)
     yield from _loop(run, should_stop or (lambda: False))
 

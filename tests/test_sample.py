@@ -118,3 +118,15 @@ def test_sampling_keeps_training_rng_untouched():
     before = torch.get_rng_state()
     generate_text(m, tok, SampleConfig(length=50, seed=4))
     assert torch.equal(before, torch.get_rng_state())
+
+
+def test_prime_is_normalized_like_the_corpus():
+    import unicodedata
+    text = "Tiếng Việt hay lắm\n" * 3
+    torch.manual_seed(0)
+    tok = CharTokenizer.from_text(text)
+    m = CharLSTM(ModelConfig(vocab_size=tok.vocab_size, embed=4, hidden=8, layers=1, dropout=0.0)).eval()
+    nfd = unicodedata.normalize("NFD", "Tiếng ")
+    assert nfd != "Tiếng "
+    cfg = SampleConfig(length=30, seed=2)
+    assert generate_text(m, tok, cfg, nfd) == generate_text(m, tok, cfg, "Tiếng ")

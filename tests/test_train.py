@@ -169,3 +169,15 @@ def test_bad_corpus_writes_nothing(tmp_path, tiny_config, text, cfg_kw, message)
     with pytest.raises(CorpusError, match=message):
         list(train([p], TINY_MODEL, tiny_config(**cfg_kw), run_dir=tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+def test_periodic_saves_by_time(tmp_path, corpus_file, tiny_config):
+    cfg = tiny_config(steps=40, save_every=None, save_every_time=1e-9, eval_every=1000)
+    ev = list(train([corpus_file], TINY_MODEL, cfg, run_dir=tmp_path / "r"))
+    assert len([e for e in ev if isinstance(e, Saved) and e.reason == "periodic"]) == 39  # every step; 40th is final
+
+
+def test_periodic_saves_by_steps(tmp_path, corpus_file, tiny_config):
+    cfg = tiny_config(steps=25, save_every=10, save_every_time=None, eval_every=1000)
+    ev = list(train([corpus_file], TINY_MODEL, cfg, run_dir=tmp_path / "r"))
+    assert [e.step for e in ev if isinstance(e, Saved) and e.reason == "periodic"] == [10, 20]

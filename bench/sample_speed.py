@@ -1,0 +1,81 @@
+"""Sampling throughput: charlstm's fast and plain steppers, batch 1 and 8, next to the reference.
+
+Builds a model of the given shape with random weights (speed does not depend on training), then
+generates --n characters per sample with charlstm's `generate` and reports total chars/s (median,
+min, max over --reps after a warm-up). With --ref-dir, also runs the reference
+`sample_torch_cpu.py` (the obvious nn.LSTM-per-step loop) in the same session.
+
+    python bench/sample_speed.py --config M --ref-dir ../shared/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from charlstm.config import ModelConfig
+from charlstm.model import CharLSTM
+from charlstm.sample import SampleConfig, generate
+from charlstm.tokenizer import CharTokenizer
+
+SHAPES = {"S": (2, 128), "M": (2, 512), "L": (3, 512)}
+
+
+def rate(model, tok, batch: int, n: int, fast: bool, reps: int) -> dict:
+    cfg = SampleConfig(length=n, temperature=1.0, seed=0, num_samples=batch)
+    for _ in generate(model, tok, SampleConfig(length=200, seed=0, num_samples=batch), fast=fast):
+        pass
+    rates = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        for _ in generate(model, tok, cfg, fast=fast):
+            pass
+        rates.append(batch * n / (time.perf_counter() - t))
+    rates.sort()
+    return {"median": rates[len(rates) // 2], "min": rates[0], "max": rates[-1]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="M", choices=list(SHAPES))
+    ap.add_argument("--cell", default="lstm")
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--threads", default="", help="comma list of thread counts to try (default: torch's)")
+    ap.add_argument("--ref-dir", default=None, help="folder holding sample_torch_cpu.py")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    layers, hidden = SHAPES[args.config]
+    tok = CharTokenizer([chr(32 + i) for i in range(65)])
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(vocab_size=65, cell=args.cell, embed=128, hidden=hidden, layers=layers,
+                                 dropout=0.0)).eval()
+    results = []
+    for th in [int(t) for t in args.threads.split(",") if t] or [torch.get_num_threads()]:
+        torch.set_num_threads(th)
+        for b in [int(x) for x in args.batches.split(",")]:
+            for fast in (True, False):
+                r = rate(model, tok, b, args.n, fast, args.reps)
+                results.append({"impl": "charlstm " + ("fast" if fast else "plain"), "batch": b, "threads": th, **r})
+                print(f"[{args.config} {args.cell}] charlstm {'fast ' if fast else 'plain'} batch {b} threads {th}: "
+                      f"{r['median']:>8,.0f} chars/s (min {r['min']:,.0f}, max {r['max']:,.0f})", flush=True)
+    if args.ref_dir:
+        cmd = [sys.executable, str(Path(args.ref_dir) / "sample_torch_cpu.py"), "--config", args.config,
+               "--n", str(args.n), "--reps", str(args.reps), "--batches", args.batches]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        print("reference (nn.LSTM one step per call):")
+        print("".join("  " + line + "\n" for line in out.strip().splitlines()), end="")
+        results.append({"impl": "reference", "output": out})
+    if args.json:
+        Path(args.json).write_text(json.dumps({"torch": torch.__version__, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
