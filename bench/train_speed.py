@@ -43,8 +43,8 @@ from charlstm.config import TrainConfig
 from charlstm.events import Step
 if {threads!r}: torch.set_num_threads({threads!r})
 cfg = TrainConfig(batch_size={cfg['batch']}, seq_len={cfg['seq']}, steps={warmup + steps}, eval_every=10**9,
-                  save_every=None, save_every_time=None, sample_every=0, log_every=1, dropout_unused=None)
-""".replace(", dropout_unused=None", "")
+                  save_every=None, save_every_time=None, sample_every=0, log_every=1)
+"""
     code += f"""
 times, last = [], None
 with tempfile.TemporaryDirectory() as d:

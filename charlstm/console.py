@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .config import format_duration
-from .events import Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
+from .events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
 
 LN2 = math.log(2)
 SPARK = "▁▂▃▄▅▆▇█"
@@ -78,6 +78,8 @@ class TrainView:
         self.clipped = deque(maxlen=100)
         self.saved: Saved | None = None
         self.skipped = 0
+        self.alerts: list[Alert] = []
+        self.layer_norms: dict[str, float] = {}
         self.live: Live | None = None
 
     # -- entry points -------------------------------------------------------------------------
@@ -105,6 +107,8 @@ class TrainView:
             self.step = ev
             self.losses.append(ev.loss)
             self.clipped.append(ev.clipped)
+            if ev.layer_grad_norms:
+                self.layer_norms = ev.layer_grad_norms
             if self.mode == "plain" and not self.quiet:
                 self.console.print(self._step_line(ev))
         elif isinstance(ev, Eval):
@@ -125,6 +129,9 @@ class TrainView:
             self.saved = ev
             if self.mode == "plain" and not self.quiet and ev.reason != "best":
                 self.console.print(f"saved  step {ev.step:>7,} -> {ev.path} ({ev.reason})")
+        elif isinstance(ev, Alert):
+            self.alerts.append(ev)
+            self._out(f"[yellow]warning (step {ev.step:,}):[/] {ev.message}")
         elif isinstance(ev, Skipped):
             self.skipped += 1
             self._out(f"[yellow]skipped step {ev.step:,}: non-finite loss {ev.loss} / grad norm "
@@ -186,9 +193,10 @@ class TrainView:
             best = f"best {self.eval.best_val_loss:.4f}" + (f" @ step {self.best_step:,}" if self.best_step else "")
             val = self.eval.val_loss
             grid.add_row("val loss", f"{val:.4f} nats  ({bpc(val):.3f} bits/char)  {best}")
-        clipped = sum(self.clipped) / max(1, len(self.clipped))
-        grid.add_row("speed", f"{ev.chars_per_s:,.0f} chars/s   lr {ev.lr:.2e}   grad norm {ev.grad_norm:.2f} "
-                              f"(clipped {clipped:.0%} of recent steps)")
+        grid.add_row("speed", f"{ev.chars_per_s:,.0f} chars/s   lr {ev.lr:.2e}")
+        grid.add_row("gradients", f"norm {ev.grad_norm:.2f} (clipped on {ev.clipped_fraction:.0%} of recent steps)"
+                     + ("   per layer: " + "  ".join(f"{k} {v:.2g}" for k, v in self.layer_norms.items())
+                        if self.layer_norms else ""))
         if self.saved:
             grid.add_row("saved", f"{self.saved.reason} @ step {self.saved.step:,}")
         rows.append(grid)
@@ -211,3 +219,46 @@ class TrainView:
                  ("resume", f"charlstm resume {ev.run_dir}")]
         for k, v in rows:
             c.print(f"[dim]{k:<12}[/]{v}", highlight=False)
+
+
+# ---- looking inside a model -----------------------------------------------------------------------
+def activation_text(chars: list[str], values) -> Text:
+    """Each character on a background from blue (-1) through white (0) to red (+1)."""
+    text = Text()
+    for ch, v in zip(chars, values):
+        v = max(-1.0, min(1.0, float(v)))
+        fade = int(255 * (1 - abs(v)))
+        bg = f"rgb(255,{fade},{fade})" if v >= 0 else f"rgb({fade},{fade},255)"
+        text.append("↵\n" if ch == "\n" else ch, style=f"black on {bg}")
+    return text
+
+
+def units_table(feature: str, layer: int, state: str, ranked: list[tuple[int, float]]) -> Table:
+    table = Table(title=f"units of layer {layer} ({state}) that track '{feature}'", title_justify="left")
+    table.add_column("unit", justify="right")
+    table.add_column("correlation", justify="right")
+    for unit, r in ranked:
+        table.add_row(str(unit), f"{r:+.3f}")
+    return table
+
+
+def saturation_table(stats: list[dict[str, dict[str, float]]]) -> Table:
+    table = Table(title="gate saturation (share of time × units)", title_justify="left")
+    for col in ("layer", "gate", "left < 0.1", "between", "right > 0.9"):
+        table.add_column(col, justify="right" if col not in ("gate",) else "left")
+    for l, gates in enumerate(stats):
+        for gate, s in gates.items():
+            table.add_row(str(l), gate, f"{s['left']:.1%}", f"{s['between']:.1%}", f"{s['right']:.1%}")
+    return table
+
+
+def compare_table(results) -> Table:
+    table = Table(title="cell comparison (same data, budget and settings)", title_justify="left")
+    for col in ("cell", "hidden", "params", "steps", "chars/s", "best val (nats)", "bits/char", "val curve"):
+        table.add_column(col, justify="left" if col in ("cell", "val curve") else "right")
+    for r in results:
+        best = r.best_val_loss
+        table.add_row(r.cell, str(r.hidden), f"{r.params:,}", f"{r.steps:,}", f"{r.chars_per_s:,.0f}",
+                      f"{best:.4f}" if best is not None else "-", f"{bpc(best):.3f}" if best is not None else "-",
+                      sparkline([v for _, v in r.curve], 30))
+    return table

@@ -38,6 +38,8 @@ class Step:
     elapsed: float  # seconds of training so far (evaluation excluded)
     progress: float  # 0..1 of the budget
     eta: float | None  # seconds of training left, when it can be estimated
+    layer_grad_norms: dict[str, float] = field(default_factory=dict)  # before clipping: embed, layer0.., head
+    clipped_fraction: float = 0.0  # share of recent steps whose gradient norm was clipped
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,13 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Alert:
+    step: int
+    kind: str  # "exploding", "vanishing"
+    message: str
+
+
+@dataclass(frozen=True)
 class Stopped:
     step: int
     reason: str  # "done", "interrupted", "nonfinite"
@@ -82,4 +91,4 @@ class Stopped:
     extra: dict = field(default_factory=dict)
 
 
-Event = Started | Step | Eval | Sample | Saved | Skipped | Stopped
+Event = Started | Step | Eval | Sample | Saved | Skipped | Alert | Stopped

@@ -29,7 +29,8 @@ from .data import Corpus, ProgressFactory, check_trainable, lane_length, num_win
 from .devices import resolve_device
 from .errors import ConfigError, NonFiniteError, ResumeMismatchError
 from .evaluate import evaluate
-from .events import Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
+from .events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
+from .gradients import GradientMonitor, layer_groups, layer_norms
 from .model import CharLSTM, State, detach_state
 from .sample import SampleConfig, generate_text
 from .tokens import Tokens
@@ -253,6 +254,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
     wpe = run.windows_per_epoch = num_windows(lane_length(len(train_ids), cfg.batch_size), cfg.seq_len)
     params = [p for p in model.parameters()]
     clip = cfg.clip if cfg.clip > 0 else math.inf
+    groups = layer_groups(model)
+    monitor = GradientMonitor(model.config.layers, clip, model.config.cell)
     yield Started(str(run.run_dir), run.run_dir.name, model.num_params(), run.corpus.describe(),
                   len(train_ids), len(val_ids), model.config.to_dict(), cfg.to_dict(), budget,
                   str(run.device), torch.get_num_threads(), run.resumed_from, tuple(run.notes))
@@ -289,6 +292,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
         opt.zero_grad(set_to_none=True)
         loss, new_hidden = compute_loss(model, x, y, run.hidden)
         loss.backward()
+        norms = layer_norms(groups) if (run.step + 1) % cfg.log_every == 0 else None  # before clipping
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
         loss_v, norm_v = loss.item(), grad_norm.item()
         if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
@@ -321,13 +325,16 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
         last_loss = loss_v
         p = prog()
         done = p >= 1.0
+        for kind, message in monitor.observe(run.step, norm_v, norms):
+            yield Alert(run.step, kind, message)
 
         if run.step % cfg.log_every == 0 or done:
             ev = Step(run.step, run.cursor / wpe, loss_sum / loss_n, norm_v, norm_v > clip, lr,
                       window_chars / window_time if window_time > 0 else 0.0, run.train_time, min(p, 1.0),
-                      schedule.eta(budget, p, run.train_time))
+                      schedule.eta(budget, p, run.train_time), norms or {}, monitor.clipped_fraction)
             _log(run, {"kind": "train", "step": ev.step, "epoch": ev.epoch, "loss": ev.loss,
-                       "grad_norm": ev.grad_norm, "lr": lr, "chars_per_s": ev.chars_per_s,
+                       "grad_norm": ev.grad_norm, "layer_grad_norms": ev.layer_grad_norms,
+                       "clipped_fraction": ev.clipped_fraction, "lr": lr, "chars_per_s": ev.chars_per_s,
                        "time": run.train_time})
             yield ev
             window_chars, window_time, loss_sum, loss_n = 0, 0.0, 0.0, 0

@@ -1,0 +1,202 @@
+"""`charlstm inspect`, `charlstm gates` and `charlstm compare`: seeing what the network does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli_common import DEFAULTS, Device, Plain, Quiet, Root, Threads, run_training, user_errors
+from .errors import ConfigError
+
+Text_ = Annotated[str | None, typer.Option("--text", help="Text to run through the model.")]
+File_ = Annotated[Path | None, typer.Option("--file", help="Read the text from this file.")]
+Chars = Annotated[int, typer.Option("--chars", min=2, help="Characters of --file, or of the run's validation "
+                                    "text when neither --text nor --file is given.")]
+Ckpt = Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory [default: the newest run].",
+                                             show_default=False)]
+
+
+def _load_text(ckpt_path: Path, text: str | None, file: Path | None, chars: int) -> str:
+    if text is not None and file is not None:
+        raise ConfigError("give --text or --file, not both")
+    if text is not None:
+        return text
+    if file is not None:
+        from .corpus import ReadOptions, iter_text
+        out = []
+        for block in iter_text(file, ReadOptions()):
+            out.append(block)
+            if sum(map(len, out)) >= chars:
+                break
+        return "".join(out)[:chars]
+    # default: the start of the run's own validation text
+    from . import checkpoint
+    from .data import TOKENS_FILE, split
+    from .tokenizer import CharTokenizer
+    from .tokens import Tokens
+    ck = checkpoint.load(ckpt_path)
+    tok = CharTokenizer.from_dict(ck["vocab"])
+    tokens_path = ckpt_path.parent / TOKENS_FILE
+    if not tokens_path.exists():
+        raise ConfigError("no --text or --file given, and the run's token file is gone")
+    from .corpus import id_dtype
+    val = split(Tokens(path=tokens_path, dtype=id_dtype(tok)), ck["train_config"]["val_fraction"])[1]
+    return tok.decode(val.read(0, chars).tolist())
+
+
+def _model(checkpoint_arg: Path | None, root: Path):
+    from . import checkpoint
+    path = checkpoint.resolve(checkpoint_arg, root, (checkpoint.BEST, checkpoint.LAST))
+    model, tok = checkpoint.build_model(checkpoint.load(path))
+    return path, model, tok
+
+
+def inspect(
+    checkpoint: Ckpt = None,
+    text: Text_ = None,
+    file: File_ = None,
+    chars: Chars = 1000,
+    layer: Annotated[int, typer.Option("--layer", min=0, help="Layer to look at (0 is nearest the input).")] = 0,
+    unit: Annotated[int | None, typer.Option("--unit", min=0, help="Unit (cell) to show [default: the best "
+                                             "tracker of --find, else the most active unit].")] = None,
+    state: Annotated[str, typer.Option("--state", help="c: the cell state tanh(c_t) (LSTM only); h: the hidden "
+                                       "state h_t.")] = "c",
+    find: Annotated[str | None, typer.Option("--find", help="Rank units by how well they track a feature: quotes "
+                                             "(inside double quotes), line (position in the line), brackets "
+                                             "(nesting depth).")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Units listed by --find.")] = 5,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write the coloured text as a self-contained "
+                                              "HTML page.")] = None,
+    root: Root = Path("checkpoints"),
+) -> None:
+    """Colour each character by one unit's activation (blue -1, white 0, red +1).
+
+    [bold]charlstm inspect --find quotes --text 'He said "no" and left.'[/]
+    """
+    with user_errors():
+        import numpy as np
+
+        from .console import activation_text, stderr_console, units_table
+        from .introspect import FEATURES, rank_units, trace
+        from .report import activation_html
+
+        if find is not None and find not in FEATURES:
+            raise ConfigError(f"--find takes one of {', '.join(FEATURES)}, not {find!r}")
+        path, model, tok = _model(checkpoint, root)
+        if layer >= model.config.layers:
+            raise ConfigError(f"--layer {layer}: the model has layers 0..{model.config.layers - 1}")
+        if state not in ("c", "h") or (state == "c" and model.config.cell != "lstm"):
+            state = "h" if model.config.cell != "lstm" else state
+            if state not in ("c", "h"):
+                raise ConfigError("--state takes c or h")
+        body = _load_text(path, text, file, chars)
+        tr = trace(model, tok, body)
+        acts = tr["layers"][layer][state]
+        acts = np.tanh(acts) if state == "c" else acts
+        con = stderr_console()
+        if find:
+            ranked = rank_units(acts, FEATURES[find](tr["chars"]), top)
+            con.print(units_table(find, layer, state, ranked))
+            unit = ranked[0][0] if unit is None else unit
+        if unit is None:
+            unit = int(np.argmax(acts.std(0)))
+        if unit >= acts.shape[1]:
+            raise ConfigError(f"--unit {unit}: layer {layer} has units 0..{acts.shape[1] - 1}")
+        label = f"{'tanh(c)' if state == 'c' else 'h'} of layer {layer}, unit {unit} ({path})"
+        con.print(f"[bold]{label}[/]")
+        con.print(activation_text(tr["chars"], acts[:, unit]), soft_wrap=True)
+        if html:
+            html.write_text(activation_html(tr["chars"], acts[:, unit], label), encoding="utf-8")
+            con.print(f"wrote {html}")
+
+
+def gates(
+    checkpoint: Ckpt = None,
+    text: Text_ = None,
+    file: File_ = None,
+    chars: Chars = 5000,
+    svg: Annotated[Path | None, typer.Option("--svg", help="Also draw each unit's saturation as an SVG "
+                                             "picture.")] = None,
+    root: Root = Path("checkpoints"),
+) -> None:
+    """How often each gate is nearly shut (< 0.1), wide open (> 0.9) or in between, per layer."""
+    with user_errors():
+        from .console import saturation_table, stderr_console
+        from .introspect import GATES, saturation, trace, unit_saturation
+        from .report import saturation_svg
+
+        path, model, tok = _model(checkpoint, root)
+        if model.config.cell == "rnn":
+            raise ConfigError("a plain RNN has no gates; use an lstm or gru checkpoint")
+        tr = trace(model, tok, _load_text(path, text, file, chars))
+        con = stderr_console()
+        con.print(saturation_table([saturation(lay) for lay in tr["layers"]]))
+        if svg:
+            names = [g for g in GATES[model.config.cell] if g not in ("cell", "new")]
+            panels = [{g: unit_saturation(lay, g) for g in names} for lay in tr["layers"]]
+            svg.write_text(saturation_svg(panels, f"gate saturation per unit ({path})"), encoding="utf-8")
+            con.print(f"wrote {svg}")
+
+
+def compare(
+    corpus: Annotated[list[Path], typer.Argument(help="Text files and/or directories.", show_default=False)],
+    cells: Annotated[str, typer.Option("--cells", help="Comma list of cells to compare.")] = "lstm,gru,rnn",
+    layers: Annotated[int, typer.Option("--layers", min=1)] = 2,
+    hidden: Annotated[int, typer.Option("--hidden", min=1, help="Hidden size of the first cell; the others get "
+                                        "the size that matches its parameter count.")] = 256,
+    embed: Annotated[int, typer.Option("--embed", min=1)] = 128,
+    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=0.99)] = 0.2,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Budget per cell in steps.")] = None,
+    time: Annotated[str | None, typer.Option("--time", help="Budget per cell, e.g. 5m [default: 2m].")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = DEFAULTS.batch_size,
+    seq_len: Annotated[int, typer.Option("--seq-len", min=1)] = DEFAULTS.seq_len,
+    lr: Annotated[float, typer.Option("--lr", min=0.0)] = DEFAULTS.lr,
+    eval_every: Annotated[int, typer.Option("--eval-every", min=1)] = DEFAULTS.eval_every,
+    name: Annotated[str | None, typer.Option("--name", help="Folder under --root for the runs.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = DEFAULTS.seed,
+    root: Root = Path("checkpoints"),
+    device: Device = "auto",
+    threads: Threads = None,
+    quiet: Quiet = False,
+    plain: Plain = False,
+) -> None:
+    """Train LSTM, GRU and plain RNN on the same text and budget, at matched size, and compare.
+
+    [bold]charlstm compare corpora/pydocs.txt --cells lstm,gru,rnn --time 5m[/]
+    """
+    with user_errors():
+        from datetime import datetime
+
+        from .cli_common import StopFlag, budget_options
+        from .compare import compare as run_compare
+        from .config import TrainConfig
+        from .console import compare_table, stderr_console
+        from .events import Started
+        from .sample import SampleConfig, generate_text
+
+        budget = budget_options(steps, None, time or (None if steps else "2m"))
+        cfg = TrainConfig(batch_size=batch_size, seq_len=seq_len, lr=lr, eval_every=eval_every, seed=seed,
+                          sample_every=0, **budget)
+        where = root / (name or f"compare-{datetime.now():%Y%m%d-%H%M%S}")
+        model = dict(layers=layers, hidden=hidden, embed=embed, dropout=dropout)
+        flag = StopFlag()
+        results, con = {}, stderr_console()
+        with flag.installed():
+            def events():
+                for result, ev in run_compare(corpus, [c.strip() for c in cells.split(",") if c.strip()], model,
+                                              cfg, where, device=device, threads=threads, should_stop=flag):
+                    results[result.cell] = result
+                    if isinstance(ev, Started):
+                        con.print(f"\n[bold]{result.cell}[/]: hidden {result.hidden}, {result.params:,} parameters")
+                    yield ev
+            run_training(events(), quiet, plain, False, flag)
+        con.print(compare_table(list(results.values())))
+        from . import checkpoint as ck
+        for r in results.values():
+            m, tok = ck.build_model(ck.load(ck.resolve(Path(r.run_dir), root, (ck.BEST, ck.LAST))))
+            text = generate_text(m, tok, SampleConfig(length=240, temperature=0.8, seed=seed))[0]
+            con.print(f"[bold]{r.cell}[/] sample:")
+            con.print(text, markup=False, highlight=False)
+        con.print(f"runs in {where}")

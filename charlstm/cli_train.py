@@ -1,0 +1,170 @@
+"""`charlstm train` and `charlstm resume`: option parsing, then the library's training loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli_common import (
+    DEFAULTS,
+    P_EVAL,
+    P_INPUT,
+    P_MODEL,
+    P_RUN,
+    P_TRAIN,
+    Device,
+    Epochs,
+    EvalEvery,
+    Json,
+    LogEvery,
+    MaxBad,
+    Plain,
+    Quiet,
+    Root,
+    SampleEvery,
+    SaveEvery,
+    Steps,
+    StopFlag,
+    Threads,
+    Time,
+    budget_options,
+    progress_factory,
+    run_training,
+    save_every_options,
+    user_errors,
+)
+from .config import TrainConfig
+
+
+def train(
+    corpus: Annotated[list[Path], typer.Argument(help="Text files and/or directories to train on.",
+                                                 show_default=False)],
+    name: Annotated[str | None, typer.Option("--name", help="Run name (folder under --root) [default: "
+                                             "corpus name + date].", rich_help_panel=P_RUN)] = None,
+    root: Root = Path("checkpoints"),
+    cell: Annotated[str, typer.Option("--cell", help="Recurrent cell: lstm, gru or rnn.",
+                                      rich_help_panel=P_MODEL)] = "lstm",
+    layers: Annotated[int, typer.Option("--layers", min=1, help="Stacked recurrent layers.",
+                                        rich_help_panel=P_MODEL)] = 2,
+    hidden: Annotated[int, typer.Option("--hidden", min=1, help="Hidden (and cell) state size per layer.",
+                                        rich_help_panel=P_MODEL)] = 512,
+    embed: Annotated[int, typer.Option("--embed", min=1, help="Character embedding size.",
+                                       rich_help_panel=P_MODEL)] = 128,
+    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=0.99, help="Dropout between layers and "
+                                           "before the output layer.", rich_help_panel=P_MODEL)] = 0.2,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Parallel lanes of text (B).",
+                                            rich_help_panel=P_TRAIN)] = DEFAULTS.batch_size,
+    seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Characters per window: how far gradients "
+                                         "flow back (T).", rich_help_panel=P_TRAIN)] = DEFAULTS.seq_len,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate.",
+                                      rich_help_panel=P_TRAIN)] = DEFAULTS.lr,
+    min_lr: Annotated[float, typer.Option("--min-lr", min=0.0, help="Learning rate at the end of cosine/wsd "
+                                          "decay.", rich_help_panel=P_TRAIN)] = DEFAULTS.min_lr,
+    schedule: Annotated[str, typer.Option("--schedule", help="constant, cosine (decay over the budget) or wsd "
+                                          "(constant, then decay over the last 20%).",
+                                          rich_help_panel=P_TRAIN)] = DEFAULTS.schedule,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Steps of linear learning-rate warm-up.",
+                                        rich_help_panel=P_TRAIN)] = DEFAULTS.warmup,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or adam.",
+                                           rich_help_panel=P_TRAIN)] = DEFAULTS.optimizer,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="Decoupled weight decay on "
+                                                "weight matrices.", rich_help_panel=P_TRAIN)] = DEFAULTS.weight_decay,
+    clip: Annotated[float, typer.Option("--clip", min=0.0, help="Clip the global gradient norm to this "
+                                        "(0: off).", rich_help_panel=P_TRAIN)] = DEFAULTS.clip,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same run on the CPU).",
+                                      rich_help_panel=P_TRAIN)] = DEFAULTS.seed,
+    max_bad_steps: MaxBad = None,
+    steps: Steps = None,
+    epochs: Epochs = None,
+    time: Time = None,
+    eval_every: EvalEvery = None,
+    eval_chars: Annotated[int, typer.Option("--eval-chars", min=0, help="Validation characters per evaluation "
+                                            "(0: all).", rich_help_panel=P_EVAL)] = DEFAULTS.eval_chars,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Last fraction of the text held out "
+                                                "for validation.", rich_help_panel=P_EVAL)] = DEFAULTS.val_fraction,
+    save_every: SaveEvery = None,
+    sample_every: SampleEvery = None,
+    encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the corpus files.",
+                                          rich_help_panel=P_INPUT)] = "utf-8",
+    errors: Annotated[str, typer.Option("--errors", help="Invalid bytes: strict (stop with the byte offset), "
+                                        "replace or ignore.", rich_help_panel=P_INPUT)] = "strict",
+    newline: Annotated[str, typer.Option("--newline", help="lf (turn \\r\\n and \\r into \\n) or keep.",
+                                         rich_help_panel=P_INPUT)] = "lf",
+    normalization: Annotated[str, typer.Option("--normalization", help="Unicode normalization: NFC, NFKC or "
+                                               "none.", rich_help_panel=P_INPUT)] = "NFC",
+    max_vocab: Annotated[int, typer.Option("--max-vocab", min=2, help="Refuse corpora with more distinct "
+                                           "characters than this.", rich_help_panel=P_INPUT)] = DEFAULTS.max_vocab,
+    pattern: Annotated[str, typer.Option("--pattern", help="File-name glob for files inside directories, "
+                                         "e.g. '*.txt'.", rich_help_panel=P_INPUT)] = "*",
+    device: Device = "auto",
+    threads: Threads = None,
+    quiet: Quiet = False,
+    plain: Plain = False,
+    json_lines: Json = False,
+    log_every: LogEvery = None,
+) -> None:
+    """Train a new model on CORPUS (files or directories of text).
+
+    Shows live progress, evaluates on the last --val-fraction of the text, previews generated
+    text, and writes checkpoints to ROOT/NAME/ (last.pt, best.pt, metrics.jsonl).
+
+    Example: [bold]charlstm train corpora/pydocs.txt --time 5m[/]
+    """
+    with user_errors():
+        from .corpus import ReadOptions
+
+        overrides = {k: v for k, v in dict(eval_every=eval_every, sample_every=sample_every,
+                                           max_bad_steps=max_bad_steps, log_every=log_every).items()
+                     if v is not None}
+        cfg = TrainConfig(batch_size=batch_size, seq_len=seq_len, lr=lr, min_lr=min(min_lr, lr),
+                          schedule=schedule, warmup=warmup, optimizer=optimizer, weight_decay=weight_decay,
+                          clip=clip, seed=seed, eval_chars=eval_chars or None, max_vocab=max_vocab,
+                          val_fraction=val_fraction,
+                          **budget_options(steps, epochs, time), **save_every_options(save_every), **overrides)
+        opts = ReadOptions(encoding=encoding, errors=errors, newline=newline, normalization=normalization,
+                           pattern=pattern)
+        model = dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout)
+        from .train import train as run_train
+        flag = StopFlag()
+        with flag.installed():
+            events = run_train(corpus, model, cfg, run_dir=root / name if name else None, root=root,
+                               read_options=opts, device=device, threads=threads, should_stop=flag,
+                               progress=progress_factory(quiet or json_lines))
+            run_training(events, quiet, plain, json_lines, flag)
+
+
+def resume(
+    target: Annotated[Path | None, typer.Argument(help="Run directory or checkpoint file [default: the newest "
+                                                  "run under --root].", show_default=False)] = None,
+    root: Root = Path("checkpoints"),
+    steps: Steps = None,
+    epochs: Epochs = None,
+    time: Time = None,
+    eval_every: EvalEvery = None,
+    save_every: SaveEvery = None,
+    sample_every: SampleEvery = None,
+    max_bad_steps: MaxBad = None,
+    device: Device = "auto",
+    threads: Threads = None,
+    quiet: Quiet = False,
+    plain: Plain = False,
+    json_lines: Json = False,
+    log_every: LogEvery = None,
+) -> None:
+    """Continue a run exactly where it stopped: same weights, optimizer, schedule, data position,
+    hidden state and random state.
+
+    --steps/--epochs/--time set a new total budget for the run (counted from its start), so
+    [bold]charlstm resume --steps 5000[/] trains a 2000-step run for 3000 more steps.
+    """
+    with user_errors():
+        from .train import resume as run_resume
+        overrides = dict(**budget_options(steps, epochs, time), **save_every_options(save_every), eval_every=eval_every,
+                         sample_every=sample_every, max_bad_steps=max_bad_steps, log_every=log_every)
+        flag = StopFlag()
+        with flag.installed():
+            events = run_resume(target, root, overrides, device=device, threads=threads, should_stop=flag,
+                                progress=progress_factory(quiet or json_lines))
+            run_training(events, quiet, plain, json_lines, flag)

@@ -1,0 +1,70 @@
+"""LSTM vs GRU vs plain RNN on the same text, the same budget and about the same size.
+
+Each cell type gets the hidden size that brings its parameter count closest to the first cell's
+(an LSTM layer has 4 weight blocks, a GRU layer 3, an RNN layer 1), then all train one after the
+other with identical settings. Yields each run's events tagged with its cell, then a summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import CELLS, ConfigError, TrainConfig
+from .corpus import ReadOptions, find_files, scan_vocabulary, tokenizer_from_counts
+from .events import Eval, Event, Step, Stopped
+from .model import params_for
+from .train import train
+
+
+@dataclass
+class CellResult:
+    cell: str
+    hidden: int
+    params: int
+    run_dir: str
+    chars_per_s: float = 0.0
+    best_val_loss: float | None = None
+    curve: list[tuple[float, float]] = field(default_factory=list)  # (training seconds, val loss)
+    steps: int = 0
+
+
+def matched_hidden(cell: str, vocab: int, embed: int, layers: int, target: int) -> int:
+    """Hidden size whose parameter count is closest to `target`."""
+    return min(range(1, 4097), key=lambda h: abs(params_for(cell, vocab, embed, h, layers) - target))
+
+
+def plan(corpus: list[str | Path], cells: list[str], model: dict, opts: ReadOptions | None = None) -> list[tuple]:
+    """[(cell, hidden, params)]: the first cell keeps model['hidden'], the others are matched to it."""
+    bad = [c for c in cells if c not in CELLS]
+    if bad or not cells:
+        raise ConfigError(f"--cells takes a comma list of {', '.join(CELLS)}; got {','.join(cells) or 'nothing'}")
+    opts = opts or ReadOptions()
+    vocab = tokenizer_from_counts(scan_vocabulary(find_files(corpus, opts.pattern).files, opts),
+                                  opts.normalization).vocab_size
+    embed, layers = model.get("embed", 128), model.get("layers", 2)
+    target = params_for(cells[0], vocab, embed, model.get("hidden", 512), layers)
+    out = []
+    for c in cells:
+        h = model.get("hidden", 512) if c == cells[0] else matched_hidden(c, vocab, embed, layers, target)
+        out.append((c, h, params_for(c, vocab, embed, h, layers)))
+    return out
+
+
+def compare(corpus: list[str | Path], cells: list[str], model: dict, config: TrainConfig, root: Path,
+            read_options: ReadOptions | None = None, **train_kw) -> Iterator[tuple[CellResult, Event]]:
+    for cell, hidden, params in plan(corpus, cells, model, read_options):
+        result = CellResult(cell, hidden, params, str(Path(root) / cell))
+        speeds = []
+        for ev in train(corpus, {**model, "cell": cell, "hidden": hidden}, config, run_dir=Path(root) / cell,
+                        read_options=read_options, **train_kw):
+            if isinstance(ev, Step):
+                speeds.append(ev.chars_per_s)
+                result.steps, elapsed = ev.step, ev.elapsed
+            elif isinstance(ev, Eval):
+                result.curve.append((elapsed if speeds else 0.0, ev.val_loss))
+                result.best_val_loss = ev.best_val_loss
+            elif isinstance(ev, Stopped):
+                result.chars_per_s = sum(speeds) / len(speeds) if speeds else 0.0
+            yield result, ev
