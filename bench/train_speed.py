@@ -33,7 +33,8 @@ def stats(xs: list[float]) -> dict:
     return {"median": med, "min": xs[0], "max": xs[-1], "n": n}
 
 
-def charlstm_speed(corpus: str, cfg: dict, warmup: int, steps: int, threads: int | None) -> dict:
+def charlstm_speed(corpus: str, cfg: dict, warmup: int, steps: int, threads: int | None,
+                   precision: str = "auto") -> dict:
     """Runs in a child process (fresh torch state, same as the reference)."""
     code = f"""
 import json, sys, time, tempfile
@@ -43,7 +44,7 @@ from charlstm.config import TrainConfig
 from charlstm.events import Step
 if {threads!r}: torch.set_num_threads({threads!r})
 cfg = TrainConfig(batch_size={cfg['batch']}, seq_len={cfg['seq']}, steps={warmup + steps}, eval_every=10**9,
-                  save_every=None, save_every_time=None, sample_every=0, log_every=1)
+                  save_every=None, save_every_time=None, sample_every=0, log_every=1, precision={precision!r})
 """
     code += f"""
 times, last = [], None
@@ -86,6 +87,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--precision", default="auto", help="charlstm's --precision (auto, fp32, bf16)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     rows = []
@@ -93,7 +95,7 @@ def main() -> None:
         cfg = CONFIGS[name]
         for r in range(args.rounds):
             ref = reference_speed(args.ref_dir, args.corpus, name, args.warmup, args.steps, args.threads)
-            ours = charlstm_speed(args.corpus, cfg, args.warmup, args.steps, args.threads)
+            ours = charlstm_speed(args.corpus, cfg, args.warmup, args.steps, args.threads, args.precision)
             row = {"config": name, "round": r + 1, "reference": ref, "charlstm": ours,
                    "ratio": ours["chars_per_s"] / ref["chars_per_s"],
                    "gflops": ours["chars_per_s"] * ref["gflop_per_char"]}
@@ -101,7 +103,8 @@ def main() -> None:
             print(f"{name} round {r + 1}: reference {ref['chars_per_s']:>9,.0f} chars/s "
                   f"[{ref['min']:,.0f}-{ref['max']:,.0f}]  charlstm {ours['chars_per_s']:>9,.0f} chars/s "
                   f"[{ours['min']:,.0f}-{ours['max']:,.0f}]  ratio {row['ratio']:.3f}  "
-                  f"charlstm {row['gflops']:.0f} GFLOP/s  threads {ours['threads']}", flush=True)
+                  f"charlstm {row['gflops']:.0f} GFLOP/s  threads {ours['threads']}  precision {args.precision}",
+                  flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "cpu": os.cpu_count(),
                                                "when": time.strftime("%Y-%m-%d %H:%M")}, indent=1))

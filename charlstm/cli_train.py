@@ -21,6 +21,7 @@ from .cli_common import (
     LogEvery,
     MaxBad,
     Plain,
+    Precision,
     Quiet,
     Root,
     SampleEvery,
@@ -99,6 +100,7 @@ def train(
     pattern: Annotated[str, typer.Option("--pattern", help="File-name glob for files inside directories, "
                                          "e.g. '*.txt'.", rich_help_panel=P_INPUT)] = "*",
     device: Device = "auto",
+    precision: Precision = None,
     threads: Threads = None,
     quiet: Quiet = False,
     plain: Plain = False,
@@ -116,7 +118,8 @@ def train(
         from .corpus import ReadOptions
 
         overrides = {k: v for k, v in dict(eval_every=eval_every, sample_every=sample_every,
-                                           max_bad_steps=max_bad_steps, log_every=log_every).items()
+                                           max_bad_steps=max_bad_steps, log_every=log_every,
+                                           precision=precision).items()
                      if v is not None}
         cfg = TrainConfig(batch_size=batch_size, seq_len=seq_len, lr=lr, min_lr=min(min_lr, lr),
                           schedule=schedule, warmup=warmup, optimizer=optimizer, weight_decay=weight_decay,
@@ -147,6 +150,7 @@ def resume(
     sample_every: SampleEvery = None,
     max_bad_steps: MaxBad = None,
     device: Device = "auto",
+    precision: Precision = None,
     threads: Threads = None,
     quiet: Quiet = False,
     plain: Plain = False,
@@ -162,7 +166,8 @@ def resume(
     with user_errors():
         from .train import resume as run_resume
         overrides = dict(**budget_options(steps, epochs, time), **save_every_options(save_every), eval_every=eval_every,
-                         sample_every=sample_every, max_bad_steps=max_bad_steps, log_every=log_every)
+                         sample_every=sample_every, max_bad_steps=max_bad_steps, log_every=log_every,
+                         precision=precision)
         flag = StopFlag()
         with flag.installed():
             events = run_resume(target, root, overrides, device=device, threads=threads, should_stop=flag,

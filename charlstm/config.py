@@ -64,6 +64,7 @@ class TrainConfig:
     time: float | None = None  # seconds of training (evaluation excluded)
     eval_every: int = 200  # steps
     eval_chars: int | None = 200_000  # validation chars used by periodic evals (None: all)
+    eval_at: tuple[float, ...] = ()  # also evaluate when training time passes these seconds
     save_every: int | None = 1000  # steps
     save_every_time: float | None = 300.0  # seconds
     sample_every: int = 1  # a preview sample every N evaluations (0: never)
@@ -72,6 +73,7 @@ class TrainConfig:
     max_vocab: int = 10_000  # refuse corpora with more distinct characters than this
     seed: int = 1337
     max_bad_steps: int = 0  # non-finite steps skipped in a row before stopping
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast); a started run stores what auto chose
     log_every: int = 10  # steps between progress events
 
     def __post_init__(self) -> None:
@@ -87,6 +89,7 @@ class TrainConfig:
         _check(self.steps is None or self.steps >= 1, "--steps must be at least 1")
         _check(self.epochs is None or self.epochs > 0, "--epochs must be positive")
         _check(self.time is None or self.time > 0, "--time must be positive")
+        _check(all(t > 0 for t in self.eval_at), "evaluation times must be positive")
         _check(self.eval_chars is None or self.eval_chars >= 2, "--eval-chars must be at least 2")
         _check(self.save_every is None or self.save_every >= 1, "--save-every steps must be at least 1")
         _check(self.save_every_time is None or self.save_every_time > 0, "--save-every time must be positive")
@@ -106,7 +109,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        return _from_dict(cls, d)
+        return _from_dict(cls, {**d, "eval_at": tuple(d.get("eval_at", ()))})
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -49,7 +49,8 @@ class Eval:
     best_val_loss: float
     is_best: bool
     train_loss: float | None
-    seconds: float
+    seconds: float  # how long the evaluation took
+    elapsed: float = 0.0  # seconds of training when it was made
 
 
 @dataclass(frozen=True)

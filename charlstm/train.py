@@ -32,13 +32,14 @@ from .evaluate import evaluate
 from .events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
 from .gradients import GradientMonitor, layer_groups, layer_norms
 from .model import CharLSTM, State, detach_state
+from .precision import autocast, resolve_precision
 from .sample import SampleConfig, generate_text
 from .tokens import Tokens
 
 METRICS_FILE = "metrics.jsonl"
 PREVIEW_TEMPERATURE = 0.8
-RESUME_OVERRIDABLE = ("steps", "epochs", "time", "eval_every", "eval_chars", "save_every", "save_every_time",
-                      "sample_every", "sample_length", "max_bad_steps", "log_every")
+RESUME_OVERRIDABLE = ("precision", "steps", "epochs", "time", "eval_every", "eval_chars", "save_every",
+                      "save_every_time", "sample_every", "sample_length", "max_bad_steps", "log_every")
 
 
 def seed_everything(seed: int) -> None:
@@ -46,10 +47,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def compute_loss(model: CharLSTM, x: torch.Tensor, y: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-    """Mean cross-entropy (nats/char) of one window, and the state after it."""
-    logits, new_state = model(x, state)  # B, T, V
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), new_state
+def compute_loss(model: CharLSTM, x: torch.Tensor, y: torch.Tensor, state: State,
+                 precision: str = "fp32") -> tuple[torch.Tensor, State]:
+    """Mean cross-entropy (nats/char) of one window, and the state after it. Under bf16 the
+    forward runs in autocast; the loss is always computed in fp32."""
+    with autocast(precision, x.device):
+        logits, new_state = model(x, state)  # B, T, V
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1)), new_state
 
 
 def make_optimizer(model: CharLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -111,6 +115,20 @@ class _Run:
 
 
 
+def _probe(model: CharLSTM, ids: Tokens, cfg: TrainConfig, device: torch.device):
+    """A forward + backward pass on the first training window, for timing precisions. Leaves no
+    trace: gradients are cleared and the random state is restored afterwards."""
+    x, y = window(ids, cfg.batch_size, 0, cfg.seq_len)
+    x, y = x.to(device), y.to(device)
+
+    def run_pass(precision: str) -> None:
+        with torch.random.fork_rng(devices=[]):
+            loss, _ = compute_loss(model, x, y, model.init_state(cfg.batch_size, device), precision)
+            loss.backward()
+        model.zero_grad(set_to_none=True)
+    return run_pass
+
+
 def default_run_name(corpus: list[str | Path], root: Path) -> str:
     base = Path(str(corpus[0]).rstrip("/")).stem or "run"
     name = f"{base}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -158,8 +176,11 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     mcfg = ModelConfig(**{**mcfg.to_dict(), "vocab_size": data.tokenizer.vocab_size})
     seed_everything(cfg.seed)
     net = CharLSTM(mcfg).to(dev)
+    precision, why = resolve_precision(cfg.precision, dev, _probe(net, train_ids, cfg, dev))
+    cfg = cfg.replace(precision=precision)
     run = _Run(run_dir, net, make_optimizer(net, cfg), cfg, data, _corpus_info(corpus, opts, data), dev)
-    run.notes += [f"skipped {p} ({why})" for p, why in data.files.skipped[:10]]
+    run.notes.append(f"precision: {why}")
+    run.notes += [f"skipped {p} ({reason})" for p, reason in data.files.skipped[:10]]
     if len(data.files.skipped) > 10:
         run.notes.append(f"... and {len(data.files.skipped) - 10} more skipped files")
     _truncate_metrics(run_dir, 0)
@@ -210,6 +231,10 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
             "restore the corpus, or start a new run")
     net, _ = checkpoint.build_model(ckpt, dev)
     net.train()
+    if cfg.precision == "auto":
+        precision, why = resolve_precision(cfg.precision, dev, _probe(net, data.tokens, cfg, dev))
+        cfg = cfg.replace(precision=precision)
+        notes.append(f"precision: {why}")
     opt = make_optimizer(net, cfg)
     opt.load_state_dict(ckpt["optimizer"])
     rng = ckpt["rng"]
@@ -273,6 +298,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
     bad_in_a_row, window_chars, window_time, last_loss = 0, 0, 0.0, None
     loss_sum, loss_n = 0.0, 0
     last_save_wall = time.monotonic()
+    marks = sorted(t for t in cfg.eval_at if t > run.train_time)
     while True:
         if should_stop():
             yield _save(run, checkpoint.LAST, "interrupted")
@@ -290,7 +316,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
 
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss, new_hidden = compute_loss(model, x, y, run.hidden)
+        loss, new_hidden = compute_loss(model, x, y, run.hidden, cfg.precision)
         loss.backward()
         norms = layer_norms(groups) if (run.step + 1) % cfg.log_every == 0 else None  # before clipping
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
@@ -339,7 +365,10 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
             yield ev
             window_chars, window_time, loss_sum, loss_n = 0, 0.0, 0.0, 0
 
-        if run.step % cfg.eval_every == 0 or done:
+        passed = [t for t in marks if t <= run.train_time]
+        if passed:
+            marks = marks[len(passed):]
+        if run.step % cfg.eval_every == 0 or done or passed:
             yield from _evaluate(run, val_ids, last_loss)
         wall = time.monotonic()
         periodic = ((cfg.save_every and run.step % cfg.save_every == 0)
@@ -367,7 +396,7 @@ def _evaluate(run: _Run, val_ids: Tokens, train_loss: float | None) -> Iterator[
     run.history.append(record)
     _log(run, record)
     yield Eval(run.step, val, run.best_val_loss if run.best_val_loss is not None else math.nan, is_best,
-               train_loss, secs)
+               train_loss, secs, run.train_time)
     if is_best:
         yield _save(run, checkpoint.BEST, "best")
     n_evals = sum(1 for r in run.history if r["kind"] == "eval")

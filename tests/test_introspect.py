@@ -4,8 +4,15 @@ import torch
 
 from charlstm.config import ModelConfig
 from charlstm.gradients import GradientMonitor, layer_groups, layer_norms
-from charlstm.introspect import (bracket_depth, inside_quotes, position_in_line, rank_units, saturation, trace,
-                                 unit_saturation)
+from charlstm.introspect import (
+    bracket_depth,
+    inside_quotes,
+    position_in_line,
+    rank_units,
+    saturation,
+    trace,
+    unit_saturation,
+)
 from charlstm.model import CharLSTM
 from charlstm.report import activation_html, saturation_svg
 from charlstm.tokenizer import CharTokenizer

@@ -105,9 +105,9 @@ def inject_nan_at(monkeypatch, bad_steps):
     real = train_mod.compute_loss
     calls = {"n": 0}
 
-    def fake(model, x, y, state):
+    def fake(model, x, y, state, precision="fp32"):
         calls["n"] += 1
-        loss, st = real(model, x, y, state)
+        loss, st = real(model, x, y, state, precision)
         if calls["n"] in bad_steps:
             loss = loss * float("nan")
         return loss, st

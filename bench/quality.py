@@ -1,0 +1,84 @@
+"""Text quality at equal training time: charlstm with default settings next to the reference.
+
+Trains, one after the other, (1) charlstm with every option at its default except the time budget
+(the same code path as `charlstm train CORPUS --time X`), and (2) the plain PyTorch reference
+(`ref_torch_train.py --config M --dropout 0.2 --lr 2e-3`), each for --budget-min minutes of
+training time (evaluation pauses the clock), and prints both validation curves: mean
+cross-entropy in nats/char over the whole validation split (last 10%), state carried.
+
+    python bench/quality.py --corpus ../shared/corpora/tinyshakespeare.txt --ref-dir ../shared/bench \\
+        --budget-min 10 --marks 1,2.5,5,7.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHARLSTM = """
+import json, sys
+from charlstm.config import TrainConfig
+from charlstm.events import Eval, Started
+from charlstm.train import train
+budget, marks, overrides = float(sys.argv[2]), [float(m) for m in sys.argv[3].split(",") if m], json.loads(sys.argv[5])
+model = overrides.pop("model", {})
+cfg = TrainConfig(time=budget, eval_at=tuple(marks), eval_chars=None, **overrides)
+curve, info = [], {}
+for ev in train([sys.argv[1]], model, cfg, run_dir=sys.argv[4]):
+    if isinstance(ev, Started):
+        info = {"params": ev.params, "model": ev.model_config, "train": ev.train_config}
+    if isinstance(ev, Eval):
+        curve.append({"step": ev.step, "val_loss": ev.val_loss, "time": ev.elapsed})
+print(json.dumps({"curve": curve, **info}))
+"""
+
+
+def at_marks(curve: list[dict], marks: list[float]) -> list[float | None]:
+    """The evaluation made when training time first passed each mark."""
+    out = []
+    for m in marks:
+        hits = [c["val_loss"] for c in curve if c["time"] is not None and c["time"] >= m - 1e-6]
+        out.append(hits[0] if hits else None)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--ref-dir", default=None, help="folder holding ref_torch_train.py (omit to skip it)")
+    ap.add_argument("--budget-min", type=float, default=10.0)
+    ap.add_argument("--marks", default="1,2.5,5,7.5", help="minutes at which to evaluate, besides the end")
+    ap.add_argument("--overrides", default="{}", help='JSON of TrainConfig fields (and "model") to change')
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    marks = sorted({float(m) for m in args.marks.split(",") if m and float(m) < args.budget_min} | {args.budget_min})
+    secs = [m * 60 for m in marks]
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run([sys.executable, "-c", CHARLSTM, args.corpus, str(args.budget_min * 60),
+                              ",".join(str(s) for s in secs), str(Path(d) / "run"), args.overrides],
+                             capture_output=True, text=True, check=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        results["charlstm"] = {"marks": at_marks(r["curve"], secs), **r}
+        if args.ref_dir:
+            js = Path(d) / "ref.json"
+            subprocess.run([sys.executable, str(Path(args.ref_dir) / "ref_torch_train.py"), "--config", "M",
+                            "--corpus", args.corpus, "--dropout", "0.2", "--lr", "2e-3", "--budget-min",
+                            str(args.budget_min), "--eval-at", ",".join(str(m) for m in marks[:-1]),
+                            "--json", str(js)], capture_output=True, text=True, check=True)
+            ref = json.load(open(js))
+            curve = [{"time": c["train_min"] * 60, "val_loss": c["val_loss"]} for c in ref["curve"]]
+            results["reference"] = {"marks": at_marks(curve, secs), "curve": curve}
+    print("minutes      " + "".join(f"{m:>8g}" for m in marks))
+    for name, r in results.items():
+        print(f"{name:<13}" + "".join(f"{v:8.4f}" if v is not None else "       -" for v in r["marks"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"marks_min": marks, **results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

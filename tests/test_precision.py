@@ -1,0 +1,52 @@
+import time
+
+import pytest
+import torch
+
+from charlstm.errors import ConfigError
+from charlstm.events import Started, Step
+from charlstm.precision import resolve_precision
+from charlstm.train import train
+from conftest import TINY_MODEL
+
+CPU = torch.device("cpu")
+
+
+def fake_pass(seconds):
+    return lambda precision: time.sleep(seconds[precision])
+
+
+def test_explicit_choices_and_errors():
+    assert resolve_precision("fp32", CPU)[0] == "fp32"
+    assert resolve_precision("bf16", CPU)[0] == "bf16"
+    with pytest.raises(ConfigError, match="--precision"):
+        resolve_precision("fp8", CPU)
+
+
+@pytest.mark.parametrize("amx, times, expected", [
+    (True, {"fp32": 0.03, "bf16": 0.01}, "bf16"),   # 3x faster: worth it
+    (True, {"fp32": 0.011, "bf16": 0.01}, "fp32"),  # barely faster: keep full precision
+    (False, {"fp32": 0.03, "bf16": 0.01}, "fp32"),  # no AMX: not even timed
+])
+def test_auto_measures_before_choosing_bf16(monkeypatch, amx, times, expected):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    got, why = resolve_precision("auto", CPU, fake_pass(times))
+    assert got == expected, why
+
+
+def test_bf16_training_matches_fp32_closely(tmp_path, corpus_file, tiny_config):
+    def losses(precision):
+        ev = train([corpus_file], TINY_MODEL, tiny_config(steps=15, precision=precision), run_dir=tmp_path / precision)
+        return [e.loss for e in ev if isinstance(e, Step)]
+    a, b = losses("fp32"), losses("bf16")
+    assert a != b  # bf16 really ran
+    assert a[-1] == pytest.approx(b[-1], rel=0.05)
+
+
+def test_auto_is_resolved_and_stored(tmp_path, corpus_file, tiny_config):
+    ev = list(train([corpus_file], TINY_MODEL, tiny_config(steps=3, precision="auto"), run_dir=tmp_path / "r"))
+    started = ev[0]
+    assert isinstance(started, Started) and started.train_config["precision"] in ("fp32", "bf16")
+    assert any(n.startswith("precision: ") for n in started.notes)
+    saved = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert saved["train_config"]["precision"] == started.train_config["precision"]
