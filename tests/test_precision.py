@@ -2,12 +2,12 @@ import time
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from charlstm.errors import ConfigError
 from charlstm.events import Started, Step
 from charlstm.precision import resolve_precision
 from charlstm.train import train
-from conftest import TINY_MODEL
 
 CPU = torch.device("cpu")
 
