@@ -1,6 +1,6 @@
 """Training throughput of charlstm's real training loop next to the plain PyTorch reference.
 
-Runs, back to back and alternating (A B A B ...), `ref_torch_train.py --config C` from the
+Runs, back to back and alternating (A B, then B A, ...), `ref_torch_train.py --config C` from the
 reference folder and charlstm's `train()` on the same corpus, shapes and thread count, and prints
 chars/s (median, min, max over the timed steps after warm-up) with the ratio. charlstm is timed
 from one Step event to the next with log_every=1, so window reading, the schedule, events and the
@@ -94,8 +94,12 @@ def main() -> None:
     for name in args.configs.split(","):
         cfg = CONFIGS[name]
         for r in range(args.rounds):
-            ref = reference_speed(args.ref_dir, args.corpus, name, args.warmup, args.steps, args.threads)
+            # alternate who goes first, so a machine that drifts slower does not always hurt the same side
+            if r % 2 == 0:
+                ref = reference_speed(args.ref_dir, args.corpus, name, args.warmup, args.steps, args.threads)
             ours = charlstm_speed(args.corpus, cfg, args.warmup, args.steps, args.threads, args.precision)
+            if r % 2 == 1:
+                ref = reference_speed(args.ref_dir, args.corpus, name, args.warmup, args.steps, args.threads)
             row = {"config": name, "round": r + 1, "reference": ref, "charlstm": ours,
                    "ratio": ours["chars_per_s"] / ref["chars_per_s"],
                    "gflops": ours["chars_per_s"] * ref["gflop_per_char"]}
