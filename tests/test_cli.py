@@ -119,3 +119,10 @@ def test_second_ctrl_c_quits_at_once(tmp_path, corpus_file):
     if last.exists():  # only a complete file can be there: saves are atomic
         from charlstm import checkpoint
         checkpoint.load(last)
+
+
+def test_corrupt_checkpoint_is_one_error_line(tmp_path):
+    bad = tmp_path / "torn.pt"
+    bad.write_bytes(b"PK\x03\x04 torn zip")
+    r = CliRunner().invoke(app, ["sample", str(bad)])
+    assert r.exit_code == 1 and r.stderr.startswith("error: ") and "corrupt" in r.stderr

@@ -57,14 +57,6 @@ def test_gradcheck_float64(cell):
     assert torch.autograd.gradcheck(f, h0, eps=1e-6, atol=1e-5)
 
 
-def test_forget_gate_bias_starts_at_one():
-    m = make("lstm")
-    H = 10
-    total = m.rnn.bias_ih_l0 + m.rnn.bias_hh_l0
-    assert torch.all(total[H:2 * H] == 1.0)
-    assert not torch.all(total[:H] == 1.0)
-
-
 @pytest.mark.parametrize("cell", CELLS)
 def test_params_for_matches_built_model(cell):
     assert params_for(cell, 11, 6, 10, 2) == make(cell).num_params()

@@ -181,3 +181,31 @@ def test_periodic_saves_by_steps(tmp_path, corpus_file, tiny_config):
     cfg = tiny_config(steps=25, save_every=10, save_every_time=None, eval_every=1000)
     ev = list(train([corpus_file], TINY_MODEL, cfg, run_dir=tmp_path / "r"))
     assert [e.step for e in ev if isinstance(e, Saved) and e.reason == "periodic"] == [10, 20]
+
+
+def test_resume_falls_back_and_cleans_up(tmp_path, corpus_file, tiny_config):
+    run = tmp_path / "r"
+    list(train([corpus_file], TINY_MODEL, tiny_config(steps=10), run_dir=run))
+    (run / "last.pt").write_bytes(b"torn")
+    (run / ".last.pt.tmp-12345").write_bytes(b"orphan")
+    ev = list(resume(run, overrides={"steps": 12}))
+    notes = " ".join(ev[0].notes)
+    assert "skipped a bad checkpoint" in notes and "resuming from best.pt" in notes
+    assert "removed 1 temp file" in notes and not (run / ".last.pt.tmp-12345").exists()
+    assert ev[-1].reason == "done" and ev[-1].step == 12
+
+
+def test_nan_validation_never_becomes_best(tmp_path, corpus_file, tiny_config, monkeypatch):
+    calls = {"n": 0}
+    real = train_mod.evaluate
+
+    def flaky(*a, **kw):
+        calls["n"] += 1
+        return float("nan") if calls["n"] == 2 else real(*a, **kw)
+    monkeypatch.setattr(train_mod, "evaluate", flaky)
+    ev = list(train([corpus_file], TINY_MODEL, tiny_config(steps=30, eval_every=10), run_dir=tmp_path / "r"))
+    evals = [e for e in ev if isinstance(e, Eval)]
+    assert math.isnan(evals[1].val_loss) and not evals[1].is_best
+    assert math.isfinite(evals[1].best_val_loss)
+    assert [e.step for e in ev if isinstance(e, Saved) and e.reason == "best"] == \
+        [e.step for e in evals if e.is_best]

@@ -1,0 +1,71 @@
+import pytest
+from conftest import TINY_MODEL
+from typer.testing import CliRunner
+
+from charlstm.cli import app
+from charlstm.train import train
+
+
+@pytest.fixture
+def run_dir(tmp_path, corpus_file, tiny_config):
+    d = tmp_path / "ck" / "run"
+    list(train([corpus_file], TINY_MODEL, tiny_config(steps=30), run_dir=d))
+    return d
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_inspect_find_and_html(run_dir, tmp_path):
+    page = tmp_path / "unit.html"
+    r = invoke("inspect", run_dir, "--find", "quotes", "--text", 'The cat said "hi" (twice).\n', "--html", page)
+    assert r.exit_code == 0, r.output
+    assert "track 'quotes'" in r.stderr and "correlation" in r.stderr
+    from charlstm import checkpoint
+    vocab = checkpoint.load(run_dir / "best.pt")["vocab"]["chars"]
+    shown = [c for c in 'The cat said "hi" (twice).\n' if c in vocab]  # unknown characters are skipped
+    assert 0 < len(shown) < 27 and page.read_text().count("<span title=") == len(shown)
+
+
+def test_inspect_defaults_to_the_runs_validation_text(run_dir):
+    r = invoke("inspect", run_dir, "--chars", 50, "--state", "h", "--layer", 1)
+    assert r.exit_code == 0, r.output
+    assert "h of layer 1, unit" in r.stderr
+
+
+def test_inspect_errors(run_dir):
+    r = invoke("inspect", run_dir, "--layer", 5, "--text", "the cat")
+    assert r.exit_code == 1 and "--layer 5" in r.stderr
+    r = invoke("inspect", run_dir, "--find", "vowels", "--text", "the cat")
+    assert r.exit_code == 1 and "--find takes one of" in r.stderr
+
+
+def test_gates_table_and_svg(run_dir, tmp_path):
+    svg = tmp_path / "g.svg"
+    r = invoke("gates", run_dir, "--text", "The lamp was lit before the rain began,\n" * 3, "--svg", svg)
+    assert r.exit_code == 0, r.output
+    for word in ("input", "forget", "output", "left < 0.1"):
+        assert word in r.stderr
+    assert svg.read_text().count("<circle") == 2 * 3 * TINY_MODEL["hidden"]  # layers x gates x units
+
+
+def test_compare_three_cells(tmp_path, corpus_file):
+    r = invoke("compare", corpus_file, "--cells", "lstm,gru,rnn", "--steps", 6, "--hidden", 16, "--embed", 8,
+               "-b", 4, "--seq-len", 16, "--eval-every", 3, "--root", tmp_path, "--name", "cmp", "--plain",
+               "--quiet")
+    assert r.exit_code == 0, r.output
+    table = r.stderr[r.stderr.index("cell comparison"):]
+    rows = [line for line in table.splitlines() if line.startswith("│ ")]
+    assert [row.split("│")[1].strip() for row in rows] == ["lstm", "gru", "rnn"]
+    assert {p.name for p in (tmp_path / "cmp").iterdir()} == {"lstm", "gru", "rnn"}
+    assert "rnn sample:" in r.stderr
+
+
+def test_compare_matches_parameter_counts():
+    from charlstm.compare import matched_hidden
+    from charlstm.model import params_for
+    target = params_for("lstm", 65, 128, 256, 2)
+    for cell in ("gru", "rnn"):
+        h = matched_hidden(cell, 65, 128, 2, target)
+        assert abs(params_for(cell, 65, 128, h, 2) - target) / target < 0.01
