@@ -1,7 +1,8 @@
 """Text quality at equal training time: charlstm with default settings next to the reference.
 
 Trains, one after the other, (1) charlstm with every option at its default except the time budget
-(the same code path as `charlstm train CORPUS --time X`), and (2) the plain PyTorch reference
+(the same code path as `charlstm train CORPUS --time X`: sized from the corpus, budget and device),
+and (2) the plain PyTorch reference
 (`ref_torch_train.py --config M --dropout 0.2 --lr 2e-3`), each for --budget-min minutes of
 training time (evaluation pauses the clock), and prints both validation curves: mean
 cross-entropy in nats/char over the whole validation split (last 10%), state carried.
@@ -26,11 +27,12 @@ from charlstm.events import Eval, Started
 from charlstm.train import train
 budget, marks, overrides = float(sys.argv[2]), [float(m) for m in sys.argv[3].split(",") if m], json.loads(sys.argv[5])
 model = overrides.pop("model", {})
+preset = overrides.pop("preset", "auto")
 cfg = TrainConfig(time=budget, eval_at=tuple(marks), eval_chars=None, **overrides)
 curve, info = [], {}
-for ev in train([sys.argv[1]], model, cfg, run_dir=sys.argv[4]):
+for ev in train([sys.argv[1]], model, cfg, run_dir=sys.argv[4], preset=preset, keep=set(overrides)):
     if isinstance(ev, Started):
-        info = {"params": ev.params, "model": ev.model_config, "train": ev.train_config}
+        info = {"params": ev.params, "model": ev.model_config, "train": ev.train_config, "notes": list(ev.notes)}
     if isinstance(ev, Eval):
         curve.append({"step": ev.step, "val_loss": ev.val_loss, "time": ev.elapsed})
 print(json.dumps({"curve": curve, **info}))
@@ -52,7 +54,7 @@ def main() -> None:
     ap.add_argument("--ref-dir", default=None, help="folder holding ref_torch_train.py (omit to skip it)")
     ap.add_argument("--budget-min", type=float, default=10.0)
     ap.add_argument("--marks", default="1,2.5,5,7.5", help="minutes at which to evaluate, besides the end")
-    ap.add_argument("--overrides", default="{}", help='JSON of TrainConfig fields (and "model") to change')
+    ap.add_argument("--overrides", default="{}", help='JSON of TrainConfig fields (and "model", "preset") to change')
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     marks = sorted({float(m) for m in args.marks.split(",") if m and float(m) < args.budget_min} | {args.budget_min})

@@ -1,4 +1,4 @@
-"""Sampling throughput: charlstm's fast and plain steppers, batch 1 and 8, next to the reference.
+"""Sampling throughput: charlstm's sampling paths (fast, plain; graph on CUDA), batch 1 and 8, next to the reference.
 
 Builds a model of the given shape with random weights (speed does not depend on training), then
 generates --n characters per sample with charlstm's `generate` and reports total chars/s (median,
@@ -27,14 +27,14 @@ from charlstm.tokenizer import CharTokenizer
 SHAPES = {"S": (2, 128), "M": (2, 512), "L": (3, 512)}
 
 
-def rate(model, tok, batch: int, n: int, fast: bool, reps: int) -> dict:
+def rate(model, tok, batch: int, n: int, path: str, reps: int) -> dict:
     cfg = SampleConfig(length=n, temperature=1.0, seed=0, num_samples=batch)
-    for _ in generate(model, tok, SampleConfig(length=200, seed=0, num_samples=batch), fast=fast):
+    for _ in generate(model, tok, SampleConfig(length=200, seed=0, num_samples=batch), path=path):
         pass
     rates = []
     for _ in range(reps):
         t = time.perf_counter()
-        for _ in generate(model, tok, cfg, fast=fast):
+        for _ in generate(model, tok, cfg, path=path):
             pass
         rates.append(batch * n / (time.perf_counter() - t))
     rates.sort()
@@ -50,21 +50,23 @@ def main() -> None:
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--threads", default="", help="comma list of thread counts to try (default: torch's)")
     ap.add_argument("--ref-dir", default=None, help="folder holding sample_torch_cpu.py")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--paths", default="fast,plain", help="comma list of sampling paths: fast, plain, graph")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     layers, hidden = SHAPES[args.config]
     tok = CharTokenizer([chr(32 + i) for i in range(65)])
     torch.manual_seed(0)
     model = CharLSTM(ModelConfig(vocab_size=65, cell=args.cell, embed=128, hidden=hidden, layers=layers,
-                                 dropout=0.0)).eval()
+                                 dropout=0.0)).eval().to(args.device)
     results = []
     for th in [int(t) for t in args.threads.split(",") if t] or [torch.get_num_threads()]:
         torch.set_num_threads(th)
         for b in [int(x) for x in args.batches.split(",")]:
-            for fast in (True, False):
-                r = rate(model, tok, b, args.n, fast, args.reps)
-                results.append({"impl": "charlstm " + ("fast" if fast else "plain"), "batch": b, "threads": th, **r})
-                print(f"[{args.config} {args.cell}] charlstm {'fast ' if fast else 'plain'} batch {b} threads {th}: "
+            for path in args.paths.split(","):
+                r = rate(model, tok, b, args.n, path, args.reps)
+                results.append({"impl": f"charlstm {path}", "device": args.device, "batch": b, "threads": th, **r})
+                print(f"[{args.config} {args.cell} {args.device}] charlstm {path:<5} batch {b} threads {th}: "
                       f"{r['median']:>8,.0f} chars/s (min {r['min']:,.0f}, max {r['max']:,.0f})", flush=True)
     if args.ref_dir:
         cmd = [sys.executable, str(Path(args.ref_dir) / "sample_torch_cpu.py"), "--config", args.config,

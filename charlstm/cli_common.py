@@ -134,6 +134,10 @@ def run_training(events, quiet: bool, plain: bool, as_json: bool, flag: StopFlag
     from .events import Stopped
 
     console = stderr_console()
+    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun only rank 0 reports
+        for _ in events:
+            pass
+        return
     mode = "json" if as_json else "plain" if plain or not console.is_terminal else "live"
     last = None
     with TrainView(console, mode, quiet) as view:

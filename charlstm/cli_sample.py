@@ -33,8 +33,9 @@ def sample(
     echo_prime: Annotated[bool, typer.Option("--echo-prime/--no-echo-prime", help="Print the prime before "
                                              "the generated text.")] = True,
     last: Annotated[bool, typer.Option("--last", help="In a run directory, use last.pt rather than best.pt.")] = False,
-    plain_step: Annotated[bool, typer.Option("--plain-step", help="Use the model's own forward for each step "
-                                             "(slower; same text as the fast path).", hidden=True)] = False,
+    engine: Annotated[str, typer.Option("--engine", help="How each step is computed: auto (graph on CUDA, else "
+                                        "fast), fast, graph (CUDA graph replay) or plain (the model's own "
+                                        "forward; slow). All give the same text for a seed.")] = "auto",
     root: Root = Path("checkpoints"),
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")] = "cpu",
     threads: Threads = None,
@@ -66,11 +67,13 @@ def sample(
         stderr_console().print(f"[dim]sampling from {path}[/]")
         out = sys.stdout
         stream = num_samples == 1
+        notes: list[str] = []
         try:
             texts = [[shown_prime] for _ in range(num_samples)]
             if stream:
                 out.write(shown_prime)
-            for chars in generate(model, tok, cfg, prime, skip_unknown=skip_unknown, fast=not plain_step):
+            for chars in generate(model, tok, cfg, prime, skip_unknown=skip_unknown, path=engine,
+                                  notes=notes):
                 if stream:
                     out.write(chars[0])
                     if out.isatty() or chars[0] == "\n":
@@ -82,6 +85,8 @@ def sample(
                 out.write(separator.join("".join(t) for t in texts))
             out.write("\n")
             out.flush()
+            for note in notes:
+                stderr_console().print(f"[dim]{note}[/]")
         except KeyboardInterrupt:
             out.write("\n")
             raise typer.Exit(130) from None

@@ -38,6 +38,8 @@ from .cli_common import (
 )
 from .config import TrainConfig
 
+SIZED = "[default: from --preset]"
+
 
 def train(
     corpus: Annotated[list[Path], typer.Argument(help="Text files and/or directories to train on.",
@@ -47,20 +49,26 @@ def train(
     root: Root = Path("checkpoints"),
     cell: Annotated[str, typer.Option("--cell", help="Recurrent cell: lstm, gru or rnn.",
                                       rich_help_panel=P_MODEL)] = "lstm",
-    layers: Annotated[int, typer.Option("--layers", min=1, help="Stacked recurrent layers.",
-                                        rich_help_panel=P_MODEL)] = 2,
-    hidden: Annotated[int, typer.Option("--hidden", min=1, help="Hidden (and cell) state size per layer.",
-                                        rich_help_panel=P_MODEL)] = 512,
-    embed: Annotated[int, typer.Option("--embed", min=1, help="Character embedding size.",
-                                       rich_help_panel=P_MODEL)] = 128,
-    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=0.99, help="Dropout between layers and "
-                                           "before the output layer.", rich_help_panel=P_MODEL)] = 0.2,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Parallel lanes of text (B).",
-                                            rich_help_panel=P_TRAIN)] = DEFAULTS.batch_size,
-    seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Characters per window: how far gradients "
-                                         "flow back (T).", rich_help_panel=P_TRAIN)] = DEFAULTS.seq_len,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate.",
-                                      rich_help_panel=P_TRAIN)] = DEFAULTS.lr,
+    preset: Annotated[str, typer.Option("--preset", help="Model and batch size: auto (chosen from the corpus "
+                                        "size, --time and the device, with the reason shown), tiny, small, "
+                                        "medium or large. Options below override single values.",
+                                        rich_help_panel=P_MODEL)] = "auto",
+    layers: Annotated[int | None, typer.Option("--layers", min=1, help=f"Stacked recurrent layers {SIZED}.",
+                                               rich_help_panel=P_MODEL, show_default=False)] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", min=1, help=f"Hidden (and cell) state size per layer "
+                                               f"{SIZED}.", rich_help_panel=P_MODEL, show_default=False)] = None,
+    embed: Annotated[int | None, typer.Option("--embed", min=1, help=f"Character embedding size {SIZED}.",
+                                              rich_help_panel=P_MODEL, show_default=False)] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout", min=0.0, max=0.99, help="Dropout between layers and "
+                                                  f"before the output layer {SIZED}.", rich_help_panel=P_MODEL,
+                                                  show_default=False)] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help=f"Parallel lanes of text (B) "
+                                                   f"{SIZED}.", rich_help_panel=P_TRAIN, show_default=False)] = None,
+    seq_len: Annotated[int | None, typer.Option("--seq-len", min=1, help="Characters per window: how far gradients "
+                                                f"flow back (T) {SIZED}.", rich_help_panel=P_TRAIN,
+                                                show_default=False)] = None,
+    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help=f"Peak learning rate {SIZED}.",
+                                             rich_help_panel=P_TRAIN, show_default=False)] = None,
     min_lr: Annotated[float, typer.Option("--min-lr", min=0.0, help="Learning rate at the end of cosine/wsd "
                                           "decay.", rich_help_panel=P_TRAIN)] = DEFAULTS.min_lr,
     schedule: Annotated[str, typer.Option("--schedule", help="constant, cosine (decay over the budget) or wsd "
@@ -70,8 +78,15 @@ def train(
                                         rich_help_panel=P_TRAIN)] = DEFAULTS.warmup,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or adam.",
                                            rich_help_panel=P_TRAIN)] = DEFAULTS.optimizer,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0, help="Decoupled weight decay on "
-                                                "weight matrices.", rich_help_panel=P_TRAIN)] = DEFAULTS.weight_decay,
+    weight_decay: Annotated[float | None, typer.Option("--weight-decay", min=0.0, help="Decoupled weight decay on "
+                                                       f"weight matrices {SIZED}.", rich_help_panel=P_TRAIN,
+                                                       show_default=False)] = None,
+    plateau: Annotated[int, typer.Option("--plateau", min=0, help="Cut the learning rate 0.3x after this many "
+                                         "evaluations without a better validation loss (0: never).",
+                                         rich_help_panel=P_TRAIN)] = DEFAULTS.plateau,
+    patience: Annotated[int, typer.Option("--patience", min=0, help="Stop early after this many evaluations "
+                                          "without a better validation loss (0: never).",
+                                          rich_help_panel=P_EVAL)] = DEFAULTS.patience,
     clip: Annotated[float, typer.Option("--clip", min=0.0, help="Clip the global gradient norm to this "
                                         "(0: off).", rich_help_panel=P_TRAIN)] = DEFAULTS.clip,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same run on the CPU).",
@@ -121,20 +136,22 @@ def train(
                                            max_bad_steps=max_bad_steps, log_every=log_every,
                                            precision=precision).items()
                      if v is not None}
-        cfg = TrainConfig(batch_size=batch_size, seq_len=seq_len, lr=lr, min_lr=min(min_lr, lr),
-                          schedule=schedule, warmup=warmup, optimizer=optimizer, weight_decay=weight_decay,
+        sized = {k: v for k, v in dict(batch_size=batch_size, seq_len=seq_len, lr=lr,
+                                        weight_decay=weight_decay).items() if v is not None}
+        cfg = TrainConfig(schedule=schedule, warmup=warmup, optimizer=optimizer, min_lr=min(min_lr, lr or min_lr),
                           clip=clip, seed=seed, eval_chars=eval_chars or None, max_vocab=max_vocab,
-                          val_fraction=val_fraction,
+                          val_fraction=val_fraction, plateau=plateau, patience=patience, **sized,
                           **budget_options(steps, epochs, time), **save_every_options(save_every), **overrides)
         opts = ReadOptions(encoding=encoding, errors=errors, newline=newline, normalization=normalization,
                            pattern=pattern)
-        model = dict(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout)
+        model = {k: v for k, v in dict(cell=cell, layers=layers, hidden=hidden, embed=embed,
+                                       dropout=dropout).items() if v is not None}
         from .train import train as run_train
         flag = StopFlag()
         with flag.installed():
             events = run_train(corpus, model, cfg, run_dir=root / name if name else None, root=root,
                                read_options=opts, device=device, threads=threads, should_stop=flag,
-                               progress=progress_factory(quiet or json_lines))
+                               progress=progress_factory(quiet or json_lines), preset=preset, keep=set(sized))
             run_training(events, quiet, plain, json_lines, flag)
 
 

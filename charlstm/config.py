@@ -75,6 +75,8 @@ class TrainConfig:
     max_bad_steps: int = 0  # non-finite steps skipped in a row before stopping
     precision: str = "auto"  # auto | fp32 | bf16 (autocast); a started run stores what auto chose
     log_every: int = 10  # steps between progress events
+    plateau: int = 3  # evaluations without a new best before the learning rate is cut (0: never)
+    patience: int = 10  # evaluations without a new best before training stops early (0: never)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "seq_len", "eval_every", "log_every", "sample_length"):
@@ -97,6 +99,8 @@ class TrainConfig:
         _check(0.0 < self.val_fraction < 0.5, f"--val-fraction must be in (0, 0.5), got {self.val_fraction}")
         _check(self.max_bad_steps >= 0, "--max-bad-steps must be >= 0")
         _check(self.max_vocab >= 2, "--max-vocab must be at least 2")
+        _check(self.plateau >= 0, "--plateau must be >= 0 (0: never cut the learning rate)")
+        _check(self.patience >= 0, "--patience must be >= 0 (0: never stop early)")
 
     @property
     def budget(self) -> dict:

@@ -159,7 +159,8 @@ class TrainView:
         t = ev.train_config
         c.print(f"  train   batch {t['batch_size']} × seq {t['seq_len']}, {t['optimizer']} lr {t['lr']:g} "
                 f"({t['schedule']}), clip {t['clip']:g}, budget {_budget(ev.budget)}")
-        c.print(f"  device  {ev.device}, {ev.threads} thread(s); checkpoints in {ev.run_dir}", markup=False)
+        procs = f" x {ev.processes} processes" if ev.processes > 1 else ""
+        c.print(f"  device  {ev.device}{procs}, {ev.threads} thread(s); checkpoints in {ev.run_dir}", markup=False)
         for note in ev.notes:
             c.print(f"  [yellow]note[/]    {note}")
 

@@ -140,9 +140,14 @@ def window_spans(n: int, batch_size: int, i: int, seq_len: int) -> list[tuple[in
     return [(k * L + s, e - s + 1) for k in range(batch_size)]
 
 
-def window(ids: Tokens, batch_size: int, i: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Window i as int64 tensors x[B, T] and y[B, T] (y is x shifted by one)."""
-    rows = np.stack([ids.read(s, n) for s, n in window_spans(len(ids), batch_size, i, seq_len)])
+def window(ids: Tokens, batch_size: int, i: int, seq_len: int,
+           lanes: range | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Window i as int64 tensors x[B, T] and y[B, T] (y is x shifted by one). With `lanes`, only
+    those lanes are read (one process's share when several train together)."""
+    spans = window_spans(len(ids), batch_size, i, seq_len)
+    if lanes is not None:
+        spans = [spans[k] for k in lanes]
+    rows = np.stack([ids.read(s, n) for s, n in spans])
     rows = torch.from_numpy(rows.astype(np.int64))
     return rows[:, :-1], rows[:, 1:]
 

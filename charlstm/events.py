@@ -24,6 +24,7 @@ class Started:
     threads: int
     resumed_from: int | None = None  # step of the checkpoint a resume started from
     notes: tuple[str, ...] = ()  # things the user should know (fallbacks, cleaned temp files)
+    processes: int = 1  # training processes (torchrun), each with its share of the lanes
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,14 @@ class Skipped:
 @dataclass(frozen=True)
 class Alert:
     step: int
-    kind: str  # "exploding", "vanishing"
+    kind: str  # "exploding", "vanishing", "plateau"
     message: str
 
 
 @dataclass(frozen=True)
 class Stopped:
     step: int
-    reason: str  # "done", "interrupted", "nonfinite"
+    reason: str  # "done", "early-stop", "interrupted", "nonfinite"
     message: str
     best_val_loss: float | None
     elapsed: float

@@ -2,21 +2,26 @@
 
 Randomness comes only from an explicit `torch.Generator`, so the same seed gives the same text
 and sampling never disturbs a training run's random state. Temperature 0 means argmax (and then
-the seed does not matter). Each step draws exactly one uniform number per sample and inverts the
-cumulative distribution, so the fast and plain steppers give the same text for the same seed.
+the seed does not matter). Each step uses exactly one uniform number per sample, drawn ahead a
+block at a time, and inverts the cumulative distribution, so the plain, fast and CUDA-graph paths
+give the same text for the same seed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
+from .devices import exact_math
 from .errors import ConfigError
 from .model import CharLSTM
 from .stepper import FastStepper, PlainStepper
 from .tokenizer import CharTokenizer
+
+BLOCK = 32  # characters generated per block: uniforms are drawn, and a CUDA graph replayed, per block
+PATHS = ("auto", "plain", "fast", "graph")
 
 
 @dataclass(frozen=True)
@@ -59,14 +64,92 @@ def probabilities(logits: torch.Tensor, temperature: float, top_k: int | None = 
     return probs
 
 
-def pick(logits: torch.Tensor, cfg: SampleConfig, generator: torch.Generator) -> torch.Tensor:
-    """Next ids[B]: argmax at temperature 0, else one uniform draw per row through the CDF."""
+def pick(logits: torch.Tensor, cfg: SampleConfig, u: torch.Tensor) -> torch.Tensor:
+    """Next ids[B]: argmax at temperature 0, else the inverse CDF at the uniform draws u[B, 1]."""
     if cfg.temperature == 0:
         return logits.argmax(-1)
     probs = probabilities(logits, cfg.temperature, cfg.top_k, cfg.top_p)
     cdf = probs.cumsum(-1)
-    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u, right=True).clamp_(max=probs.shape[-1] - 1)[:, 0]
+    return torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=probs.shape[-1] - 1)[:, 0]
+
+
+def run_block(step: Callable[[torch.Tensor], torch.Tensor], logits: torch.Tensor, cfg: SampleConfig,
+              us: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """BLOCK steps of generation: pick from `logits` with us[k], write the ids to out[k], step the
+    model. Returns the logits after the last id. The same code runs eagerly and inside a CUDA graph."""
+    for k in range(us.shape[0]):
+        nxt = pick(logits, cfg, us[k])
+        out[k].copy_(nxt)
+        logits = step(nxt)
+    return logits
+
+
+class GraphBlock:
+    """A whole block of `run_block` captured once as a CUDA graph and replayed: ~25 small kernels a
+    character cost one launch per BLOCK characters instead of one each (eager sampling on a GPU is
+    bound by kernel launches, not arithmetic). Inputs and outputs live in fixed tensors."""
+
+    def __init__(self, stepper: FastStepper, logits: torch.Tensor, cfg: SampleConfig):
+        B, dev = logits.shape[0], logits.device
+        self.stepper, self.logits = stepper, logits.clone()
+        self.us = torch.zeros(BLOCK, B, 1, device=dev)
+        self.out = torch.zeros(BLOCK, B, dtype=torch.long, device=dev)
+        saved = [t.clone() for t in self._state()]
+        side = torch.cuda.Stream(dev)
+        side.wait_stream(torch.cuda.current_stream(dev))
+        with torch.cuda.stream(side):  # warm-up runs (library set-up) outside the graph
+            for _ in range(2):
+                run_block(stepper, self.logits, cfg, self.us, self.out)
+        torch.cuda.current_stream(dev).wait_stream(side)
+        for t, v in zip(self._state(), saved):
+            t.copy_(v)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.logits.copy_(run_block(stepper, self.logits, cfg, self.us, self.out))
+
+    def _state(self) -> list[torch.Tensor]:
+        return self.stepper.h + (self.stepper.c or [])
+
+    def __call__(self, us: torch.Tensor) -> torch.Tensor:
+        self.us.copy_(us)
+        self.graph.replay()
+        return self.out
+
+
+def _eager_block(step, logits: torch.Tensor, cfg: SampleConfig) -> Callable[[torch.Tensor], torch.Tensor]:
+    state = {"logits": logits}
+    out = torch.zeros(BLOCK, logits.shape[0], dtype=torch.long, device=logits.device)
+
+    def block(us: torch.Tensor) -> torch.Tensor:
+        state["logits"] = run_block(step, state["logits"], cfg, us, out)
+        return out
+    return block
+
+
+def graph_capable(device: torch.device) -> bool:
+    return device.type == "cuda"
+
+
+def block_runner(model: CharLSTM, state, logits: torch.Tensor, cfg: SampleConfig, path: str = "auto",
+                 notes: list[str] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """us[BLOCK, B, 1] -> ids[BLOCK, B]. path: plain (the model's own forward, the oracle), fast
+    (lean eager steps), graph (fast steps replayed as a CUDA graph; CUDA only), or auto (graph on
+    CUDA, fast elsewhere). If graph capture fails, it falls back to fast and says so in `notes`."""
+    if path not in PATHS:
+        raise ConfigError(f"sampling path must be one of {', '.join(PATHS)}, not {path!r}")
+    if path == "plain":
+        return _eager_block(PlainStepper(model, state), logits, cfg)
+    stepper = FastStepper(model, state)
+    if path == "graph" or (path == "auto" and graph_capable(logits.device)):
+        if not graph_capable(logits.device):
+            raise ConfigError("the graph sampling path needs a CUDA device")
+        try:
+            return GraphBlock(stepper, logits, cfg)
+        except Exception as e:  # capture is refused on some drivers and builds: the eager path still works
+            if notes is not None:
+                notes.append(f"CUDA graph capture failed ({type(e).__name__}: {e}); sampling eagerly")
+            stepper = FastStepper(model, state)
+    return _eager_block(stepper, logits, cfg)
 
 
 def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator:
@@ -80,12 +163,16 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
 
 @torch.inference_mode()
 def generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime: str = "",
-             skip_unknown: bool = False, fast: bool = True) -> Iterator[list[str]]:
+             skip_unknown: bool = False, path: str = "auto",
+             notes: list[str] | None = None) -> Iterator[list[str]]:
     """Yield, for each new position, one character per sample (lists of length num_samples).
     The prime is fed first and not yielded. With no prime, generation starts after a line break
-    (or, if the corpus had none, after a random character)."""
+    (or, if the corpus had none, after a random character). `path` picks the stepping code
+    (see `block_runner`); every path gives the same text for the same seed."""
     was_training = model.training
     model.eval()
+    exact = exact_math()
+    exact.__enter__()
     try:
         device = model.head.weight.device
         g = make_generator(cfg.seed, device)
@@ -98,23 +185,25 @@ def generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime
             ids = [start]
         x = torch.tensor([ids] * B, dtype=torch.long, device=device)  # B, P
         logits, state = model(x, None)
-        logits = logits[:, -1]
-        stepper = (FastStepper if fast else PlainStepper)(model, state)
         chars = tokenizer.chars
-        for i in range(cfg.length):
-            nxt = pick(logits, cfg, g)
-            yield [chars[j] for j in nxt.tolist()]
-            if i + 1 < cfg.length:
-                logits = stepper(nxt)
+        block = None
+        for start in range(0, cfg.length, BLOCK):
+            # the uniforms are drawn a block at a time on every path, so all paths read the same ones
+            us = torch.rand(BLOCK, B, 1, generator=g, device=device)
+            block = block or block_runner(model, state, logits[:, -1], cfg, path, notes)
+            ids = block(us).tolist()
+            for row in ids[:cfg.length - start]:
+                yield [chars[j] for j in row]
     finally:
+        exact.__exit__(None, None, None)
         model.train(was_training)
 
 
 def generate_text(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime: str = "",
-                  skip_unknown: bool = False, fast: bool = True) -> list[str]:
+                  skip_unknown: bool = False, path: str = "auto") -> list[str]:
     """The whole samples as strings (the prime not included)."""
     out = [[] for _ in range(cfg.num_samples)]
-    for step in generate(model, tokenizer, cfg, prime, skip_unknown, fast):
+    for step in generate(model, tokenizer, cfg, prime, skip_unknown, path):
         for buf, ch in zip(out, step):
             buf.append(ch)
     return ["".join(b) for b in out]

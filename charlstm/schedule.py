@@ -3,7 +3,9 @@
 Progress is the fraction of the budget used: step / steps, epochs done / epochs, or training
 seconds / time, whichever the user gave (the largest if several). Tying the schedule to progress
 rather than to a step count lets one mechanism serve step, epoch and wall-clock budgets. Warm-up is
-counted in steps. Pure functions; knows nothing of torch.
+counted in steps. On top of any schedule, the training loop multiplies the rate by PLATEAU_FACTOR
+each time validation loss stops improving for `plateau` evaluations (the only state a schedule
+needs, kept in the checkpoint). Pure functions; knows nothing of torch.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 
 WSD_DECAY = 0.2  # warmup-stable-decay: the last 20% of the budget decays linearly
+PLATEAU_FACTOR = 0.3  # each plateau (no new best validation loss for a while) multiplies the rate by this
 
 
 def progress(budget: dict, step: int, epochs_done: float, train_time: float) -> float:

@@ -2,7 +2,9 @@
 
 `PlainStepper` calls the model's own forward on [B, 1] inputs: the oracle. `FastStepper` does the
 same arithmetic straight from the trained weights with a handful of tensor ops per layer, skipping
-nn.LSTM's per-call setup (which costs ~3.5 ms a step in the oneDNN path on a CPU). The first
+nn.LSTM's per-call setup (which costs ~3.5 ms a step in the oneDNN path on a CPU). Its state sits in
+fixed tensors updated in place, so on a GPU a block of steps can be captured once as a CUDA graph
+and replayed (see sample.py). The first
 layer's embedding lookup and input projection fold into one table: row v of
 Embed @ W_ih^T + b_ih + b_hh is the layer-0 input term for character v.
 
@@ -45,8 +47,9 @@ class FastStepper:
             self.b_hn = [w("bias_hh", l)[2 * c.hidden:] for l in range(c.layers)] if c.cell == "gru" else None
             self.w_out = model.head.weight.detach().t().contiguous()
             self.b_out = model.head.bias.detach()
-        self.h = list(state[0].unbind(0))
-        self.c = list(state[1].unbind(0)) if c.cell == "lstm" else None
+        # state lives in fixed tensors updated in place, so a captured CUDA graph can replay the step
+        self.h = [t.clone() for t in state[0].unbind(0)]
+        self.c = [t.clone() for t in state[1].unbind(0)] if c.cell == "lstm" else None
 
     def _gru_rz(self, b_hh: torch.Tensor) -> torch.Tensor:
         """GRU's b_hn sits inside r * (W_hn h + b_hn), so only the r and z parts fold into the input term."""
@@ -71,7 +74,7 @@ class FastStepper:
                 s = gates.sigmoid()
                 c = torch.addcmul(s[:, H:2 * H] * self.c[l], s[:, :H], gates[:, 2 * H:3 * H].tanh())
                 h = s[:, 3 * H:] * c.tanh()
-                self.c[l] = c
+                self.c[l].copy_(c)
             elif self.cell == "gru":
                 hh = h @ self.w_hh[l]  # B, 3H
                 rz = (pre[:, :2 * H] + hh[:, :2 * H]).sigmoid()
@@ -79,6 +82,6 @@ class FastStepper:
                 h = torch.lerp(n, h, rz[:, H:])  # (1 - z) * n + z * h
             else:
                 h = pre.addmm_(h, self.w_hh[l]).tanh()
-            self.h[l] = h
+            self.h[l].copy_(h)
             x = h
         return torch.addmm(self.b_out, x, self.w_out)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,11 +23,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import __version__, checkpoint, schedule
+from . import __version__, checkpoint, schedule, sizing
 from .config import ModelConfig, TrainConfig
 from .corpus import ReadOptions
 from .data import Corpus, ProgressFactory, check_trainable, lane_length, num_windows, prepare_corpus, split, window
-from .devices import resolve_device
+from .devices import configure, resolve_device
+from .distributed import Dist
 from .errors import ConfigError, NonFiniteError, ResumeMismatchError
 from .evaluate import evaluate
 from .events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
@@ -39,7 +41,8 @@ from .tokens import Tokens
 METRICS_FILE = "metrics.jsonl"
 PREVIEW_TEMPERATURE = 0.8
 RESUME_OVERRIDABLE = ("precision", "steps", "epochs", "time", "eval_every", "eval_chars", "save_every",
-                      "save_every_time", "sample_every", "sample_length", "max_bad_steps", "log_every")
+                      "save_every_time", "sample_every", "sample_length", "max_bad_steps", "log_every",
+                      "plateau", "patience")
 
 
 def seed_everything(seed: int) -> None:
@@ -74,6 +77,8 @@ class _Run:
     corpus: Corpus
     corpus_info: dict
     device: torch.device
+    dist: Dist = field(default_factory=Dist)
+    ddp: torch.nn.Module | None = None  # the DistributedDataParallel wrapper when several processes train
     step: int = 0
     cursor: int = 0  # windows read since the start; the epoch is cursor / windows_per_epoch
     train_time: float = 0.0
@@ -83,6 +88,9 @@ class _Run:
     resumed_from: int | None = None
     windows_per_epoch: int = 1  # set when the loop lays out the lanes
     notes: list[str] = field(default_factory=list)
+    lr_scale: float = 1.0  # product of the plateau cuts so far
+    evals_since_best: int = 0
+    stop_early: bool = False
 
     def checkpoint(self) -> dict:
         """Everything needed to continue exactly: only tensors and primitives."""
@@ -105,9 +113,11 @@ class _Run:
             "cursor": self.cursor,
             "epoch": self.cursor / self.windows_per_epoch,
             "train_time": self.train_time,
-            "hidden": [h.detach().cpu() for h in self.hidden] if self.hidden is not None else [],
+            "hidden": ([h.detach().cpu() for h in self.dist.gather_lanes(self.hidden)]
+                       if self.hidden is not None else []),
             "rng": rng,
             "best_val_loss": self.best_val_loss,
+            "plateau": {"lr_scale": self.lr_scale, "evals_since_best": self.evals_since_best},
             "metrics": self.history,
             "corpus": self.corpus_info,
             "run_name": self.run_dir.name,
@@ -127,6 +137,20 @@ def _probe(model: CharLSTM, ids: Tokens, cfg: TrainConfig, device: torch.device)
             loss.backward()
         model.zero_grad(set_to_none=True)
     return run_pass
+
+
+def _apply_sizing(preset: str, n_chars: int, cfg: TrainConfig, dev: torch.device, model: dict,
+                  keep: set[str]) -> tuple[dict, TrainConfig, str]:
+    budget = cfg.budget
+    chosen = sizing.choose(preset, n_chars, budget.get("time") if len(budget) == 1 else None, dev.type)
+    given = sorted([k for k in sizing.MODEL_FIELDS if k in model] + [k for k in sizing.TRAIN_FIELDS if k in keep])
+    model = {**{k: v for k, v in chosen.model().items() if k not in model}, **model}
+    cfg = cfg.replace(**{k: v for k, v in chosen.train().items() if k not in keep})
+    final = {**{k: getattr(cfg, k) for k in sizing.TRAIN_FIELDS}, **{k: model[k] for k in sizing.MODEL_FIELDS}}
+    note = f"size: {chosen.reason}: {sizing.describe(final)}"
+    if given:
+        note += f" (your {', '.join('--' + k.replace('_', '-') for k in given)} kept)"
+    return model, cfg, note
 
 
 def default_run_name(corpus: list[str | Path], root: Path) -> str:
@@ -150,9 +174,12 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
           run_dir: str | Path | None = None, root: str | Path = "checkpoints",
           read_options: ReadOptions | None = None, device: str = "auto", threads: int | None = None,
           should_stop: Callable[[], bool] | None = None,
-          progress: ProgressFactory | None = None) -> Iterator[Event]:
+          progress: ProgressFactory | None = None, preset: str | None = None,
+          keep: Collection[str] = ()) -> Iterator[Event]:
     """Start a new run on `corpus` (files or directories) and yield its events.
-    `model` holds ModelConfig fields other than vocab_size (cell, embed, hidden, layers, dropout)."""
+    `model` holds ModelConfig fields other than vocab_size (cell, embed, hidden, layers, dropout).
+    With `preset` ("auto" or a name in sizing.PRESETS), the model fields missing from `model` and
+    the sized TrainConfig fields not named in `keep` are filled in by `sizing.choose`."""
     cfg = config or TrainConfig()
     opts = read_options or ReadOptions()
     root = Path(root)
@@ -160,31 +187,41 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     if (run_dir / checkpoint.LAST).exists() or (run_dir / checkpoint.BEST).exists():
         raise ConfigError(f"{run_dir} already holds a run: continue it with `charlstm resume {run_dir}` "
                           "or choose another --name")
-    dev = resolve_device(device)
+    dev, dist = _join(device)
     if threads:
         torch.set_num_threads(threads)
-    mcfg = ModelConfig(vocab_size=2, **(model or {}))  # check the options before reading anything
+    if dist.active:  # one name for all ranks (rank 0's clock decides)
+        run_dir = Path(dist.share(str(run_dir)))
+    ModelConfig(vocab_size=2, **(model or {}))  # check the options before reading anything
     created = not run_dir.exists()
     try:
-        data = prepare_corpus(corpus, run_dir, opts, progress=progress, max_vocab=cfg.max_vocab)
+        with dist.main_first():  # rank 0 writes the token cache, the others then read it
+            data = prepare_corpus(corpus, run_dir, opts, progress=progress if dist.is_main else None,
+                                  max_vocab=cfg.max_vocab)
+        sized_note = None
+        if preset is not None:
+            model, cfg, sized_note = _apply_sizing(preset, len(data.tokens), cfg, dev, model or {}, set(keep))
         train_ids, val_ids = split(data.tokens, cfg.val_fraction)
         check_trainable(len(train_ids), len(val_ids), cfg.batch_size, cfg.seq_len)
     except BaseException:
         if created:  # bad input leaves nothing behind
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    mcfg = ModelConfig(**{**mcfg.to_dict(), "vocab_size": data.tokenizer.vocab_size})
+    mcfg = ModelConfig(vocab_size=data.tokenizer.vocab_size, **(model or {}))
     seed_everything(cfg.seed)
     net = CharLSTM(mcfg).to(dev)
-    precision, why = resolve_precision(cfg.precision, dev, _probe(net, train_ids, cfg, dev))
+    precision, why = dist.share(resolve_precision(cfg.precision, dev, _probe(net, train_ids, cfg, dev)))
     cfg = cfg.replace(precision=precision)
-    run = _Run(run_dir, net, make_optimizer(net, cfg), cfg, data, _corpus_info(corpus, opts, data), dev)
+    run = _Run(run_dir, net, make_optimizer(net, cfg), cfg, data, _corpus_info(corpus, opts, data), dev, dist)
+    if sized_note:
+        run.notes.append(sized_note)
     run.notes.append(f"precision: {why}")
     run.notes += [f"skipped {p} ({reason})" for p, reason in data.files.skipped[:10]]
     if len(data.files.skipped) > 10:
         run.notes.append(f"... and {len(data.files.skipped) - 10} more skipped files")
-    _truncate_metrics(run_dir, 0)
-    yield from _loop(run, should_stop or (lambda: False))
+    if dist.is_main:
+        _truncate_metrics(run_dir, 0)
+    yield from _run_loop(run, should_stop)
 
 
 def resume(target: str | Path | None = None, root: str | Path = "checkpoints", overrides: dict | None = None,
@@ -207,10 +244,10 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
         if problems:
             notes.append(f"resuming from {path.name} (step {ckpt['step']}) instead")
     run_dir = path.parent
-    removed = checkpoint.remove_orphans(run_dir)
+    removed = checkpoint.remove_orphans(run_dir) if int(os.environ.get("RANK", "0")) == 0 else []
     if removed:
         notes.append(f"removed {len(removed)} temp file(s) left by an interrupted save")
-    dev = resolve_device(device)
+    dev, dist = _join(device)
     if threads:
         torch.set_num_threads(threads)
     cfg = TrainConfig.from_dict(ckpt["train_config"])
@@ -221,7 +258,8 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
     info = ckpt["corpus"]
     opts = ReadOptions(**info["options"])
     tok = checkpoint.build_model(ckpt)[1]
-    data = prepare_corpus(info["paths"], run_dir, opts, tokenizer=tok, progress=progress)
+    with dist.main_first():
+        data = prepare_corpus(info["paths"], run_dir, opts, tokenizer=tok, progress=progress if dist.is_main else None)
     if data.tokenizer != tok:
         raise ResumeMismatchError("the corpus vocabulary differs from the checkpoint's")
     if len(data.tokens) != info["tokens"] or data.tokens.checksum() != info["checksum"]:
@@ -232,7 +270,7 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
     net, _ = checkpoint.build_model(ckpt, dev)
     net.train()
     if cfg.precision == "auto":
-        precision, why = resolve_precision(cfg.precision, dev, _probe(net, data.tokens, cfg, dev))
+        precision, why = dist.share(resolve_precision(cfg.precision, dev, _probe(net, data.tokens, cfg, dev)))
         cfg = cfg.replace(precision=precision)
         notes.append(f"precision: {why}")
     opt = make_optimizer(net, cfg)
@@ -242,12 +280,18 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
     random.setstate((3, tuple(rng["python"]), rng["python_gauss"]))
     if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    run = _Run(run_dir, net, opt, cfg, data, info, dev, step=ckpt["step"], cursor=ckpt["cursor"],
+    lanes = dist.lanes(cfg.batch_size)
+    run = _Run(run_dir, net, opt, cfg, data, info, dev, dist, step=ckpt["step"], cursor=ckpt["cursor"],
                train_time=ckpt["train_time"], best_val_loss=ckpt["best_val_loss"],
-               hidden=tuple(h.to(dev) for h in ckpt["hidden"]) or None, history=list(ckpt["metrics"]),
-               resumed_from=ckpt["step"], notes=notes)
-    _truncate_metrics(run_dir, run.step)
-    yield from _loop(run, should_stop or (lambda: False))
+               hidden=tuple(h[:, lanes.start:lanes.stop].to(dev) for h in ckpt["hidden"]) or None,
+               history=list(ckpt["metrics"]),
+               resumed_from=ckpt["step"], notes=notes, lr_scale=ckpt.get("plateau", {}).get("lr_scale", 1.0),
+               evals_since_best=ckpt.get("plateau", {}).get("evals_since_best", 0))
+    if dist.is_main:
+        _truncate_metrics(run_dir, run.step)
+    if dist.rank:  # each extra process draws its own dropout masks
+        torch.manual_seed(cfg.seed + 7919 * dist.rank + run.step)
+    yield from _run_loop(run, should_stop)
 
 
 def _truncate_metrics(run_dir: Path, step: int) -> None:
@@ -260,14 +304,44 @@ def _truncate_metrics(run_dir: Path, step: int) -> None:
     path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
 
 
+def _join(device: str) -> tuple[torch.device, Dist]:
+    """The device, and the process group when torchrun started several processes (each CUDA
+    process takes the GPU numbered by its LOCAL_RANK)."""
+    dev = resolve_device(device)
+    dist = Dist.from_env(dev.type)
+    if dist.active and dev.type == "cuda":
+        dev = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(dev)
+    configure(dev)
+    return dev, dist
+
+
+def _run_loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
+    if run.dist.active:
+        from torch.nn.parallel import DistributedDataParallel
+        run.ddp = DistributedDataParallel(run.model, device_ids=[run.device.index] if run.device.type == "cuda"
+                                          else None)
+        if run.resumed_from is None and run.dist.rank:
+            torch.manual_seed(run.cfg.seed + 7919 * run.dist.rank)  # each extra process: its own dropout masks
+    try:
+        yield from _loop(run, should_stop or (lambda: False))
+    finally:
+        run.dist.close()
+
+
 def _log(run: _Run, record: dict) -> None:
+    if not run.dist.is_main:
+        return
     with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
 
 
 def _save(run: _Run, name: str, reason: str) -> Saved:
+    """Every rank calls this at the same step (the hidden state is gathered from all); rank 0 writes."""
     path = run.run_dir / name
-    checkpoint.save(run.checkpoint(), path)
+    state = run.checkpoint()
+    if run.dist.is_main:
+        checkpoint.save(state, path)
     return Saved(run.step, str(path), reason)
 
 
@@ -277,13 +351,16 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
     train_ids, val_ids = split(run.corpus.tokens, cfg.val_fraction)
     check_trainable(len(train_ids), len(val_ids), cfg.batch_size, cfg.seq_len)
     wpe = run.windows_per_epoch = num_windows(lane_length(len(train_ids), cfg.batch_size), cfg.seq_len)
+    dist = run.dist
+    lanes = dist.lanes(cfg.batch_size)
+    net = run.ddp or model  # forward and backward go through DDP when several processes train
     params = [p for p in model.parameters()]
     clip = cfg.clip if cfg.clip > 0 else math.inf
     groups = layer_groups(model)
     monitor = GradientMonitor(model.config.layers, clip, model.config.cell)
     yield Started(str(run.run_dir), run.run_dir.name, model.num_params(), run.corpus.describe(),
                   len(train_ids), len(val_ids), model.config.to_dict(), cfg.to_dict(), budget,
-                  str(run.device), torch.get_num_threads(), run.resumed_from, tuple(run.notes))
+                  str(run.device), torch.get_num_threads(), run.resumed_from, tuple(run.notes), dist.world)
 
     def prog() -> float:
         return schedule.progress(budget, run.step, run.cursor / wpe, run.train_time)
@@ -300,27 +377,31 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
     last_save_wall = time.monotonic()
     marks = sorted(t for t in cfg.eval_at if t > run.train_time)
     while True:
-        if should_stop():
+        if dist.any(should_stop()):  # a stop asked on any rank stops every rank at this step
             yield _save(run, checkpoint.LAST, "interrupted")
             yield Stopped(run.step, "interrupted", f"stopped at step {run.step}", run.best_val_loss,
                           run.train_time, str(run.run_dir))
             return
         i = run.cursor % wpe
         if i == 0 or run.hidden is None:
-            run.hidden = model.init_state(cfg.batch_size, run.device)  # a new pass starts from zero memory
-        x, y = window(train_ids, cfg.batch_size, i, cfg.seq_len)
+            run.hidden = model.init_state(len(lanes), run.device)  # a new pass starts from zero memory
+        x, y = window(train_ids, cfg.batch_size, i, cfg.seq_len, lanes if dist.active else None)
         x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
-        lr = schedule.learning_rate(cfg.schedule, cfg.lr, cfg.min_lr, cfg.warmup, run.step, prog())
+        lr = schedule.learning_rate(cfg.schedule, cfg.lr, cfg.min_lr, cfg.warmup, run.step, prog()) * run.lr_scale
         for group in opt.param_groups:
             group["lr"] = lr
 
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss, new_hidden = compute_loss(model, x, y, run.hidden, cfg.precision)
+        loss, new_hidden = compute_loss(net, x, y, run.hidden, cfg.precision)
         loss.backward()
         norms = layer_norms(groups) if (run.step + 1) % cfg.log_every == 0 else None  # before clipping
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
         loss_v, norm_v = loss.item(), grad_norm.item()
+        if dist.active:  # the mean loss over all lanes; non-finite on any rank counts for all
+            ok = math.isfinite(loss_v)
+            total, bad = dist.sum([loss_v if ok else 0.0, 0.0 if ok else 1.0])
+            loss_v = total / dist.world if bad == 0 else math.nan
         if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
             # the update is never applied: parameters stay those of the last good step
             opt.zero_grad(set_to_none=True)
@@ -340,6 +421,11 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
         opt.step()
         run.hidden = detach_state(new_hidden)
         dt = time.perf_counter() - t0
+        wall = time.monotonic()
+        save_due = bool(cfg.save_every_time) and wall - last_save_wall >= cfg.save_every_time
+        if dist.active:  # one clock for all ranks, so time budgets and saves agree
+            dt, due = dist.sum([dt, float(save_due)])
+            dt, save_due = dt / dist.world, due > 0
         bad_in_a_row = 0
         run.step += 1
         run.cursor += 1
@@ -370,9 +456,14 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
             marks = marks[len(passed):]
         if run.step % cfg.eval_every == 0 or done or passed:
             yield from _evaluate(run, val_ids, last_loss)
-        wall = time.monotonic()
-        periodic = ((cfg.save_every and run.step % cfg.save_every == 0)
-                    or (cfg.save_every_time and wall - last_save_wall >= cfg.save_every_time))
+            if run.stop_early and not done:
+                yield _save(run, checkpoint.LAST, "final")
+                yield Stopped(run.step, "early-stop", f"stopped early at step {run.step}: no better validation "
+                              f"loss in the last {cfg.patience} evaluations (best {run.best_val_loss:.4f} is in "
+                              f"best.pt; --patience 0 trains to the end)", run.best_val_loss, run.train_time,
+                              str(run.run_dir))
+                return
+        periodic = (cfg.save_every and run.step % cfg.save_every == 0) or save_due
         if done or periodic:
             yield _save(run, checkpoint.LAST, "final" if done else "periodic")
             last_save_wall = wall
@@ -385,22 +476,35 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
 def _evaluate(run: _Run, val_ids: Tokens, train_loss: float | None) -> Iterator[Event]:
     cfg = run.cfg
     t0 = time.perf_counter()
-    val = evaluate(run.model, val_ids, batch_size=cfg.batch_size, seq_len=max(cfg.seq_len, 256),
-                   max_chars=cfg.eval_chars)
+    val = math.nan
+    if run.dist.is_main:  # one evaluation, shared, so every rank agrees on "best"
+        val = evaluate(run.model, val_ids, batch_size=cfg.batch_size, seq_len=max(cfg.seq_len, 256),
+                       max_chars=cfg.eval_chars)
+    val = run.dist.broadcast(val)
     secs = time.perf_counter() - t0
     is_best = math.isfinite(val) and (run.best_val_loss is None or val < run.best_val_loss)
     if is_best:
         run.best_val_loss = val
+        run.evals_since_best = 0
+    else:
+        run.evals_since_best += 1
+    run.stop_early = bool(cfg.patience) and run.evals_since_best >= cfg.patience
+    cut = bool(cfg.plateau) and not is_best and not run.stop_early and run.evals_since_best % cfg.plateau == 0
+    if cut:
+        run.lr_scale *= schedule.PLATEAU_FACTOR
     record = {"kind": "eval", "step": run.step, "val_loss": val, "train_loss": train_loss, "is_best": is_best,
-              "time": run.train_time}
+              "time": run.train_time, "lr_scale": run.lr_scale}
     run.history.append(record)
     _log(run, record)
     yield Eval(run.step, val, run.best_val_loss if run.best_val_loss is not None else math.nan, is_best,
                train_loss, secs, run.train_time)
+    if cut:
+        yield Alert(run.step, "plateau", f"no better validation loss in {run.evals_since_best} evaluations: "
+                    f"learning rate cut to {run.lr_scale:.3g}x (--plateau 0 keeps it)")
     if is_best:
         yield _save(run, checkpoint.BEST, "best")
     n_evals = sum(1 for r in run.history if r["kind"] == "eval")
-    if cfg.sample_every and n_evals % cfg.sample_every == 0:
+    if cfg.sample_every and n_evals % cfg.sample_every == 0 and run.dist.is_main:
         text = generate_text(run.model, run.corpus.tokenizer,
                              SampleConfig(length=cfg.sample_length, temperature=PREVIEW_TEMPERATURE,
                                           seed=cfg.seed + run.step))[0]

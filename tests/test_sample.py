@@ -42,7 +42,7 @@ def test_fast_step_equals_model_forward(cell, batch):
 def test_fast_and_plain_paths_give_the_same_text(cell):
     m, tok = model_and_tok(cell)
     cfg = SampleConfig(length=400, temperature=1.0, seed=3, num_samples=2)
-    assert generate_text(m, tok, cfg, "the ", fast=True) == generate_text(m, tok, cfg, "the ", fast=False)
+    assert generate_text(m, tok, cfg, "the ", path="fast") == generate_text(m, tok, cfg, "the ", path="plain")
 
 
 def test_same_seed_same_text_and_different_seed_differs():
@@ -93,9 +93,12 @@ def test_top_k_one_equals_argmax():
 def test_sampling_frequencies_follow_probabilities():
     from charlstm.sample import make_generator, pick
     logits = torch.log(torch.tensor([[0.7, 0.2, 0.1, 0.0]])).expand(20000, 4)
-    ids = pick(logits, SampleConfig(temperature=1.0), make_generator(0))
+    ids = pick(logits, SampleConfig(temperature=1.0), torch.rand(20000, 1, generator=make_generator(0)))
     freq = torch.bincount(ids, minlength=4).float() / len(ids)
     torch.testing.assert_close(freq, torch.tensor([0.7, 0.2, 0.1, 0.0]), atol=0.015, rtol=0)
+    # the inverse CDF at known points: [0, 0.7) -> 0, [0.7, 0.9) -> 1, [0.9, 1) -> 2
+    u = torch.tensor([[0.0], [0.69], [0.7], [0.899], [0.9], [0.999]])
+    assert pick(logits[:6], SampleConfig(temperature=1.0), u).tolist() == [0, 0, 1, 1, 2, 2]
 
 
 def test_prime_errors_and_skip():
@@ -130,3 +133,37 @@ def test_prime_is_normalized_like_the_corpus():
     assert nfd != "Tiếng "
     cfg = SampleConfig(length=30, seed=2)
     assert generate_text(m, tok, cfg, nfd) == generate_text(m, tok, cfg, "Tiếng ")
+
+
+def test_text_spans_several_blocks_and_is_reproducible():
+    from charlstm.sample import BLOCK
+    m, tok = model_and_tok()
+    cfg = SampleConfig(length=3 * BLOCK + 5, temperature=1.0, seed=11, num_samples=3)
+    a = generate_text(m, tok, cfg, "the ", path="fast")
+    assert [len(t) for t in a] == [3 * BLOCK + 5] * 3
+    assert a == generate_text(m, tok, cfg, "the ", path="plain")
+    assert len(set(a)) == 3  # each sample draws its own uniforms
+
+
+def test_graph_path_needs_cuda_and_unknown_path_is_refused():
+    m, tok = model_and_tok()
+    with pytest.raises(ConfigError, match="CUDA"):
+        generate_text(m, tok, SampleConfig(length=5, seed=1), path="graph")
+    with pytest.raises(ConfigError, match="sampling path"):
+        generate_text(m, tok, SampleConfig(length=5, seed=1), path="turbo")
+
+
+def test_failed_graph_capture_falls_back_to_the_eager_fast_path(monkeypatch):
+    import charlstm.sample as sample_mod
+    m, tok = model_and_tok()
+    cfg = SampleConfig(length=70, temperature=0.9, seed=4)
+    expected = generate_text(m, tok, cfg, "the ", path="fast")
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("capture refused")
+    monkeypatch.setattr(sample_mod, "graph_capable", lambda device: True)
+    monkeypatch.setattr(sample_mod, "GraphBlock", refuse)
+    notes: list[str] = []
+    got = ["".join(c[0] for c in sample_mod.generate(m, tok, cfg, "the ", path="auto", notes=notes))]
+    assert got == expected
+    assert len(notes) == 1 and "capture refused" in notes[0] and "eagerly" in notes[0]

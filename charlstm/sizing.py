@@ -1,0 +1,84 @@
+"""Model and batch sizes chosen from the corpus, the time budget and the device.
+
+A user who types `charlstm train corpus.txt` gets a model sized for what the run can afford, and
+sees why. Every option the user gives still wins: sizing fills in only what was left open.
+
+The rule comes from two regimes measured in bench/RESULTS.md:
+- budget-bound (a CPU): the model sees a few passes over the text at most, so the question is how
+  much it can learn per second. `medium` (2x512) beat `small` from the second minute on on tiny
+  shakespeare, and bf16 on AMX CPUs makes it affordable; below a few minutes, or on small corpora,
+  `small` learns sooner.
+- data-bound (a GPU): hundreds of passes fit in minutes, so the model overfits; there a larger
+  model with heavy dropout, weight decay and learning-rate drops on plateaus (then early stopping)
+  reaches a lower validation loss than a small one.
+Pure Python; knows nothing of torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+MODEL_FIELDS = ("layers", "hidden", "embed", "dropout")
+TRAIN_FIELDS = ("batch_size", "seq_len", "lr", "weight_decay")
+
+PRESETS: dict[str, dict] = {
+    "tiny": dict(layers=1, hidden=128, embed=32, dropout=0.0, batch_size=32, seq_len=64, lr=3e-3,
+                 weight_decay=0.0),
+    "small": dict(layers=2, hidden=256, embed=64, dropout=0.1, batch_size=64, seq_len=128, lr=3e-3,
+                  weight_decay=0.0),
+    "medium": dict(layers=2, hidden=512, embed=128, dropout=0.2, batch_size=64, seq_len=128, lr=2e-3,
+                   weight_decay=0.0),
+    "large": dict(layers=3, hidden=1024, embed=256, dropout=0.5, batch_size=128, seq_len=256, lr=2e-3,
+                  weight_decay=0.1),
+}
+PRESET_NAMES = ("auto", *PRESETS)
+
+SMALL_CORPUS = 300_000  # characters: below this even `medium` memorises within minutes
+SHORT_BUDGET = 150.0  # seconds on a CPU: below this `small` is ahead of `medium`
+
+
+
+@dataclass(frozen=True)
+class Sizing:
+    preset: str
+    values: dict  # MODEL_FIELDS and TRAIN_FIELDS
+    reason: str
+
+    def model(self) -> dict:
+        return {k: self.values[k] for k in MODEL_FIELDS}
+
+    def train(self) -> dict:
+        return {k: self.values[k] for k in TRAIN_FIELDS}
+
+
+def choose(preset: str, corpus_chars: int, budget_s: float | None, device_type: str) -> Sizing:
+    """The preset to use and why. `budget_s` is the time budget (None when the budget is in steps
+    or epochs); `device_type` is torch's device type (cpu, cuda, mps)."""
+    if preset not in PRESET_NAMES:
+        raise ConfigError(f"--preset must be one of {', '.join(PRESET_NAMES)}, not {preset!r}")
+    if preset != "auto":
+        return Sizing(preset, dict(PRESETS[preset]), f"{preset} (as asked)")
+    size = f"{corpus_chars / 1e6:.1f}M characters" if corpus_chars >= 1e5 else f"{corpus_chars:,} characters"
+    if device_type == "cuda":
+        if corpus_chars < SMALL_CORPUS:
+            name, why = "medium", f"{size} is little text for a GPU: a larger model would only memorise it"
+        else:
+            name, why = "large", (f"{size} on a GPU: many passes fit in the budget, so a large model with "
+                                  "heavy dropout and weight decay")
+    else:
+        where = "the CPU" if device_type == "cpu" else device_type.upper()
+        if corpus_chars < SMALL_CORPUS:
+            name, why = "small", f"{size} on {where}: a small model overfits less on little text"
+        elif budget_s is not None and budget_s < SHORT_BUDGET:
+            name, why = "small", f"a budget under {SHORT_BUDGET / 60:g} minutes on {where}: a small model learns sooner"
+        else:
+            name, why = "medium", f"{size} on {where}: the budget, not overfitting, limits what is learned"
+    return Sizing(name, dict(PRESETS[name]), f"{name} ({why})")
+
+
+def describe(values: dict) -> str:
+    v = values
+    return (f"{v['layers']}x{v['hidden']}, embed {v['embed']}, dropout {v['dropout']:g}, "
+            f"batch {v['batch_size']} x seq {v['seq_len']}, lr {v['lr']:g}, weight decay {v['weight_decay']:g}")

@@ -1,0 +1,92 @@
+"""Sizing from corpus, budget and device; learning-rate cuts on plateaus; early stopping."""
+
+import pytest
+from conftest import TINY_MODEL
+from typer.testing import CliRunner
+
+from charlstm import sizing
+from charlstm.cli import app
+from charlstm.errors import ConfigError
+from charlstm.events import Alert, Eval, Started, Step, Stopped
+from charlstm.train import train
+
+
+@pytest.mark.parametrize("chars, budget, device, expected", [
+    (1_115_394, 600.0, "cpu", "medium"),  # tiny shakespeare, 10 minutes on the CPU
+    (1_115_394, 60.0, "cpu", "small"),    # one minute: the small model learns sooner
+    (1_115_394, None, "cpu", "medium"),   # a step budget says nothing about time
+    (120_000, 600.0, "cpu", "small"),     # little text
+    (1_115_394, 300.0, "cuda", "large"),  # many passes fit: large and heavily regularised
+    (120_000, 300.0, "cuda", "medium"),
+    (5_000_000, 600.0, "mps", "medium"),
+])
+def test_auto_sizing_rule(chars, budget, device, expected):
+    s = sizing.choose("auto", chars, budget, device)
+    assert s.preset == expected and s.reason.startswith(expected + " (")
+    assert s.values == sizing.PRESETS[expected]
+
+
+def test_named_preset_and_unknown_preset():
+    s = sizing.choose("tiny", 10**9, 10.0, "cuda")
+    assert s.preset == "tiny" and s.model()["hidden"] == 128 and s.train()["batch_size"] == 32
+    with pytest.raises(ConfigError, match="--preset must be one of"):
+        sizing.choose("huge", 10, None, "cpu")
+
+
+def test_cli_shows_the_sizing_and_keeps_what_the_user_set(tmp_path, corpus_file):
+    r = CliRunner().invoke(app, ["train", str(corpus_file), "--root", str(tmp_path), "--name", "s", "--steps", "2",
+                                 "--hidden", "16", "--embed", "8", "--layers", "1", "-b", "4", "--seq-len", "16",
+                                 "--plain", "--device", "cpu", "--precision", "fp32"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    note = next(line for line in r.stderr.splitlines() if "size: " in line)
+    assert "small (" in note and "1x16" in note and "dropout 0.1" in note and "lr 0.003" in note
+    assert "your --batch-size, --embed, --hidden, --layers, --seq-len kept" in note
+    import torch
+    saved = torch.load(tmp_path / "s" / "last.pt", weights_only=True)
+    assert saved["model_config"]["hidden"] == 16 and saved["model_config"]["dropout"] == 0.1
+    assert saved["train_config"]["lr"] == 3e-3 and saved["train_config"]["batch_size"] == 4
+
+
+def test_preset_fills_only_what_is_missing(tmp_path, corpus_file, tiny_config):
+    ev = list(train([corpus_file], {"hidden": 20, "embed": 8}, tiny_config(steps=1), run_dir=tmp_path / "r",
+                    preset="tiny", keep={"batch_size", "seq_len"}))
+    started = ev[0]
+    assert isinstance(started, Started)
+    assert started.model_config["hidden"] == 20 and started.model_config["layers"] == 1  # tiny: 1 layer
+    assert started.train_config["batch_size"] == 4 and started.train_config["lr"] == 3e-3
+
+
+def fake_val(monkeypatch, values):
+    import charlstm.train as train_mod
+    seq = iter(values)
+    monkeypatch.setattr(train_mod, "evaluate", lambda *a, **k: next(seq))
+
+
+def test_plateau_cuts_the_rate_and_patience_stops_early(tmp_path, corpus_file, tiny_config, monkeypatch):
+    fake_val(monkeypatch, [3.0, 2.5, 2.6, 2.7, 2.8, 2.4, 2.9, 3.0, 3.1, 3.2] + [9.0] * 20)
+    cfg = tiny_config(steps=200, eval_every=2, plateau=2, patience=4, lr=1e-2)
+    ev = list(train([corpus_file], TINY_MODEL, cfg, run_dir=tmp_path / "r"))
+    evals = [e for e in ev if isinstance(e, Eval)]
+    alerts = [e for e in ev if isinstance(e, Alert) and e.kind == "plateau"]
+    # evaluations at steps 2,4,...: no better loss at steps 6 and 8 (cut), 10 (no cut), new best at 12,
+    # then none at 14, 16 (cut), 18, 20 -> 4 in a row: stop
+    assert [e.step for e in alerts] == [8, 16]
+    lr = {e.step: e.lr for e in ev if isinstance(e, Step)}
+    assert lr[8] == pytest.approx(1e-2) and lr[9] == pytest.approx(3e-3) and lr[17] == pytest.approx(9e-4)
+    stop = ev[-1]
+    assert isinstance(stop, Stopped) and stop.reason == "early-stop" and stop.step == 20
+    assert stop.best_val_loss == 2.4 and "--patience 0" in stop.message
+    assert [e.step for e in evals][-1] == 20
+
+
+def test_plateau_state_survives_resume(tmp_path, corpus_file, tiny_config, monkeypatch):
+    import torch
+
+    from charlstm.train import resume
+    fake_val(monkeypatch, [3.0, 3.1, 3.2] + [2.0] * 20)
+    list(train([corpus_file], TINY_MODEL, tiny_config(steps=6, eval_every=2, plateau=2, patience=0),
+               run_dir=tmp_path / "r"))
+    saved = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert saved["plateau"] == {"lr_scale": pytest.approx(0.3), "evals_since_best": 2}
+    ev = list(resume(tmp_path / "r", overrides={"steps": 7}))
+    assert [e.lr for e in ev if isinstance(e, Step)] == [pytest.approx(3e-3)]
