@@ -81,9 +81,9 @@ def train(
     weight_decay: Annotated[float | None, typer.Option("--weight-decay", min=0.0, help="Decoupled weight decay on "
                                                        f"weight matrices {SIZED}.", rich_help_panel=P_TRAIN,
                                                        show_default=False)] = None,
-    plateau: Annotated[int, typer.Option("--plateau", min=0, help="Cut the learning rate 0.3x after this many "
-                                         "evaluations without a better validation loss (0: never).",
-                                         rich_help_panel=P_TRAIN)] = DEFAULTS.plateau,
+    plateau: Annotated[int | None, typer.Option("--plateau", min=0, help="Cut the learning rate 0.3x after this "
+                                                "many evaluations without a better validation loss (0: never) "
+                                                f"{SIZED}.", rich_help_panel=P_TRAIN, show_default=False)] = None,
     patience: Annotated[int, typer.Option("--patience", min=0, help="Stop early after this many evaluations "
                                           "without a better validation loss (0: never).",
                                           rich_help_panel=P_EVAL)] = DEFAULTS.patience,
@@ -136,11 +136,11 @@ def train(
                                            max_bad_steps=max_bad_steps, log_every=log_every,
                                            precision=precision).items()
                      if v is not None}
-        sized = {k: v for k, v in dict(batch_size=batch_size, seq_len=seq_len, lr=lr,
-                                        weight_decay=weight_decay).items() if v is not None}
+        sized = {k: v for k, v in dict(batch_size=batch_size, seq_len=seq_len, lr=lr, weight_decay=weight_decay,
+                                        plateau=plateau).items() if v is not None}
         cfg = TrainConfig(schedule=schedule, warmup=warmup, optimizer=optimizer, min_lr=min(min_lr, lr or min_lr),
                           clip=clip, seed=seed, eval_chars=eval_chars or None, max_vocab=max_vocab,
-                          val_fraction=val_fraction, plateau=plateau, patience=patience, **sized,
+                          val_fraction=val_fraction, patience=patience, **sized,
                           **budget_options(steps, epochs, time), **save_every_options(save_every), **overrides)
         opts = ReadOptions(encoding=encoding, errors=errors, newline=newline, normalization=normalization,
                            pattern=pattern)

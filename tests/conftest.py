@@ -38,7 +38,7 @@ def tiny_config():
     def make(**kw):
         base = dict(batch_size=4, seq_len=16, lr=1e-2, warmup=0, steps=20, eval_every=10, log_every=1,
                     eval_chars=None, save_every=None, save_every_time=None, sample_every=0, seed=7,
-                    precision="fp32")
+                    precision="fp32", schedule="constant")
         base.update(kw)
         return TrainConfig(**base)
     return make

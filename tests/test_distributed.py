@@ -69,7 +69,6 @@ def test_batch_must_split_evenly(tmp_path, corpus_file):
     assert p.returncode != 0 and "must divide evenly among 2 processes" in err
 
 
-@pytest.mark.slow
 def test_sigterm_on_one_rank_stops_every_rank_at_the_same_step(tmp_path, corpus_file):
     p = torchrun(2, "train", corpus_file, "--root", tmp_path, "--name", "stop", "--steps", 100000, *ARGS,
                  start_new_session=True)
@@ -86,3 +85,36 @@ def test_sigterm_on_one_rank_stops_every_rank_at_the_same_step(tmp_path, corpus_
     assert 30 <= saved["step"] < 100000
     r = charlstm("resume", tmp_path / "stop", "--steps", saved["step"] + 3, "--device", "cpu", "--plain")
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+NAN_ON_RANK_1 = """
+import os
+import charlstm.train as t
+real, calls = t.compute_loss, [0]
+
+def flaky(model, x, y, state, precision="fp32"):
+    loss, new_state = real(model, x, y, state, precision)
+    calls[0] += 1
+    if os.environ["RANK"] == "1" and calls[0] == 7:  # only this process sees a non-finite loss
+        loss = loss * float("nan")
+    return loss, new_state
+
+t.compute_loss = flaky
+from charlstm.cli import main
+main()
+"""
+
+
+def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(tmp_path, corpus_file):
+    script = tmp_path / "nan_rank1.py"
+    script.write_text(NAN_ON_RANK_1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(script),
+           "train", str(corpus_file), "--root", str(tmp_path), "--name", "nan", "--steps", "50", *ARGS]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+    assert p.returncode != 0
+    assert "non-finite loss at step 7" in p.stderr
+    saved = torch.load(tmp_path / "nan" / "last.pt", weights_only=True)
+    assert saved["step"] == 6  # the bad update was applied nowhere; both ranks stopped before it
+    rows = [json.loads(line) for line in (tmp_path / "nan" / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in rows) == 6
