@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--workdir", default=None, help="where the big corpus is written (default: a temp folder)")
+    ap.add_argument("--json", default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as d:
         big = Path(d) / "big.txt"
@@ -60,6 +61,8 @@ def main() -> None:
           f"process start included), peak RSS {rss_enc:,.0f} MB")
     print(f"train M {args.steps} steps on it: peak RSS {rss_big:,.0f} MB; on {args.source} alone: {rss_small:,.0f} MB")
     print(json.dumps(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

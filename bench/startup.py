@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,9 @@ def median_wall(cmd: list[str], reps: int) -> tuple[float, float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    results = {}
     script = shutil.which("charlstm", path=str(Path(sys.executable).parent))
     cmds = {"python -m charlstm --help": [sys.executable, "-m", "charlstm", "--help"],
             "python -m charlstm sample --help": [sys.executable, "-m", "charlstm", "sample", "--help"],
@@ -33,7 +36,10 @@ def main() -> None:
         cmds["charlstm --help (entry point)"] = [sys.executable, script, "--help"]
     for name, cmd in cmds.items():
         med, lo, hi = median_wall(cmd, args.reps)
+        results[name] = {"median": med, "min": lo, "max": hi}
         print(f"{name:<42} median {med:.3f}s (min {lo:.3f}, max {hi:.3f})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """charlstm: train a character-level LSTM on any text and generate new text from it.
 
 The Python API (imported lazily, so `import charlstm` stays instant):
+    fit(corpus, time="5m", ...)                         -> summary dict, with a tqdm progress bar
     train(corpus, model=..., config=TrainConfig(...))  -> iterator of events
     resume(run_dir)                                     -> iterator of events
     load(checkpoint_or_run)                             -> (model, tokenizer)
@@ -10,6 +11,7 @@ The Python API (imported lazily, so `import charlstm` stays instant):
 __version__ = "0.1.0"
 
 _LAZY = {
+    "fit": ("charlstm.notebook", "fit"),
     "train": ("charlstm.train", "train"),
     "resume": ("charlstm.train", "resume"),
     "load": ("charlstm.api", "load"),

@@ -91,13 +91,14 @@ def remove_orphans(run_dir: Path) -> list[Path]:
     return gone
 
 
-def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read and validate a checkpoint; any problem is one CheckpointError naming it."""
+def load(path: Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:
+    """Read and validate a checkpoint; any problem is one CheckpointError naming it. `mmap` maps the
+    tensors instead of reading them (for looking at metadata of many runs quickly)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         # a reference to a class or function is what a code-running pickle needs: that is refused;
         # anything else the unpickler trips over is plain corruption

@@ -16,6 +16,7 @@ from . import __version__
 from .cli_common import DEBUG
 from .cli_inspect import compare, gates, inspect
 from .cli_sample import sample
+from .cli_tools import corpora_app, eval_command, info, plot, runs
 from .cli_train import resume, train
 
 app = typer.Typer(
@@ -52,6 +53,11 @@ app.command()(sample)
 app.command(no_args_is_help=True)(compare)
 app.command()(inspect)
 app.command()(gates)
+app.command("eval", no_args_is_help=True)(eval_command)
+app.command()(info)
+app.command()(runs)
+app.command(no_args_is_help=True)(plot)
+app.add_typer(corpora_app, name="corpora")
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -10,39 +12,64 @@ from typing import Annotated
 import typer
 
 from .cli_common import Root, Threads, user_errors
-from .errors import ConfigError
+from .errors import CharLSTMError, ConfigError
+
+MAX_NOVELTY_CHARS = 50_000_000  # training characters compared against (the hashes take 8 bytes each)
 
 
 def sample(
     checkpoint: Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory [default: the "
                                                       "newest run under --root].", show_default=False)] = None,
     temp: Annotated[float, typer.Option("--temp", "-t", min=0.0, help="Temperature: lower is safer, higher is "
-                                        "wilder; 0 always picks the most likely character.")] = 1.0,
+                                        "wilder; 0 always picks the most likely character.",
+                                        rich_help_panel="Sampling")] = 1.0,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Sample only from the K most likely "
-                                              "characters.")] = None,
+                                              "characters.", rich_help_panel="Sampling")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Sample only from the smallest set of characters "
-                                                "holding this much probability, in (0, 1].")] = None,
-    prime: Annotated[str, typer.Option("--prime", "-p", help="Text to start from (printed, then continued).")] = "",
-    length: Annotated[int, typer.Option("--length", "-n", min=0, help="Characters to generate.")] = 500,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed: the same seed gives the same text.")] = None,
+                                                "holding this much probability, in (0, 1].",
+                                                rich_help_panel="Sampling")] = None,
+    prime: Annotated[str, typer.Option("--prime", "-p", help="Text to start from (printed, then continued).",
+                                       rich_help_panel="Prime")] = "",
+    length: Annotated[int, typer.Option("--length", "-n", min=0, help="Characters to generate.",
+                                       rich_help_panel="Length")] = 500,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed: the same seed gives the same text.",
+                                             rich_help_panel="Sampling")] = None,
     num_samples: Annotated[int, typer.Option("--num-samples", min=1, help="Independent samples, generated "
-                                             "together.")] = 1,
-    separator: Annotated[str, typer.Option("--separator", help="Printed between samples.")] = "\n\n",
+                                             "together.", rich_help_panel="Length")] = 1,
+    separator: Annotated[str, typer.Option("--separator", help="Printed between samples [default: a blank line].",
+                                           rich_help_panel="Length", show_default=False)] = "\n\n",
     skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Drop prime characters the model never "
-                                               "saw instead of stopping.")] = False,
+                                               "saw instead of stopping.", rich_help_panel="Prime")] = False,
     echo_prime: Annotated[bool, typer.Option("--echo-prime/--no-echo-prime", help="Print the prime before "
-                                             "the generated text.")] = True,
-    last: Annotated[bool, typer.Option("--last", help="In a run directory, use last.pt rather than best.pt.")] = False,
+                                             "the generated text.", rich_help_panel="Prime")] = True,
+    last: Annotated[bool, typer.Option("--last", help="In a run directory, use last.pt rather than best.pt.",
+                                        rich_help_panel="Run and device")] = False,
     engine: Annotated[str, typer.Option("--engine", help="How each step is computed: auto (graph on CUDA, else "
                                         "fast), fast, graph (CUDA graph replay) or plain (the model's own "
-                                        "forward; slow). All give the same text for a seed.")] = "auto",
+                                        "forward; slow). All give the same text for a seed.",
+                                        rich_help_panel="Run and device")] = "auto",
+    stop_at: Annotated[str | None, typer.Option("--stop-at", help="Stop a sample once it has written this text "
+                                                "(kept), e.g. --stop-at $'\\n\\n'.", rich_help_panel="Length")] = None,
+    lines: Annotated[int | None, typer.Option("--lines", min=1, help="Stop a sample after this many lines.",
+                                              rich_help_panel="Length")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the text to this file instead of "
+                                                "stdout.", rich_help_panel="Output")] = None,
+    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Type a prime, get a continuation, "
+                                              "repeat (an empty line or Ctrl-D ends).",
+                                              rich_help_panel="Output")] = False,
+    novelty: Annotated[bool, typer.Option("--novelty", help="Report the share of the generated 5-, 10- and 20-grams "
+                                          "that occur in the training text (near 100% means memorised).",
+                                          rich_help_panel="Output")] = False,
     root: Root = Path("checkpoints"),
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")] = "cpu",
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.",
+                                        rich_help_panel="Run and device")] = "cpu",
     threads: Threads = None,
 ) -> None:
     """Generate text from a trained model. Only the text goes to stdout, so it pipes:
 
     [bold]charlstm sample --temp 0.8 -n 2000 > out.txt[/]
+
+    [bold]charlstm sample --prime "ROMEO:" --stop-at $'\\n\\n' --novelty[/]
     """
     with user_errors():
         if top_p is not None and not 0 < top_p <= 1:
@@ -50,46 +77,117 @@ def sample(
         import torch
 
         from . import checkpoint as ck
+        from .console import stderr_console
         from .devices import resolve_device
-        from .sample import SampleConfig, generate
-        from .tokenizer import normalize
+        from .sample import SampleConfig
 
         if threads:
             torch.set_num_threads(threads)
         order = (ck.LAST, ck.BEST) if last else (ck.BEST, ck.LAST)
         path = ck.resolve(checkpoint, root, order)
-        model, tok = ck.build_model(ck.load(path, map_location="cpu"), resolve_device(device))
+        saved = ck.load(path, map_location="cpu")
+        model, tok = ck.build_model(saved, resolve_device(device))
         cfg = SampleConfig(length=length, temperature=temp, top_k=top_k, top_p=top_p, seed=seed,
                            num_samples=num_samples)
-        tok.encode(prime, skip_unknown=skip_unknown)  # refuse unknown characters before printing anything
-        shown_prime = "".join(c for c in normalize(prime, tok.normalization) if c in tok.stoi) if echo_prime else ""
-        from .console import stderr_console
-        stderr_console().print(f"[dim]sampling from {path}[/]")
-        out = sys.stdout
-        stream = num_samples == 1
-        notes: list[str] = []
+        err = stderr_console()
+        err.print(f"[dim]sampling from {path}[/]")
+        out = open(output, "w", encoding="utf-8") if output else sys.stdout
+        run = dict(model=model, tok=tok, cfg=cfg, skip_unknown=skip_unknown, echo_prime=echo_prime,
+                   separator=separator, engine=engine, stop_at=stop_at, lines=lines, out=out, err=err)
         try:
-            texts = [[shown_prime] for _ in range(num_samples)]
-            if stream:
-                out.write(shown_prime)
-            for chars in generate(model, tok, cfg, prime, skip_unknown=skip_unknown, path=engine,
-                                  notes=notes):
-                if stream:
-                    out.write(chars[0])
-                    if out.isatty() or chars[0] == "\n":
-                        out.flush()
-                else:
-                    for buf, ch in zip(texts, chars):
-                        buf.append(ch)
-            if not stream:
-                out.write(separator.join("".join(t) for t in texts))
-            out.write("\n")
-            out.flush()
-            for note in notes:
-                stderr_console().print(f"[dim]{note}[/]")
+            if interactive:
+                _interactive(run)
+            else:
+                texts = _one(prime, **run)
+                if novelty:
+                    _novelty(path, tok, texts, saved["train_config"]["val_fraction"], err)
+            if output:
+                err.print(f"[dim]wrote {output}[/]")
         except KeyboardInterrupt:
             out.write("\n")
             raise typer.Exit(130) from None
         except BrokenPipeError:  # `charlstm sample | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
+        finally:
+            if output:
+                out.close()
+
+
+def _one(prime: str, model, tok, cfg, skip_unknown: bool, echo_prime: bool, separator: str, engine: str,
+         stop_at: str | None, lines: int | None, out, err) -> list[str]:
+    """Generate one round (num_samples samples) after `prime`; stream when there is one sample."""
+    from .sample import generate, until
+    from .tokenizer import normalize
+
+    tok.encode(prime, skip_unknown=skip_unknown)  # refuse unknown characters before printing anything
+    shown = "".join(c for c in normalize(prime, tok.normalization) if c in tok.stoi) if echo_prime else ""
+    stream = cfg.num_samples == 1
+    texts: list[list[str]] = [[] for _ in range(cfg.num_samples)]
+    notes: list[str] = []
+    if stream:
+        out.write(shown)
+    steps = until(generate(model, tok, cfg, prime, skip_unknown=skip_unknown, path=engine, notes=notes),
+                  stop_at, lines)
+    for chars in steps:
+        for buf, ch in zip(texts, chars):
+            if ch is not None:
+                buf.append(ch)
+        if stream and chars[0] is not None:
+            out.write(chars[0])
+            if out.isatty() or chars[0] == "\n":
+                out.flush()
+    if not stream:
+        out.write(separator.join(shown + "".join(t) for t in texts))
+    out.write("\n")
+    out.flush()
+    for note in notes:
+        err.print(f"[dim]{note}[/]")
+    return ["".join(t) for t in texts]
+
+
+def _interactive(run: dict) -> None:
+    err, cfg = run["err"], run["cfg"]
+    err.print("[dim]type a prime and press Enter; an empty line or Ctrl-D ends[/]")
+    for i in itertools.count():
+        err.print("[bold]prime>[/] ", end="")
+        line = sys.stdin.readline()
+        if not line.strip():
+            err.print()
+            return
+        seed = None if cfg.seed is None else cfg.seed + i
+        try:
+            _one(line.rstrip("\n"), **{**run, "cfg": dataclasses.replace(cfg, seed=seed)})
+        except CharLSTMError as e:  # an unknown character in one prime should not end the session
+            err.print(f"[red]error:[/] {e}", highlight=False)
+
+
+def _novelty(path: Path, tok, texts: list[str], val_fraction: float, err) -> None:
+    """Share of generated n-grams that occur in the run's training text (tokens.bin, train split)."""
+    import json
+
+    import numpy as np
+
+    from .novelty import copied_share, ngram_hashes
+    from .tokens import Tokens
+    run_dir = path.parent
+    meta, bin_path = run_dir / "corpus.json", run_dir / "tokens.bin"
+    if not (meta.is_file() and bin_path.is_file()):
+        err.print("[yellow]--novelty: the run's token cache (tokens.bin) is missing, so the training text is "
+                  "not at hand[/]")
+        return
+    info = json.loads(meta.read_text(encoding="utf-8"))
+    from .corpus import id_dtype
+    from .data import split
+    tokens = Tokens(path=bin_path, dtype=id_dtype(tok))
+    train_ids, _ = split(tokens, val_fraction)
+    limit = min(len(train_ids), MAX_NOVELTY_CHARS)
+    train = train_ids.read(0, limit)
+    gen = np.concatenate([np.asarray(tok.encode(t, skip_unknown=True), dtype=np.int64) for t in texts])
+    parts = []
+    for n in (5, 10, 20):
+        share, count = copied_share(gen, ngram_hashes(train, n), n)
+        parts.append(f"{n}-grams {share:.0%}" if count else f"{n}-grams -")
+    scope = "" if limit == len(train_ids) else f" (first {limit:,} characters)"
+    err.print(f"novelty: generated n-grams found in the training text{scope}: {', '.join(parts)} "
+              f"(of {info.get('tokens', 0):,} characters; near 100% at 20 means copied passages)", highlight=False)

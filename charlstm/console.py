@@ -256,10 +256,81 @@ def saturation_table(stats: list[dict[str, dict[str, float]]]) -> Table:
 def compare_table(results) -> Table:
     table = Table(title="cell comparison (same data, budget and settings)", title_justify="left")
     for col in ("cell", "hidden", "params", "steps", "chars/s", "best val (nats)", "bits/char", "val curve"):
-        table.add_column(col, justify="left" if col in ("cell", "val curve") else "right")
+        table.add_column(col, justify="left" if col in ("cell", "val curve") else "right",
+                         no_wrap=col in ("params", "chars/s"), min_width=9 if col == "params" else None)
     for r in results:
         best = r.best_val_loss
         table.add_row(r.cell, str(r.hidden), f"{r.params:,}", f"{r.steps:,}", f"{r.chars_per_s:,.0f}",
                       f"{best:.4f}" if best is not None else "-", f"{bpc(best):.3f}" if best is not None else "-",
-                      sparkline([v for _, v in r.curve], 30))
+                      sparkline([v for _, v in r.curve], 12))
+    return table
+
+
+# ---- runs and models -----------------------------------------------------------------------------
+def stdout_console() -> Console:
+    return Console(highlight=False)
+
+
+def _vocab_preview(chars: list[str], n: int = 60) -> str:
+    shown = "".join("↵" if c == "\n" else "⇥" if c == "\t" else "␣" if c == " " else c for c in chars[:n])
+    return shown + (f" … (+{len(chars) - n})" if len(chars) > n else "")
+
+
+def info_table(ckpt: dict, path) -> Table:
+    m, t, c = ckpt["model_config"], ckpt["train_config"], ckpt.get("corpus", {})
+    n_params = sum(v.numel() for v in ckpt["model"].values())
+    best = ckpt.get("best_val_loss")
+    table = Table(title=f"{ckpt.get('run_name', '?')}  ({path})", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("model", f"{_model(m)}, {n_params:,} parameters"),
+        ("vocabulary", f"{m['vocab_size']} characters: {_vocab_preview(ckpt['vocab']['chars'])}"),
+        ("training", f"batch {t['batch_size']} × seq {t['seq_len']}, {t['optimizer']} lr {t['lr']:g} "
+                     f"({t['schedule']}), weight decay {t['weight_decay']:g}, clip {t['clip']:g}, "
+                     f"precision {t['precision']}"),
+        ("progress", f"step {ckpt['step']:,}, epoch {ckpt.get('epoch', 0):.2f}, "
+                     f"{format_duration(ckpt.get('train_time', 0.0))} trained, budget {_budget(_budget_of(t))}"),
+        ("best val", f"{best:.4f} nats/char ({bpc(best):.3f} bits/char)" if best is not None else "not evaluated yet"),
+        ("corpus", f"{', '.join(c.get('paths', []))} ({c.get('tokens', 0):,} characters)"),
+        ("saved", f"{ckpt.get('saved_at', '?')} by charlstm {ckpt.get('charlstm_version', '?')}, "
+                  f"torch {ckpt.get('torch_version', '?')}"),
+    ]
+    for k, v in rows:
+        table.add_row(k, Text(v))
+    return table
+
+
+def _budget_of(t: dict) -> dict:
+    given = {k: t[k] for k in ("steps", "epochs", "time") if t.get(k)}
+    return given or {"time": 600.0}
+
+
+def runs_table(rows) -> Table:
+    table = Table(title="runs (newest first)", title_justify="left")
+    for col in ("run", "model", "steps", "trained", "best val", "bits/char", "saved"):
+        table.add_column(col, justify="right" if col in ("steps", "trained", "best val", "bits/char") else "left")
+    for d, ckpt, note in rows:
+        if ckpt is None:
+            table.add_row(d.name, Text(f"unreadable: {note}", style="red"), "", "", "", "", "")
+            continue
+        best = ckpt.get("best_val_loss")
+        table.add_row(d.name, _model(ckpt["model_config"]), f"{ckpt['step']:,}",
+                      format_duration(ckpt.get("train_time", 0.0)), f"{best:.4f}" if best is not None else "-",
+                      f"{bpc(best):.3f}" if best is not None else "-", f"{ckpt.get('saved_at', '?')} ({note})")
+    return table
+
+
+def corpora_table(local, sources, folder) -> Table:
+    table = Table(title="corpora", title_justify="left")
+    for col in ("name", "where", "size", "about"):
+        table.add_column(col)
+    sources = list(sources)
+    for p in local:
+        if p.stem not in {s.name for s in sources}:
+            table.add_row(p.stem, str(p), f"{p.stat().st_size / 1e6:.1f} MB", "bundled")
+    for s in sources:
+        have = (folder / f"{s.name}.txt").exists()
+        table.add_row(s.name, str(folder / f"{s.name}.txt") if have else f"charlstm corpora get {s.name}",
+                      f"{s.size / 1e6:.1f} MB" if s.size else "?", s.description)
     return table

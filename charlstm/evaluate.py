@@ -8,6 +8,7 @@ once. bits/char = nats / ln 2. Knows nothing of training state or the terminal.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -21,8 +22,9 @@ IGNORE = -100
 
 @torch.inference_mode()
 def evaluate(model: CharLSTM, ids: Tokens | np.ndarray, batch_size: int = 64, seq_len: int = 256,
-             max_chars: int | None = None) -> float:
-    """Mean nats/char of predicting ids[1:] from ids[:-1] (the first `max_chars` ids if given)."""
+             max_chars: int | None = None, progress: Callable[[int], None] | None = None) -> float:
+    """Mean nats/char of predicting ids[1:] from ids[:-1] (the first `max_chars` ids if given).
+    `progress(n)` is told how many more targets were scored after each window."""
     ids = Tokens.of(ids)
     if max_chars is not None:
         ids = ids.slice(0, max_chars)
@@ -49,6 +51,8 @@ def evaluate(model: CharLSTM, ids: Tokens | np.ndarray, batch_size: int = 64, se
             total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
                                      torch.from_numpy(y).to(device).reshape(-1),
                                      ignore_index=IGNORE, reduction="sum").item()
+            if progress:
+                progress(int((y != IGNORE).sum()))
     finally:
         model.train(was_training)
     return total / n

@@ -7,9 +7,10 @@ config M runs ~2.5x faster with the same loss per step (bench/RESULTS.md). For s
 CPUs without AMX, bf16 is no faster or slower; on GPUs cuDNN's recurrent kernels at these sizes
 often gain little over TF32. So `auto` measures instead of guessing: it times a forward and
 backward pass of the actual model on an actual batch in both precisions (on CPUs with AMX and on
-GPUs with bf16), and picks bf16 only when it is clearly faster. fp32 on CUDA lets matrix products
-use TF32 (see devices.configure). fp16 is not offered: it needs a gradient scaler to keep small
-gradients from flushing to zero, while bf16 has fp32's exponent range and needs none.
+GPUs with bf16; fp16 on older GPUs), and picks the half precision only when it is clearly faster.
+fp32 on CUDA lets matrix products use TF32 (see devices.configure). fp16 needs a gradient scaler
+(`grad_scaler`) to keep small gradients from flushing to zero; bf16 has fp32's exponent range and
+needs none.
 """
 
 from __future__ import annotations
@@ -21,13 +22,21 @@ import torch
 
 from .errors import ConfigError
 
-PRECISIONS = ("auto", "fp32", "bf16")
-MIN_SPEEDUP = 1.2  # bf16 must beat fp32 by this much in the probe to be chosen
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+MIN_SPEEDUP = 1.2  # a half precision must beat fp32 by this much in the probe to be chosen
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast(precision: str, device: torch.device):
     """Context manager for the forward pass."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    return torch.autocast(device.type, dtype=_DTYPES.get(precision, torch.bfloat16), enabled=precision in _DTYPES)
+
+
+def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
+    """fp16 needs its loss scaled up before backward (small gradients would flush to zero) and the
+    gradients scaled back before clipping; the scale adapts, halving after an overflow. bf16 and
+    fp32 get a disabled scaler, whose calls pass straight through."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
 def _sync(device: torch.device) -> None:
@@ -57,7 +66,7 @@ def bf16_capable(device: torch.device) -> tuple[bool, str]:
         if torch.cuda.is_bf16_supported():
             return True, ""
         return False, "this GPU has no bf16 support"
-    return False, f"bf16 autocast is not used on {device.type}"
+    return False, f"half precision is not used on {device.type}"
 
 
 def resolve_precision(requested: str, device: torch.device,
@@ -67,15 +76,20 @@ def resolve_precision(requested: str, device: torch.device,
     if requested not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
     if requested != "auto":
-        if requested == "bf16" and device.type == "mps":
-            raise ConfigError("--precision bf16 is not supported on Apple MPS; use fp32")
+        if requested in _DTYPES and device.type == "mps":
+            raise ConfigError(f"--precision {requested} is not supported on Apple MPS here; use fp32")
+        if requested == "fp16" and device.type == "cpu":
+            raise ConfigError("--precision fp16 is for CUDA GPUs (the CPU's LSTM kernels have no fp16); on a CPU "
+                              "use bf16")
         return requested, f"{requested} (as asked)"
     ok, why_not = bf16_capable(device)
-    if not ok:
+    # a GPU without bf16 (before Ampere) still has fp16 tensor cores: try fp16 with loss scaling
+    half = "bf16" if ok else "fp16" if device.type == "cuda" else None
+    if half is None:
         return "fp32", f"fp32 ({why_not})"
     if run_pass is None:
-        return "fp32", "fp32 (nothing to time bf16 with)"
-    speedup = _time_pass(run_pass, "fp32", device) / _time_pass(run_pass, "bf16", device)
+        return "fp32", f"fp32 (nothing to time {half} with)"
+    speedup = _time_pass(run_pass, "fp32", device) / _time_pass(run_pass, half, device)
     if speedup >= MIN_SPEEDUP:
-        return "bf16", f"bf16 autocast (a training pass of this model timed {speedup:.1f}x faster than fp32)"
-    return "fp32", f"fp32 (bf16 timed only {speedup:.1f}x faster for this model)"
+        return half, f"{half} autocast (a training pass of this model timed {speedup:.1f}x faster than fp32)"
+    return "fp32", f"fp32 ({half} timed only {speedup:.1f}x faster for this model)"

@@ -207,3 +207,34 @@ def generate_text(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, 
         for buf, ch in zip(out, step):
             buf.append(ch)
     return ["".join(b) for b in out]
+
+
+def until(steps: Iterator[list[str]], stop_at: str | None = None,
+          lines: int | None = None) -> Iterator[list[str | None]]:
+    """Apply stop conditions to `generate`'s output: per step, each sample's character, or None once
+    that sample has written `stop_at` (which is kept) or its `lines`-th line break. Ends when every
+    sample has stopped (closing the generator) or the length is reached."""
+    done: list[bool] | None = None
+    tails: list[str] = []
+    breaks: list[int] = []
+    for chars in steps:
+        if done is None:
+            done, tails, breaks = [False] * len(chars), [""] * len(chars), [0] * len(chars)
+        out: list[str | None] = []
+        for i, ch in enumerate(chars):
+            if done[i]:
+                out.append(None)
+                continue
+            out.append(ch)
+            if stop_at:
+                tails[i] = (tails[i] + ch)[-len(stop_at):]
+                done[i] = tails[i] == stop_at
+            if lines and ch == "\n":
+                breaks[i] += 1
+                done[i] = done[i] or breaks[i] >= lines
+        yield out
+        if all(done):
+            close = getattr(steps, "close", None)
+            if close:
+                close()
+            return

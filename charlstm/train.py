@@ -34,7 +34,7 @@ from .evaluate import evaluate
 from .events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
 from .gradients import GradientMonitor, layer_groups, layer_norms
 from .model import CharLSTM, State, detach_state
-from .precision import autocast, resolve_precision
+from .precision import autocast, grad_scaler, resolve_precision
 from .sample import SampleConfig, generate_text
 from .tokens import Tokens
 
@@ -84,10 +84,12 @@ class _Run:
     train_time: float = 0.0
     best_val_loss: float | None = None
     hidden: State | None = None
+    scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling (disabled otherwise)
     history: list[dict] = field(default_factory=list)  # evaluation records
     resumed_from: int | None = None
     windows_per_epoch: int = 1  # set when the loop lays out the lanes
     notes: list[str] = field(default_factory=list)
+    scaler_state: dict = field(default_factory=dict)  # from a checkpoint being resumed
     lr_scale: float = 1.0  # product of the plateau cuts so far
     evals_since_best: int = 0
     stop_early: bool = False
@@ -118,6 +120,7 @@ class _Run:
             "rng": rng,
             "best_val_loss": self.best_val_loss,
             "plateau": {"lr_scale": self.lr_scale, "evals_since_best": self.evals_since_best},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
             "metrics": self.history,
             "corpus": self.corpus_info,
             "run_name": self.run_dir.name,
@@ -286,7 +289,8 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
                hidden=tuple(h[:, lanes.start:lanes.stop].to(dev) for h in ckpt["hidden"]) or None,
                history=list(ckpt["metrics"]),
                resumed_from=ckpt["step"], notes=notes, lr_scale=ckpt.get("plateau", {}).get("lr_scale", 1.0),
-               evals_since_best=ckpt.get("plateau", {}).get("evals_since_best", 0))
+               evals_since_best=ckpt.get("plateau", {}).get("evals_since_best", 0),
+               scaler_state=ckpt.get("scaler", {}))
     if dist.is_main:
         _truncate_metrics(run_dir, run.step)
     if dist.rank:  # each extra process draws its own dropout masks
@@ -357,6 +361,9 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
     params = [p for p in model.parameters()]
     clip = cfg.clip if cfg.clip > 0 else math.inf
     groups = layer_groups(model)
+    scaler = run.scaler = grad_scaler(cfg.precision, run.device)
+    if run.scaler_state:
+        scaler.load_state_dict(run.scaler_state)
     monitor = GradientMonitor(model.config.layers, clip, model.config.cell)
     yield Started(str(run.run_dir), run.run_dir.name, model.num_params(), run.corpus.describe(),
                   len(train_ids), len(val_ids), model.config.to_dict(), cfg.to_dict(), budget,
@@ -394,7 +401,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss, new_hidden = compute_loss(net, x, y, run.hidden, cfg.precision)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)  # true gradients from here on (a no-op unless fp16)
         norms = layer_norms(groups) if (run.step + 1) % cfg.log_every == 0 else None  # before clipping
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
         loss_v, norm_v = loss.item(), grad_norm.item()
@@ -402,6 +410,15 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
             ok = math.isfinite(loss_v)
             total, bad = dist.sum([loss_v if ok else 0.0, 0.0 if ok else 1.0])
             loss_v = total / dist.world if bad == 0 else math.nan
+        if scaler.is_enabled() and math.isfinite(loss_v) and not math.isfinite(norm_v):
+            # fp16 overflow in the scaled gradients: normal now and then; drop this update, lower the scale
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+            run.cursor += 1
+            run.hidden = None
+            run.train_time += time.perf_counter() - t0
+            yield Skipped(run.step + 1, loss_v, norm_v, 0)
+            continue
         if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
             # the update is never applied: parameters stay those of the last good step
             opt.zero_grad(set_to_none=True)
@@ -418,7 +435,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
             run.cursor += 1  # skip this window
             run.hidden = None
             continue
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         run.hidden = detach_state(new_hidden)
         dt = time.perf_counter() - t0
         wall = time.monotonic()

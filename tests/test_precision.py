@@ -50,3 +50,34 @@ def test_auto_is_resolved_and_stored(tmp_path, corpus_file, tiny_config):
     assert any(n.startswith("precision: ") for n in started.notes)
     saved = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
     assert saved["train_config"]["precision"] == started.train_config["precision"]
+
+
+def test_fp16_trains_with_loss_scaling_and_resumes(tmp_path, corpus_file, tiny_config, monkeypatch):
+    # fp16 is refused on the CPU (oneDNN's LSTM has no fp16 kernel); to exercise the loss-scaling path
+    # here, the precision choice is forced and the native (non-oneDNN) kernels run, which keep the
+    # LSTM in fp32 under autocast while the output layer runs in fp16
+    import charlstm.train as train_mod
+    from charlstm.train import resume
+    with pytest.raises(ConfigError, match="fp16 is for CUDA"):
+        resolve_precision("fp16", CPU)
+    ref = [e.loss for e in train([corpus_file], TINY_MODEL, tiny_config(steps=12), run_dir=tmp_path / "f")
+           if isinstance(e, Step)]
+    monkeypatch.setattr(train_mod, "resolve_precision", lambda *a: ("fp16", "fp16 (forced by the test)"))
+    with torch.backends.mkldnn.flags(enabled=False):
+        ev = list(train([corpus_file], TINY_MODEL, tiny_config(steps=12, precision="fp16"), run_dir=tmp_path / "h"))
+        half = [e.loss for e in ev if isinstance(e, Step)]
+        assert half != ref and half[-1] == pytest.approx(ref[-1], rel=0.05)
+        saved = torch.load(tmp_path / "h" / "last.pt", weights_only=True)
+        assert saved["train_config"]["precision"] == "fp16" and saved["scaler"]["scale"] == 65536.0
+        more = list(resume(tmp_path / "h", overrides={"steps": 14, "precision": "fp16"}))
+        assert [e.step for e in more if isinstance(e, Step)] == [13, 14]
+
+
+def test_auto_tries_fp16_on_a_gpu_without_bf16(monkeypatch):
+    import charlstm.precision as prec
+    monkeypatch.setattr(prec, "bf16_capable", lambda d: (False, "this GPU has no bf16 support"))
+    monkeypatch.setattr(prec, "_sync", lambda d: None)
+    got, why = resolve_precision("auto", torch.device("cuda"), fake_pass({"fp32": 0.03, "fp16": 0.01}))
+    assert got == "fp16" and "fp16 autocast" in why
+    got, _ = resolve_precision("auto", CPU, fake_pass({"fp32": 0.03, "fp16": 0.01}))
+    assert got == "fp32"  # the CPU (patched: no bf16) never tries fp16

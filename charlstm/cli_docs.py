@@ -1,0 +1,69 @@
+"""Write the command-line reference (docs/cli.md) from the real CLI, so the two cannot drift:
+
+    python -m charlstm.cli_docs > docs/cli.md
+
+tests/test_cli_docs.py fails when docs/cli.md differs from what this prints.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .cli import app
+
+
+def _default(p) -> str:
+    if p.param_type_name == "option" and p.is_flag:
+        return "off" if not p.default else "on"
+    if p.default is None or p.default == () or p.default == []:
+        return ""
+    if isinstance(p.default, (list, tuple)):
+        return ", ".join(str(x) for x in p.default)
+    return str(p.default)
+
+
+def _clean(text: str | None) -> str:
+    import re
+    text = re.sub(r"\[/?(bold|dim|red|yellow)?\]", "", text or "").replace("\\[", "[")
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _command(name: str, cmd, out: list[str], level: int = 2) -> None:
+    out.append(f"{'#' * level} charlstm {name}\n")
+    doc = (cmd.help or "").strip()
+    for para in doc.split("\n\n"):
+        para = para.strip()
+        if para.startswith("[bold]"):
+            out.append(f"```\n{_clean(para)}\n```\n")
+        elif para:
+            out.append(_clean(para) + "\n")
+    args = [p for p in cmd.params if p.param_type_name == "argument"]
+    opts = [p for p in cmd.params if p.param_type_name == "option" and not p.hidden and p.name != "help"]
+    if args:
+        out.append("| argument | help |\n|---|---|")
+        for a in args:
+            out.append(f"| `{a.human_readable_name}` | {_clean(getattr(a, 'help', ''))} |")
+        out.append("")
+    if opts:
+        out.append("| option | default | help |\n|---|---|---|")
+        for o in opts:
+            names = ", ".join(f"`{n}`" for n in [*o.opts, *o.secondary_opts])
+            out.append(f"| {names} | {_clean(_default(o))} | {_clean(o.help)} |")
+        out.append("")
+    if hasattr(cmd, "commands"):
+        for sub_name, sub in cmd.commands.items():
+            _command(f"{name} {sub_name}", sub, out, level + 1)
+
+
+def render() -> str:
+    root = typer.main.get_command(app)
+    out = ["# charlstm command-line reference\n",
+           "Generated from the CLI by `python -m charlstm.cli_docs > docs/cli.md` (a test checks it is current).",
+           "Every command also answers `--help`.\n"]
+    for name, cmd in root.commands.items():
+        _command(name, cmd, out)
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")

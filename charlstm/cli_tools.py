@@ -1,0 +1,165 @@
+"""`charlstm eval`, `info`, `runs`, `plot` and `corpora`: looking at models, runs and text."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli_common import Root, user_errors
+from .errors import CharLSTMError
+
+corpora_app = typer.Typer(help="List the bundled corpora and those that can be fetched; `get` fetches one.",
+                          invoke_without_command=True, no_args_is_help=False)
+
+
+def _ckpt(target: Path | None, root: Path, last: bool = False, mmap: bool = False) -> tuple[dict, Path]:
+    from . import checkpoint as ck
+    order = (ck.LAST, ck.BEST) if last else (ck.BEST, ck.LAST)
+    path = ck.resolve(target, root, order)
+    return ck.load(path, map_location="cpu", mmap=mmap), path
+
+
+def eval_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint file or run directory.", show_default=False)],
+    files: Annotated[list[Path], typer.Argument(help="Text files or directories to score.", show_default=False)],
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Lanes scored at once.")] = 64,
+    seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Characters per window (state carried).")] = 256,
+    last: Annotated[bool, typer.Option("--last", help="In a run directory, use last.pt rather than best.pt.")] = False,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    root: Root = Path("checkpoints"),
+) -> None:
+    """Score any text with a trained model: loss in nats/char, bits/char and perplexity.
+
+    [bold]charlstm eval checkpoints/pydocs-20261126 notes.txt[/]
+    """
+    with user_errors():
+        from tqdm import tqdm
+
+        from . import checkpoint as ck
+        from .console import stderr_console
+        from .corpus import ReadOptions
+        from .devices import resolve_device
+        from .scoring import score_files
+        from .tokenizer import describe_char
+
+        ckpt, path = _ckpt(checkpoint, root, last)
+        model, tok = ck.build_model(ckpt, resolve_device(device))
+        opts = ReadOptions(**{**ckpt["corpus"]["options"], "pattern": "*"})
+        bar = tqdm(desc="scoring", unit="char", unit_scale=True, file=sys.stderr, leave=False,
+                   disable=as_json or not sys.stderr.isatty())
+        s = score_files(model, tok, files, opts, batch_size, seq_len, progress=bar.update,
+                        on_total=lambda n: setattr(bar, "total", n))
+        bar.close()
+        err = stderr_console()
+        if s.unknown:
+            shown = ", ".join(f"{describe_char(c)} x{n:,}" for c, n in s.unknown.most_common(8))
+            err.print(f"note: {sum(s.unknown.values()):,} character(s) of {len(s.unknown)} kind(s) are not in "
+                      f"the model's vocabulary and were left out (they would cost infinite loss): {shown}"
+                      f"{' ...' if len(s.unknown) > 8 else ''}", markup=False, highlight=False)
+        result = {"checkpoint": str(path), "files": s.files, "chars": s.scored, "nats_per_char": round(s.nats, 5),
+                  "bits_per_char": round(s.bits, 5), "perplexity": round(s.perplexity, 4),
+                  "unknown_chars": sum(s.unknown.values())}
+        if as_json:
+            typer.echo(json.dumps(result))
+        else:
+            typer.echo(f"{s.nats:.4f} nats/char  {s.bits:.4f} bits/char  perplexity {s.perplexity:.3f}  "
+                       f"({s.scored:,} characters in {len(s.files)} file(s), {path})")
+
+
+def info(
+    target: Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory [default: the newest run "
+                                                  "under --root].", show_default=False)] = None,
+    last: Annotated[bool, typer.Option("--last", help="In a run directory, show last.pt rather than best.pt.")] = False,
+    root: Root = Path("checkpoints"),
+) -> None:
+    """Everything about one run: model, training, corpus, vocabulary, versions."""
+    with user_errors():
+        from .console import info_table, stdout_console
+        ckpt, path = _ckpt(target, root, last, mmap=True)
+        stdout_console().print(info_table(ckpt, path))
+
+
+def runs(root: Root = Path("checkpoints")) -> None:
+    """All runs under --root, newest first, with size, steps, time trained and best validation loss."""
+    with user_errors():
+        from . import checkpoint as ck
+        from .console import runs_table, stdout_console
+        if not root.is_dir():
+            raise CharLSTMError(f"no runs: {root} does not exist (train one with `charlstm train CORPUS`)")
+        rows = []
+        for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
+            try:
+                ckpt, path, _ = ck.load_newest_good(d)
+            except CharLSTMError as e:
+                if any((d / n).exists() for n in (ck.LAST, ck.BEST)):
+                    rows.append((d, None, str(e)))
+                continue
+            rows.append((d, ckpt, path.name))
+        if not rows:
+            raise CharLSTMError(f"no runs under {root} (train one with `charlstm train CORPUS`)")
+        stdout_console().print(runs_table(rows))
+
+
+def plot(
+    runs_: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run directories (several share one chart).",
+                                                show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o",
+                                         help="Picture to write: .png or .svg.")] = Path("curves.png"),
+    x: Annotated[str, typer.Option("--x", help="Horizontal axis: step or time (minutes of training).")] = "step",
+) -> None:
+    """Draw train and validation loss curves of one or more runs to a PNG or SVG file (needs matplotlib:
+    pip install "charlstm\\[plot]")."""
+    with user_errors():
+        from .plotting import plot_runs
+        if x not in ("step", "time"):
+            raise CharLSTMError(f"--x must be step or time, not {x!r}")
+        plot_runs(runs_, output, x)
+        typer.echo(f"wrote {output}")
+
+
+@corpora_app.callback()
+def corpora(ctx: typer.Context,
+            folder: Annotated[Path, typer.Option("--dir", help="Folder of bundled corpora.")] = Path("corpora"),
+            ) -> None:
+    """What ships in corpora/ and what `charlstm corpora get NAME` can fetch."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .console import corpora_table, stdout_console
+    from .fetch import SOURCES
+    local = sorted(p for p in folder.glob("*.txt")) if folder.is_dir() else []
+    stdout_console().print(corpora_table(local, SOURCES.values(), folder))
+
+
+@corpora_app.command("get")
+def corpora_get(
+    name: Annotated[str, typer.Argument(help="Name from `charlstm corpora`.", show_default=False)],
+    folder: Annotated[Path, typer.Option("--dir", help="Folder to save into.")] = Path("corpora"),
+    force: Annotated[bool, typer.Option("--force", help="Download even if the file exists.")] = False,
+) -> None:
+    """Download a public-domain corpus into --dir (checked and written atomically)."""
+    with user_errors():
+        from tqdm import tqdm
+
+        from .fetch import SOURCES, download
+        if name not in SOURCES:
+            raise CharLSTMError(f"unknown corpus {name!r}: choose one of {', '.join(sorted(SOURCES))}")
+        src = SOURCES[name]
+        dest = folder / f"{name}.txt"
+        if dest.exists() and not force:
+            typer.echo(f"{dest} already exists (--force downloads it again)")
+            return
+        bar = tqdm(desc=name, total=src.size, unit="B", unit_scale=True, file=sys.stderr, leave=False)
+
+        def step(n: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(n)
+        _, digest = download(src, dest, step)
+        bar.close()
+        check = "checksum ok" if src.sha256 else f"no published checksum; sha256 {digest}"
+        typer.echo(f"saved {dest} ({dest.stat().st_size:,} bytes, {check})")
+        typer.echo(f"train on it: charlstm train {dest}")
