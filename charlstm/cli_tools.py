@@ -92,14 +92,16 @@ def runs(root: Root = Path("checkpoints")) -> None:
         if not root.is_dir():
             raise CharLSTMError(f"no runs: {root} does not exist (train one with `charlstm train CORPUS`)")
         rows = []
-        for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
+        # runs are folders holding a checkpoint; `compare` keeps its runs one level further down
+        found = {p.parent for pattern in ("*/*.pt", "*/*/*.pt") for p in root.glob(pattern)
+                 if p.name in (ck.LAST, ck.BEST)}
+        for d in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
             try:
                 ckpt, path, _ = ck.load_newest_good(d)
             except CharLSTMError as e:
-                if any((d / n).exists() for n in (ck.LAST, ck.BEST)):
-                    rows.append((d, None, str(e)))
+                rows.append((d.relative_to(root), None, str(e)))
                 continue
-            rows.append((d, ckpt, path.name))
+            rows.append((d.relative_to(root), ckpt, path.name))
         if not rows:
             raise CharLSTMError(f"no runs under {root} (train one with `charlstm train CORPUS`)")
         stdout_console().print(runs_table(rows))

@@ -268,7 +268,9 @@ def compare_table(results) -> Table:
 
 # ---- runs and models -----------------------------------------------------------------------------
 def stdout_console() -> Console:
-    return Console(highlight=False)
+    """Tables on stdout; when it is a file or a pipe, 120 columns instead of rich's narrow 80."""
+    import sys
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 def _vocab_preview(chars: list[str], n: int = 60) -> str:
@@ -309,15 +311,18 @@ def _budget_of(t: dict) -> dict:
 def runs_table(rows) -> Table:
     table = Table(title="runs (newest first)", title_justify="left")
     for col in ("run", "model", "steps", "trained", "best val", "bits/char", "saved"):
-        table.add_column(col, justify="right" if col in ("steps", "trained", "best val", "bits/char") else "left")
+        table.add_column(col, justify="right" if col in ("steps", "trained", "best val", "bits/char") else "left",
+                         no_wrap=col in ("run", "model", "saved"))
     for d, ckpt, note in rows:
         if ckpt is None:
-            table.add_row(d.name, Text(f"unreadable: {note}", style="red"), "", "", "", "", "")
+            table.add_row(str(d), Text(f"unreadable: {note}", style="red"), "", "", "", "", "")
             continue
         best = ckpt.get("best_val_loss")
-        table.add_row(d.name, _model(ckpt["model_config"]), f"{ckpt['step']:,}",
+        m = ckpt["model_config"]
+        table.add_row(str(d), f"{m['cell']} {m['layers']}×{m['hidden']}", f"{ckpt['step']:,}",
                       format_duration(ckpt.get("train_time", 0.0)), f"{best:.4f}" if best is not None else "-",
-                      f"{bpc(best):.3f}" if best is not None else "-", f"{ckpt.get('saved_at', '?')} ({note})")
+                      f"{bpc(best):.3f}" if best is not None else "-",
+                      str(ckpt.get("saved_at", "?"))[:16].replace("T", " "))
     return table
 
 
