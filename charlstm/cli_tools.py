@@ -105,6 +105,10 @@ def runs(root: Root = Path("checkpoints")) -> None:
         if not rows:
             raise CharLSTMError(f"no runs under {root} (train one with `charlstm train CORPUS`)")
         stdout_console().print(runs_table(rows))
+        from .console import stderr_console
+        for d, ckpt, note in rows:
+            if ckpt is None:
+                stderr_console().print(f"{d}: {note}", markup=False, highlight=False)
 
 
 def plot(

@@ -313,9 +313,9 @@ def runs_table(rows) -> Table:
     for col in ("run", "model", "steps", "trained", "best val", "bits/char", "saved"):
         table.add_column(col, justify="right" if col in ("steps", "trained", "best val", "bits/char") else "left",
                          no_wrap=col in ("run", "model", "saved"))
-    for d, ckpt, note in rows:
+    for d, ckpt, _ in rows:
         if ckpt is None:
-            table.add_row(str(d), Text(f"unreadable: {note}", style="red"), "", "", "", "", "")
+            table.add_row(str(d), Text("unreadable", style="red"), "-", "-", "-", "-", "-")
             continue
         best = ckpt.get("best_val_loss")
         m = ckpt["model_config"]

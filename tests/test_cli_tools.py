@@ -70,6 +70,7 @@ def test_info_and_runs_tables(runs):
     r = invoke("runs", "--root", root)
     assert r.exit_code == 0, r.output
     assert "first" in r.stdout and "second" in r.stdout and "unreadable" in r.stdout
+    assert "broken" in r.stderr and "corrupt" in r.stderr  # why, on stderr
     order = [line.split("│")[1].strip() for line in r.stdout.splitlines() if line.startswith("│")]
     names = [n for n in order if n in ("broken", "second", "first")]
     assert names == ["broken", "second", "first"]  # newest first
