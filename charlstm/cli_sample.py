@@ -86,11 +86,12 @@ def sample(
         order = (ck.LAST, ck.BEST) if last else (ck.BEST, ck.LAST)
         path = ck.resolve(checkpoint, root, order)
         saved = ck.load(path, map_location="cpu")
-        model, tok = ck.build_model(saved, resolve_device(device))
+        dev = resolve_device(device)
+        model, tok = ck.build_model(saved, dev)
         cfg = SampleConfig(length=length, temperature=temp, top_k=top_k, top_p=top_p, seed=seed,
                            num_samples=num_samples)
         err = stderr_console()
-        err.print(f"[dim]sampling from {path}[/]")
+        err.print(f"[dim]sampling from {path} on {dev}[/]")
         out = open(output, "w", encoding="utf-8") if output else sys.stdout
         run = dict(model=model, tok=tok, cfg=cfg, skip_unknown=skip_unknown, echo_prime=echo_prime,
                    separator=separator, engine=engine, stop_at=stop_at, lines=lines, out=out, err=err)
