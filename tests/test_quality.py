@@ -8,6 +8,10 @@ from charlstm.config import TrainConfig
 from charlstm.events import Stopped
 from charlstm.train import train
 
+# measured 1.8075 after 300 steps (torch 2.13 CPU, 2 threads, 87 s); the forget-gate-bias default
+# that was removed cost 0.07-0.2 at this stage, so a margin of 0.05 catches a regression like it
+BOUND = 1.86
+
 
 @pytest.mark.slow
 def test_short_run_on_pydocs_stays_under_the_loss_bound(tmp_path):
@@ -18,5 +22,3 @@ def test_short_run_on_pydocs_stays_under_the_loss_bound(tmp_path):
     assert isinstance(stop, Stopped) and stop.step == 300
     assert stop.best_val_loss < BOUND, f"val {stop.best_val_loss:.4f} after 300 steps (bound {BOUND})"
 
-
-BOUND = 9.99  # placeholder, replaced below by the measured value + margin
