@@ -14,8 +14,6 @@ import typer
 from .cli_common import Root, Threads, user_errors
 from .errors import CharLSTMError, ConfigError
 
-MAX_NOVELTY_CHARS = 50_000_000  # training characters compared against (the hashes take 8 bytes each)
-
 
 def sample(
     checkpoint: Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory [default: the "
@@ -164,31 +162,13 @@ def _interactive(run: dict) -> None:
 
 
 def _novelty(path: Path, tok, texts: list[str], val_fraction: float, err) -> None:
-    """Share of generated n-grams that occur in the run's training text (tokens.bin, train split)."""
-    import json
-
-    import numpy as np
-
-    from .novelty import copied_share, ngram_hashes
-    from .tokens import Tokens
-    run_dir = path.parent
-    meta, bin_path = run_dir / "corpus.json", run_dir / "tokens.bin"
-    if not (meta.is_file() and bin_path.is_file()):
+    from .novelty import report
+    got = report(path.parent, tok, texts, val_fraction)
+    if got is None:
         err.print("[yellow]--novelty: the run's token cache (tokens.bin) is missing, so the training text is "
                   "not at hand[/]")
         return
-    info = json.loads(meta.read_text(encoding="utf-8"))
-    from .corpus import id_dtype
-    from .data import split
-    tokens = Tokens(path=bin_path, dtype=id_dtype(tok))
-    train_ids, _ = split(tokens, val_fraction)
-    limit = min(len(train_ids), MAX_NOVELTY_CHARS)
-    train = train_ids.read(0, limit)
-    gen = np.concatenate([np.asarray(tok.encode(t, skip_unknown=True), dtype=np.int64) for t in texts])
-    parts = []
-    for n in (5, 10, 20):
-        share, count = copied_share(gen, ngram_hashes(train, n), n)
-        parts.append(f"{n}-grams {share:.0%}" if count else f"{n}-grams -")
-    scope = "" if limit == len(train_ids) else f" (first {limit:,} characters)"
-    err.print(f"novelty: generated n-grams found in the training text{scope}: {', '.join(parts)} "
-              f"(of {info.get('tokens', 0):,} characters; near 100% at 20 means copied passages)", highlight=False)
+    shares, n_train = got
+    parts = ", ".join(f"{n}-grams {s:.0%}" if s is not None else f"{n}-grams -" for n, s in shares.items())
+    err.print(f"novelty: generated n-grams found in the training text ({n_train:,} characters): {parts} "
+              "(near 100% at 20 means copied passages)", highlight=False)

@@ -9,9 +9,18 @@ between different n-grams have probability ~n_grams^2 / 2^64, negligible here).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from .corpus import id_dtype
+from .data import split
+from .tokenizer import CharTokenizer
+from .tokens import Tokens
+
 _P = np.uint64(1_000_003)
+MAX_TRAIN_CHARS = 50_000_000  # training characters compared against (each n-gram hash takes 8 bytes)
+TOKENS_FILE = "tokens.bin"
 
 
 def _rolling(ids: np.ndarray, n: int) -> np.ndarray:
@@ -34,3 +43,27 @@ def copied_share(generated: np.ndarray, train_hashes: np.ndarray, n: int) -> tup
     """(share of the generated n-grams found in the training text, number of generated n-grams)."""
     h = _rolling(generated, n)
     return (float(np.isin(h, train_hashes).mean()) if len(h) else 0.0), len(h)
+
+
+def report(run_dir: Path, tokenizer: CharTokenizer, texts: list[str], val_fraction: float,
+           sizes: tuple[int, ...] = (5, 10, 20)) -> tuple[dict[int, float | None], int] | None:
+    """For each n in `sizes`, the share of the generated n-grams (counted within each sample, never
+    across two) that occur in the run's training text; and how many training characters were
+    compared (at most MAX_TRAIN_CHARS). None when the run's token cache is gone."""
+    path = Path(run_dir) / TOKENS_FILE
+    if not path.is_file():
+        return None
+    train_ids, _ = split(Tokens(path=path, dtype=id_dtype(tokenizer)), val_fraction)
+    n_train = min(len(train_ids), MAX_TRAIN_CHARS)
+    train = train_ids.read(0, n_train)
+    samples = [np.asarray(tokenizer.encode(t, skip_unknown=True), dtype=np.int64) for t in texts]
+    shares: dict[int, float | None] = {}
+    for n in sizes:
+        known = ngram_hashes(train, n)
+        found = total = 0
+        for ids in samples:
+            share, count = copied_share(ids, known, n)
+            found += share * count
+            total += count
+        shares[n] = found / total if total else None
+    return shares, n_train

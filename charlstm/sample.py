@@ -171,31 +171,28 @@ def generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime
     (see `block_runner`); every path gives the same text for the same seed."""
     was_training = model.training
     model.eval()
-    exact = exact_math()
-    exact.__enter__()
     try:
-        device = model.head.weight.device
-        g = make_generator(cfg.seed, device)
-        B = cfg.num_samples
-        ids = tokenizer.encode(prime, skip_unknown=skip_unknown) if prime else []
-        if not ids:
-            start = tokenizer.stoi.get("\n")
-            if start is None:
-                start = int(torch.randint(tokenizer.vocab_size, (1,), generator=g, device=device))
-            ids = [start]
-        x = torch.tensor([ids] * B, dtype=torch.long, device=device)  # B, P
-        logits, state = model(x, None)
-        chars = tokenizer.chars
-        block = None
-        for start in range(0, cfg.length, BLOCK):
-            # the uniforms are drawn a block at a time on every path, so all paths read the same ones
-            us = torch.rand(BLOCK, B, 1, generator=g, device=device)
-            block = block or block_runner(model, state, logits[:, -1], cfg, path, notes)
-            ids = block(us).tolist()
-            for row in ids[:cfg.length - start]:
-                yield [chars[j] for j in row]
+        with exact_math():
+            device = model.head.weight.device
+            g = make_generator(cfg.seed, device)
+            B = cfg.num_samples
+            ids = tokenizer.encode(prime, skip_unknown=skip_unknown) if prime else []
+            if not ids:
+                start = tokenizer.stoi.get("\n")
+                if start is None:
+                    start = int(torch.randint(tokenizer.vocab_size, (1,), generator=g, device=device))
+                ids = [start]
+            x = torch.tensor([ids] * B, dtype=torch.long, device=device)  # B, P
+            logits, state = model(x, None)
+            chars = tokenizer.chars
+            block = None
+            for start in range(0, cfg.length, BLOCK):
+                # the uniforms are drawn a block at a time on every path, so all paths read the same ones
+                us = torch.rand(BLOCK, B, 1, generator=g, device=device)
+                block = block or block_runner(model, state, logits[:, -1], cfg, path, notes)
+                for row in block(us).tolist()[:cfg.length - start]:
+                    yield [chars[j] for j in row]
     finally:
-        exact.__exit__(None, None, None)
         model.train(was_training)
 
 

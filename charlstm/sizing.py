@@ -56,11 +56,15 @@ class Sizing:
         return {k: self.values[k] for k in TRAIN_FIELDS}
 
 
+def check(preset: str) -> None:
+    if preset not in PRESET_NAMES:
+        raise ConfigError(f"--preset must be one of {', '.join(PRESET_NAMES)}, not {preset!r}")
+
+
 def choose(preset: str, corpus_chars: int, budget_s: float | None, device_type: str) -> Sizing:
     """The preset to use and why. `budget_s` is the time budget (None when the budget is in steps
     or epochs); `device_type` is torch's device type (cpu, cuda, mps)."""
-    if preset not in PRESET_NAMES:
-        raise ConfigError(f"--preset must be one of {', '.join(PRESET_NAMES)}, not {preset!r}")
+    check(preset)
     if preset != "auto":
         return Sizing(preset, dict(PRESETS[preset]), f"{preset} (as asked)")
     size = f"{corpus_chars / 1e6:.1f}M characters" if corpus_chars >= 1e5 else f"{corpus_chars:,} characters"

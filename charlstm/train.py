@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import time
@@ -84,12 +83,11 @@ class _Run:
     train_time: float = 0.0
     best_val_loss: float | None = None
     hidden: State | None = None
-    scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling (disabled otherwise)
+    scaler: torch.amp.GradScaler | None = None  # fp16 loss scaling (a disabled scaler otherwise)
     history: list[dict] = field(default_factory=list)  # evaluation records
     resumed_from: int | None = None
     windows_per_epoch: int = 1  # set when the loop lays out the lanes
     notes: list[str] = field(default_factory=list)
-    scaler_state: dict = field(default_factory=dict)  # from a checkpoint being resumed
     lr_scale: float = 1.0  # product of the plateau cuts so far
     evals_since_best: int = 0
     stop_early: bool = False
@@ -196,6 +194,8 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     if dist.active:  # one name for all ranks (rank 0's clock decides)
         run_dir = Path(dist.share(str(run_dir)))
     ModelConfig(vocab_size=2, **(model or {}))  # check the options before reading anything
+    if preset is not None:
+        sizing.check(preset)
     created = not run_dir.exists()
     try:
         with dist.main_first():  # rank 0 writes the token cache, the others then read it
@@ -215,7 +215,8 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     net = CharLSTM(mcfg).to(dev)
     precision, why = dist.share(resolve_precision(cfg.precision, dev, _probe(net, train_ids, cfg, dev)))
     cfg = cfg.replace(precision=precision)
-    run = _Run(run_dir, net, make_optimizer(net, cfg), cfg, data, _corpus_info(corpus, opts, data), dev, dist)
+    run = _Run(run_dir, net, make_optimizer(net, cfg), cfg, data, _corpus_info(corpus, opts, data), dev, dist,
+               scaler=grad_scaler(cfg.precision, dev))
     if sized_note:
         run.notes.append(sized_note)
     run.notes.append(f"precision: {why}")
@@ -247,10 +248,10 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
         if problems:
             notes.append(f"resuming from {path.name} (step {ckpt['step']}) instead")
     run_dir = path.parent
-    removed = checkpoint.remove_orphans(run_dir) if int(os.environ.get("RANK", "0")) == 0 else []
+    dev, dist = _join(device)
+    removed = checkpoint.remove_orphans(run_dir) if dist.is_main else []
     if removed:
         notes.append(f"removed {len(removed)} temp file(s) left by an interrupted save")
-    dev, dist = _join(device)
     if threads:
         torch.set_num_threads(threads)
     cfg = TrainConfig.from_dict(ckpt["train_config"])
@@ -290,11 +291,11 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
                history=list(ckpt["metrics"]),
                resumed_from=ckpt["step"], notes=notes, lr_scale=ckpt.get("plateau", {}).get("lr_scale", 1.0),
                evals_since_best=ckpt.get("plateau", {}).get("evals_since_best", 0),
-               scaler_state=ckpt.get("scaler", {}))
+               scaler=grad_scaler(cfg.precision, dev))
+    if ckpt.get("scaler"):
+        run.scaler.load_state_dict(ckpt["scaler"])
     if dist.is_main:
         _truncate_metrics(run_dir, run.step)
-    if dist.rank:  # each extra process draws its own dropout masks
-        torch.manual_seed(cfg.seed + 7919 * dist.rank + run.step)
     yield from _run_loop(run, should_stop)
 
 
@@ -325,8 +326,8 @@ def _run_loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Eve
         from torch.nn.parallel import DistributedDataParallel
         run.ddp = DistributedDataParallel(run.model, device_ids=[run.device.index] if run.device.type == "cuda"
                                           else None)
-        if run.resumed_from is None and run.dist.rank:
-            torch.manual_seed(run.cfg.seed + 7919 * run.dist.rank)  # each extra process: its own dropout masks
+        if run.dist.rank:  # each extra process draws its own dropout masks (rank 0 keeps the run's stream)
+            torch.manual_seed(run.cfg.seed + 7919 * run.dist.rank + run.step)
     try:
         yield from _loop(run, should_stop or (lambda: False))
     finally:
@@ -361,9 +362,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
     params = [p for p in model.parameters()]
     clip = cfg.clip if cfg.clip > 0 else math.inf
     groups = layer_groups(model)
-    scaler = run.scaler = grad_scaler(cfg.precision, run.device)
-    if run.scaler_state:
-        scaler.load_state_dict(run.scaler_state)
+    scaler = run.scaler or grad_scaler(cfg.precision, run.device)
     monitor = GradientMonitor(model.config.layers, clip, model.config.cell)
     yield Started(str(run.run_dir), run.run_dir.name, model.num_params(), run.corpus.describe(),
                   len(train_ids), len(val_ids), model.config.to_dict(), cfg.to_dict(), budget,

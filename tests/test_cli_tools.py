@@ -200,3 +200,16 @@ def test_fit_for_notebooks_returns_a_summary(tmp_path, corpus_file, capsys):
     assert model.config.hidden == 16 and model.config.dropout == 0.1  # the rest from the preset (small)
     captured = capsys.readouterr()
     assert "val" in captured.out + captured.err  # one line per evaluation
+
+
+def test_novelty_report_counts_within_samples_only(runs):
+    from charlstm.api import load
+    from charlstm.novelty import report
+    run = runs / "checkpoints" / "first"
+    _, tok = load(run)
+    shares, n_train = report(run, tok, ["The lamp was lit", "and every window"], 0.1, sizes=(5, 12))
+    assert shares == {5: 1.0, 12: 1.0}  # joined, "litand" would be a 5-gram the text never has
+    assert n_train == len(VERSE * 12) - int(len(VERSE * 12) * 0.1)
+    shares, _ = report(run, tok, ["lamp lamp lamp"], 0.1, sizes=(5,))
+    assert shares[5] == pytest.approx(4 / 10)  # "lamp " and " lamp" (twice each) occur; "amp l" etc. do not
+    assert report(run.parent, tok, ["x"], 0.1) is None  # no token cache there

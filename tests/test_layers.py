@@ -8,7 +8,7 @@ LAYER = {
     "errors": 0, "events": 0, "schedule": 0, "report": 0, "config": 1, "tokenizer": 1, "devices": 1,
     "tokens": 1, "precision": 1, "sizing": 1, "distributed": 1, "corpus": 2, "model": 2, "gradients": 3,
     "introspect": 3, "data": 3,
-    "stepper": 3, "evaluate": 3, "checkpoint": 3, "novelty": 1, "fetch": 2, "scoring": 4, "plotting": 6,
+    "stepper": 3, "evaluate": 3, "checkpoint": 3, "novelty": 4, "fetch": 2, "scoring": 4, "plotting": 6,
     "sample": 4, "train": 5, "api": 5, "compare": 6, "console": 6, "cli_common": 7, "cli_train": 8,
     "cli_sample": 8, "cli_inspect": 8, "cli_tools": 8, "notebook": 7, "cli_docs": 10, "cli": 9, "__main__": 10,
 }

@@ -33,6 +33,17 @@ def test_named_preset_and_unknown_preset():
         sizing.choose("huge", 10, None, "cpu")
 
 
+def test_unknown_preset_is_refused_before_the_corpus_is_read(tmp_path, monkeypatch):
+    import charlstm.train as train_mod
+
+    def never(*a, **k):
+        raise AssertionError("the corpus was read")
+    monkeypatch.setattr(train_mod, "prepare_corpus", never)
+    with pytest.raises(ConfigError, match="--preset must be one of"):
+        list(train([tmp_path / "any.txt"], None, None, run_dir=tmp_path / "r", preset="huge"))
+    assert not (tmp_path / "r").exists()
+
+
 def test_cli_shows_the_sizing_and_keeps_what_the_user_set(tmp_path, corpus_file):
     r = CliRunner().invoke(app, ["train", str(corpus_file), "--root", str(tmp_path), "--name", "s", "--steps", "2",
                                  "--hidden", "16", "--embed", "8", "--layers", "1", "-b", "4", "--seq-len", "16",
