@@ -149,6 +149,8 @@ def compare(
     embed: Annotated[int, typer.Option("--embed", min=1, help="Character embedding size.")] = 128,
     dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=0.99,
                                            help="Dropout between layers and before the output.")] = 0.2,
+    weight_drop: Annotated[float, typer.Option("--weight-drop", min=0.0, max=0.99, help="DropConnect on the "
+                                               "hidden-to-hidden weights of every cell.")] = 0.0,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Budget per cell in steps.")] = None,
     time: Annotated[str | None, typer.Option("--time", help="Budget per cell, e.g. 5m [default: 2m].")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1,
@@ -184,7 +186,7 @@ def compare(
         cfg = TrainConfig(batch_size=batch_size, seq_len=seq_len, lr=lr, eval_every=eval_every, seed=seed,
                           sample_every=0, **budget)
         where = root / (name or f"compare-{datetime.now():%Y%m%d-%H%M%S}")
-        model = dict(layers=layers, hidden=hidden, embed=embed, dropout=dropout)
+        model = dict(layers=layers, hidden=hidden, embed=embed, dropout=dropout, weight_drop=weight_drop)
         flag = StopFlag()
         results, con = {}, stderr_console()
         with flag.installed():

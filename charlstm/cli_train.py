@@ -62,6 +62,10 @@ def train(
     dropout: Annotated[float | None, typer.Option("--dropout", min=0.0, max=0.99, help="Dropout between layers and "
                                                   f"before the output layer {SIZED}.", rich_help_panel=P_MODEL,
                                                   show_default=False)] = None,
+    weight_drop: Annotated[float | None, typer.Option("--weight-drop", min=0.0, max=0.99, help="Fraction of the "
+                                                      "hidden-to-hidden weights zeroed for each training window "
+                                                      f"(DropConnect) {SIZED}.", rich_help_panel=P_MODEL,
+                                                      show_default=False)] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help=f"Parallel lanes of text (B) "
                                                    f"{SIZED}.", rich_help_panel=P_TRAIN, show_default=False)] = None,
     seq_len: Annotated[int | None, typer.Option("--seq-len", min=1, help="Characters per window: how far gradients "
@@ -145,7 +149,7 @@ def train(
         opts = ReadOptions(encoding=encoding, errors=errors, newline=newline, normalization=normalization,
                            pattern=pattern)
         model = {k: v for k, v in dict(cell=cell, layers=layers, hidden=hidden, embed=embed,
-                                       dropout=dropout).items() if v is not None}
+                                       dropout=dropout, weight_drop=weight_drop).items() if v is not None}
         from .train import train as run_train
         flag = StopFlag()
         with flag.installed():

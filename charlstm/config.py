@@ -32,6 +32,7 @@ class ModelConfig:
     hidden: int = 512
     layers: int = 2
     dropout: float = 0.2
+    weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden matrices while training
 
     def __post_init__(self) -> None:
         _check(self.vocab_size >= 2, f"vocabulary needs at least 2 characters, got {self.vocab_size}")
@@ -39,6 +40,7 @@ class ModelConfig:
         for name in ("embed", "hidden", "layers"):
             _check(getattr(self, name) >= 1, f"--{name} must be at least 1, got {getattr(self, name)}")
         _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        _check(0.0 <= self.weight_drop < 1.0, f"--weight-drop must be in [0, 1), got {self.weight_drop}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

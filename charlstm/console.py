@@ -61,7 +61,8 @@ def _budget(budget: dict) -> str:
 
 
 def _model(m: dict) -> str:
-    return f"{m['cell']} {m['layers']}×{m['hidden']}, embed {m['embed']}, dropout {m['dropout']:g}"
+    text = f"{m['cell']} {m['layers']}×{m['hidden']}, embed {m['embed']}, dropout {m['dropout']:g}"
+    return text + (f", weight drop {m['weight_drop']:g}" if m.get("weight_drop") else "")
 
 
 class TrainView:

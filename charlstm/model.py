@@ -1,5 +1,11 @@
 """The network: Embedding -> multi-layer LSTM (or GRU, or plain RNN) -> Dropout -> Linear.
 
+Two regularisers fight overfitting, both active only in training mode: dropout on the outputs of
+each recurrent layer (between layers and before the output layer), and weight drop: DropConnect
+on the hidden-to-hidden matrices (Wan et al. 2013, used for LSTMs by Merity et al. 2017, "AWD-LSTM"),
+which zeroes a random fraction of the recurrent weights for a whole window, so the same mask acts at
+every time step and the memory itself, not only the layer outputs, is regularised.
+
 Recurrent state is explicit: `forward(idx, state) -> (logits, state)`, never kept inside the
 module, so training can carry it across windows and sampling across steps. Shapes: B batch,
 T time, V vocabulary, E embedding, H hidden, L layers. Imports torch and config only.
@@ -7,8 +13,12 @@ T time, V vocabulary, E embedding, H hidden, L layers. Imports torch and config 
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call
 
 from .config import ModelConfig
 
@@ -46,7 +56,15 @@ class CharLSTM(nn.Module):
         if state is None:
             state = self.init_state(idx.shape[0], idx.device, self.embed.weight.dtype)
         x = self.embed(idx)  # B, T, E
-        out, new = self.rnn(x, state if self.config.cell == "lstm" else state[0])  # out: B, T, H
+        h0 = state if self.config.cell == "lstm" else state[0]
+        p = self.config.weight_drop
+        if self.training and p > 0:  # one mask per window, rescaled by 1/(1-p) like dropout
+            dropped = {n: F.dropout(w, p) for n, w in self.rnn.named_parameters() if n.startswith("weight_hh")}
+            with warnings.catch_warnings():  # cuDNN copies the fresh weights into one buffer, as it must
+                warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+                out, new = functional_call(self.rnn, dropped, (x, h0))  # out: B, T, H
+        else:
+            out, new = self.rnn(x, h0)
         new = tuple(new) if isinstance(new, tuple) else (new,)
         return self.head(self.drop(out)), new
 

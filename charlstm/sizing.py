@@ -5,9 +5,11 @@ sees why. Every option the user gives still wins: sizing fills in only what was 
 
 The rule comes from two regimes measured in bench/RESULTS.md:
 - budget-bound (a CPU): the model sees a few passes over the text (tiny shakespeare: ~7 in 5
-  minutes, ~14 in 10 with bf16 on AMX), so the question is how much it learns per second; `medium`
-  (2x512) reached 1.43 nats after 5 minutes there. Little text or a very short budget calls for a
-  smaller model (`small`), which overfits less and makes more updates per second.
+  minutes, ~12 in 10 with bf16 on AMX), so the question is how much it learns per second; `medium`
+  (2x512) reached 1.43 nats after 5 minutes there. By 10 minutes it starts to memorise, which
+  dropping 30% of its recurrent weights per window (weight drop) holds off: 1.418 against 1.438.
+  Little text or a very short budget calls for a smaller model (`small`), which overfits less
+  and makes more updates per second.
 - data-bound (a GPU): hundreds of passes fit in minutes, so the model overfits; there a larger
   model with heavy dropout, weight decay and a learning-rate cut at the first plateau (then early
   stopping) reached the lowest validation loss of six candidates.
@@ -20,21 +22,23 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-MODEL_FIELDS = ("layers", "hidden", "embed", "dropout")
+MODEL_FIELDS = ("layers", "hidden", "embed", "dropout", "weight_drop")
 TRAIN_FIELDS = ("batch_size", "seq_len", "lr", "weight_decay", "plateau")
 
 PRESETS: dict[str, dict] = {
-    "tiny": dict(layers=1, hidden=128, embed=32, dropout=0.0, batch_size=32, seq_len=64, lr=3e-3,
-                 weight_decay=0.0, plateau=3),
-    "small": dict(layers=2, hidden=256, embed=64, dropout=0.1, batch_size=64, seq_len=128, lr=3e-3,
-                  weight_decay=0.0, plateau=3),
-    "medium": dict(layers=2, hidden=512, embed=128, dropout=0.2, batch_size=64, seq_len=128, lr=2e-3,
-                   weight_decay=0.0, plateau=3),
+    "tiny": dict(layers=1, hidden=128, embed=32, dropout=0.0, weight_drop=0.0, batch_size=32, seq_len=64,
+                 lr=3e-3, weight_decay=0.0, plateau=3),
+    # weight drop 0.3: 5-minute CPU run on 250k characters 1.42 vs 1.51 without (bench/RESULTS.md)
+    "small": dict(layers=2, hidden=256, embed=64, dropout=0.1, weight_drop=0.3, batch_size=64, seq_len=128,
+                  lr=3e-3, weight_decay=0.0, plateau=3),
+    # weight drop 0.3: 10-minute CPU run on tiny shakespeare 1.4182 vs 1.4381 without (bench/RESULTS.md)
+    "medium": dict(layers=2, hidden=512, embed=128, dropout=0.2, weight_drop=0.3, batch_size=64, seq_len=128,
+                   lr=2e-3, weight_decay=0.0, plateau=3),
     # chosen on an H200 among six candidates (bench/RESULTS.md): the lowest validation loss on tiny
     # shakespeare; the learning rate is cut at the first evaluation without a new best, because
     # on a GPU the model starts to memorise within a minute
-    "large": dict(layers=3, hidden=1024, embed=256, dropout=0.5, batch_size=64, seq_len=128, lr=1e-3,
-                  weight_decay=0.1, plateau=1),
+    "large": dict(layers=3, hidden=1024, embed=256, dropout=0.5, weight_drop=0.0, batch_size=64, seq_len=128,
+                  lr=1e-3, weight_decay=0.1, plateau=1),
 }
 PRESET_NAMES = ("auto", *PRESETS)
 
@@ -88,5 +92,6 @@ def choose(preset: str, corpus_chars: int, budget_s: float | None, device_type: 
 def describe(values: dict) -> str:
     v = values
     return (f"{v['layers']}x{v['hidden']}, embed {v['embed']}, dropout {v['dropout']:g}, "
+            f"weight drop {v['weight_drop']:g}, "
             f"batch {v['batch_size']} x seq {v['seq_len']}, lr {v['lr']:g}, weight decay {v['weight_decay']:g}, "
             f"plateau {v['plateau']}")

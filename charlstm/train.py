@@ -178,7 +178,8 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
           progress: ProgressFactory | None = None, preset: str | None = None,
           keep: Collection[str] = ()) -> Iterator[Event]:
     """Start a new run on `corpus` (files or directories) and yield its events.
-    `model` holds ModelConfig fields other than vocab_size (cell, embed, hidden, layers, dropout).
+    `model` holds ModelConfig fields other than vocab_size (cell, embed, hidden, layers, dropout,
+    weight_drop).
     With `preset` ("auto" or a name in sizing.PRESETS), the model fields missing from `model` and
     the sized TrainConfig fields not named in `keep` are filled in by `sizing.choose`."""
     cfg = config or TrainConfig()

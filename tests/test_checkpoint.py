@@ -136,6 +136,16 @@ def test_validation_errors(run_dir, edit, message):
         checkpoint.load(corrupt(run_dir, edit))
 
 
+def test_checkpoint_from_before_weight_drop_loads_without_it(run_dir):
+    """Checkpoints written before --weight-drop existed have no such field: they load as 0."""
+    old = corrupt(run_dir, lambda ck: ck["model_config"].pop("weight_drop"))
+    ck = checkpoint.load(old)
+    assert "weight_drop" not in ck["model_config"]
+    model, _ = checkpoint.build_model(ck)
+    assert model.config.weight_drop == 0.0
+    assert torch.equal(model.head.weight, ck["model"]["head.weight"])
+
+
 def test_truncated_and_garbage_files(run_dir):
     data = (run_dir / "last.pt").read_bytes()
     (run_dir / "cut.pt").write_bytes(data[: len(data) // 2])

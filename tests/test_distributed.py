@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-ARGS = ["--hidden", "24", "--embed", "8", "--layers", "2", "--dropout", "0", "-b", "4", "--seq-len", "16",
-        "--lr", "0.01", "--eval-every", "10", "--log-every", "1", "--sample-every", "0", "--precision", "fp32",
-        "--device", "cpu", "--threads", "1", "--plain"]
+ARGS = ["--hidden", "24", "--embed", "8", "--layers", "2", "--dropout", "0", "--weight-drop", "0", "-b", "4",
+        "--seq-len", "16", "--lr", "0.01", "--eval-every", "10", "--log-every", "1", "--sample-every", "0",
+        "--precision", "fp32", "--device", "cpu", "--threads", "1", "--plain"]
 
 
 def torchrun(n: int, *args, **kw) -> subprocess.Popen:

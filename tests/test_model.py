@@ -67,3 +67,43 @@ def test_config_validation():
         ModelConfig(vocab_size=5, cell="transformer")
     with pytest.raises(ConfigError, match="--dropout"):
         ModelConfig(vocab_size=5, dropout=1.0)
+    with pytest.raises(ConfigError, match="--weight-drop"):
+        ModelConfig(vocab_size=5, weight_drop=-0.1)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_weight_drop_zeroes_recurrent_weights_for_the_whole_window(cell):
+    """DropConnect: a dropped hidden-to-hidden weight takes no part in the window, so its gradient
+    is exactly zero; the kept ones are scaled by 1/(1-p); the input-to-hidden weights are untouched."""
+    p = 0.5
+    m = make(cell, weight_drop=p, hidden=16).train()
+    idx = torch.randint(11, (3, 12))
+    torch.manual_seed(5)
+    logits, _ = m(idx)
+    logits.square().sum().backward()
+    for layer in range(2):
+        g = getattr(m.rnn, f"weight_hh_l{layer}").grad
+        zero = (g == 0).float().mean().item()
+        assert 0.4 < zero < 0.6, (layer, zero)  # about half dropped, the same mask at every step
+        assert (getattr(m.rnn, f"weight_ih_l{layer}").grad == 0).float().mean() < 0.05
+
+    # the same window through a copy whose recurrent weights are masked by hand gives the same logits
+    torch.manual_seed(5)
+    masks = {n: torch.nn.functional.dropout(torch.ones_like(w), p) for n, w in m.rnn.named_parameters()
+             if n.startswith("weight_hh")}
+    plain = make(cell, hidden=16).eval()
+    plain.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        for n, mask in masks.items():
+            getattr(plain.rnn, n).mul_(mask)
+        assert all(((mask == 0) == (getattr(m.rnn, n).grad == 0)).float().mean() > 0.9 for n, mask in masks.items())
+    torch.testing.assert_close(plain(idx)[0], logits.detach())
+
+
+def test_weight_drop_is_off_in_eval_mode():
+    m = make(weight_drop=0.5)
+    plain = make()
+    plain.load_state_dict(m.state_dict())
+    idx = torch.randint(11, (2, 7))
+    torch.testing.assert_close(m.eval()(idx)[0], plain.eval()(idx)[0], rtol=0, atol=0)
+    assert not torch.equal(m.train()(idx)[0], plain.eval()(idx)[0])
