@@ -37,6 +37,7 @@ from .cli_common import (
     user_errors,
 )
 from .config import TrainConfig
+from .sizing import FEW_PASSES
 
 SIZED = "[default: from --preset]"
 
@@ -64,7 +65,9 @@ def train(
                                                   show_default=False)] = None,
     weight_drop: Annotated[float | None, typer.Option("--weight-drop", min=0.0, max=0.99, help="Fraction of the "
                                                       "hidden-to-hidden weights zeroed for each training window "
-                                                      f"(DropConnect) {SIZED}.", rich_help_panel=P_MODEL,
+                                                      "(DropConnect) [default: from --preset when the run reads "
+                                                      f"its text {FEW_PASSES:g} times or more, else 0].",
+                                                      rich_help_panel=P_MODEL,
                                                       show_default=False)] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help=f"Parallel lanes of text (B) "
                                                    f"{SIZED}.", rich_help_panel=P_TRAIN, show_default=False)] = None,

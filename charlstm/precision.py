@@ -44,7 +44,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_pass(run_pass: Callable[[str], None], precision: str, device: torch.device, reps: int = 3) -> float:
+def time_pass(run_pass: Callable[[str], None], precision: str, device: torch.device, reps: int = 3) -> float:
     run_pass(precision)  # warm-up: kernel selection, AMX tile set-up, cuDNN plans
     _sync(device)
     best = float("inf")
@@ -89,7 +89,7 @@ def resolve_precision(requested: str, device: torch.device,
         return "fp32", f"fp32 ({why_not})"
     if run_pass is None:
         return "fp32", f"fp32 (nothing to time {half} with)"
-    speedup = _time_pass(run_pass, "fp32", device) / _time_pass(run_pass, half, device)
+    speedup = time_pass(run_pass, "fp32", device) / time_pass(run_pass, half, device)
     if speedup >= MIN_SPEEDUP:
         return half, f"{half} autocast (a training pass of this model timed {speedup:.1f}x faster than fp32)"
     return "fp32", f"fp32 ({half} timed only {speedup:.1f}x faster for this model)"

@@ -9,6 +9,7 @@ in the checkpoint, so a resumed run continues bit for bit. Stopping is asked thr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -33,7 +34,7 @@ from .evaluate import evaluate
 from .events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
 from .gradients import GradientMonitor, layer_groups, layer_norms
 from .model import CharLSTM, State, detach_state
-from .precision import autocast, grad_scaler, resolve_precision
+from .precision import autocast, grad_scaler, resolve_precision, time_pass
 from .sample import SampleConfig, generate_text
 from .tokens import Tokens
 
@@ -141,17 +142,33 @@ def _probe(model: CharLSTM, ids: Tokens, cfg: TrainConfig, device: torch.device)
 
 
 def _apply_sizing(preset: str, n_chars: int, cfg: TrainConfig, dev: torch.device, model: dict,
-                  keep: set[str]) -> tuple[dict, TrainConfig, str]:
+                  keep: set[str]) -> tuple[dict, TrainConfig, Callable[[str], str]]:
+    """Fill in what the user left open from the preset. Returns the model fields, the config, and
+    a function that writes the `size:` note (given why the weight drop was kept or turned off)."""
     budget = cfg.budget
     chosen = sizing.choose(preset, n_chars, budget.get("time") if len(budget) == 1 else None, dev.type)
     given = sorted([k for k in sizing.MODEL_FIELDS if k in model] + [k for k in sizing.TRAIN_FIELDS if k in keep])
     model = {**{k: v for k, v in chosen.model().items() if k not in model}, **model}
     cfg = cfg.replace(**{k: v for k, v in chosen.train().items() if k not in keep})
-    final = {**{k: getattr(cfg, k) for k in sizing.TRAIN_FIELDS}, **{k: model[k] for k in sizing.MODEL_FIELDS}}
-    note = f"size: {chosen.reason}: {sizing.describe(final)}"
-    if given:
-        note += f" (your {', '.join('--' + k.replace('_', '-') for k in given)} kept)"
+
+    def note(weight_drop: float, why: str) -> str:
+        final = {**{k: getattr(cfg, k) for k in sizing.TRAIN_FIELDS}, **{k: model[k] for k in sizing.MODEL_FIELDS},
+                 "weight_drop": weight_drop}
+        text = f"size: {chosen.reason}: {sizing.describe(final, why)}"
+        return text + (f" (your {', '.join('--' + k.replace('_', '-') for k in given)} kept)" if given else "")
     return model, cfg, note
+
+
+def _size_weight_drop(net: CharLSTM, cfg: TrainConfig, n_train: int, step_seconds: Callable[[], float],
+                      dist: Dist) -> str:
+    """Turn a preset's weight drop off when the run will read its text too few times to memorise
+    it (sizing.weight_drop_for); the step time is measured only for a time budget."""
+    budget = cfg.budget
+    secs = step_seconds() if budget.get("time") and net.config.weight_drop > 0 else None
+    passes = dist.share(sizing.expected_passes(budget, cfg.batch_size * cfg.seq_len, n_train, secs))
+    wd, why = sizing.weight_drop_for(net.config.weight_drop, passes)
+    net.config = dataclasses.replace(net.config, weight_drop=wd)
+    return why
 
 
 def default_run_name(corpus: list[str | Path], root: Path) -> str:
@@ -202,9 +219,9 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
         with dist.main_first():  # rank 0 writes the token cache, the others then read it
             data = prepare_corpus(corpus, run_dir, opts, progress=progress if dist.is_main else None,
                                   max_vocab=cfg.max_vocab)
-        sized_note = None
+        size_note, user_model = None, dict(model or {})
         if preset is not None:
-            model, cfg, sized_note = _apply_sizing(preset, len(data.tokens), cfg, dev, model or {}, set(keep))
+            model, cfg, size_note = _apply_sizing(preset, len(data.tokens), cfg, dev, user_model, set(keep))
         train_ids, val_ids = split(data.tokens, cfg.val_fraction)
         check_trainable(len(train_ids), len(val_ids), cfg.batch_size, cfg.seq_len)
     except BaseException:
@@ -214,8 +231,14 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     mcfg = ModelConfig(vocab_size=data.tokenizer.vocab_size, **(model or {}))
     seed_everything(cfg.seed)
     net = CharLSTM(mcfg).to(dev)
-    precision, why = dist.share(resolve_precision(cfg.precision, dev, _probe(net, train_ids, cfg, dev)))
+    run_pass = _probe(net, train_ids, cfg, dev)
+    precision, why = dist.share(resolve_precision(cfg.precision, dev, run_pass))
     cfg = cfg.replace(precision=precision)
+    sized_note = None
+    if size_note is not None:
+        wd_why = "" if "weight_drop" in user_model else _size_weight_drop(
+            net, cfg, len(train_ids), lambda: time_pass(run_pass, precision, dev, reps=1), dist)
+        sized_note = size_note(net.config.weight_drop, wd_why)
     run = _Run(run_dir, net, make_optimizer(net, cfg), cfg, data, _corpus_info(corpus, opts, data), dev, dist,
                scaler=grad_scaler(cfg.precision, dev))
     if sized_note:

@@ -38,6 +38,47 @@ def test_every_preset_is_a_valid_model_and_names_every_sized_field():
     assert sizing.choose("auto", 1_115_394, 600.0, "cpu").model()["weight_drop"] == 0.3
 
 
+def test_expected_passes_known_answers():
+    # 100 steps of 64 x 128 characters over 819,200 training characters: exactly one pass
+    assert sizing.expected_passes({"steps": 100}, 64 * 128, 819_200, None) == 1.0
+    assert sizing.expected_passes({"epochs": 3}, 8192, 10**6, None) == 3.0
+    # 600 s at 0.5 s a step: 1,200 steps of 8,192 characters over 1M characters
+    assert sizing.expected_passes({"time": 600.0}, 8192, 10**6, 0.5) == pytest.approx(9.8304)
+    # the first limit reached stops the run
+    assert sizing.expected_passes({"steps": 100, "time": 600.0}, 8192, 819_200, 0.5) == 1.0
+    assert sizing.expected_passes({"time": 600.0}, 8192, 10**6, None) is None
+
+
+def test_weight_drop_only_when_the_text_is_read_often_enough():
+    assert sizing.weight_drop_for(0.3, 5.0) == (0.0, "~5 passes over the text, too few to memorise it")
+    assert sizing.weight_drop_for(0.3, 20.0) == (0.3, "~20 passes over the text")
+    assert sizing.weight_drop_for(0.3, None) == (0.3, "")  # unknown: keep the preset's value
+    assert sizing.weight_drop_for(0.0, 50.0) == (0.0, "")
+
+
+@pytest.mark.parametrize("budget, step_s, expected_wd, says", [
+    ({"steps": 2}, None, 0.0, "too few to memorise"),       # 2 steps: a tenth of a pass
+    ({"time": 2.0}, 1.0, 0.0, "too few to memorise"),       # 2 s at 1 s a step: 2 steps
+    ({"time": 0.5}, 1e-4, 0.3, "passes over the text)"),    # ~5,000 steps: ~100 passes, the preset's 0.3
+])
+def test_sized_runs_choose_weight_drop_from_the_passes(tmp_path, corpus_file, tiny_config, budget, step_s,
+                                                       expected_wd, says, monkeypatch):
+    import torch
+
+    import charlstm.train as train_mod
+    timed = []
+    monkeypatch.setattr(train_mod, "time_pass", lambda *a, **k: timed.append(1) or step_s)
+    cfg = tiny_config(**{"steps": None, **budget}, eval_every=1000)
+    ev = list(train([corpus_file], {"hidden": 12, "embed": 4, "layers": 1}, cfg, run_dir=tmp_path / "r",
+                    preset="small", keep={"batch_size", "seq_len"}))
+    started = ev[0]
+    assert started.model_config["weight_drop"] == expected_wd
+    note = next(n for n in started.notes if n.startswith("size: "))
+    assert f"weight drop {expected_wd:g} (~" in note and says in note
+    assert len(timed) == ("time" in budget)  # a step is timed only for a time budget
+    assert torch.load(tmp_path / "r" / "last.pt", weights_only=True)["model_config"]["weight_drop"] == expected_wd
+
+
 def test_named_preset_and_unknown_preset():
     s = sizing.choose("tiny", 10**9, 10.0, "cuda")
     assert s.preset == "tiny" and s.model()["hidden"] == 128 and s.train()["batch_size"] == 32
