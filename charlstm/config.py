@@ -165,3 +165,15 @@ def format_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m"
 
 
+def budget_text(budget: dict) -> str:
+    """A budget as people read it: "2,000 steps", "10m00s", "3 epochs / 5m00s"."""
+    parts = []
+    if budget.get("steps"):
+        parts.append(f"{budget['steps']:,} steps")
+    if budget.get("epochs"):
+        parts.append(f"{budget['epochs']:g} epochs")
+    if budget.get("time"):
+        parts.append(format_duration(budget["time"]))
+    return " / ".join(parts)
+
+

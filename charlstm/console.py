@@ -16,7 +16,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .config import format_duration
+from .config import budget_text, format_duration
 from .events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
 
 LN2 = math.log(2)
@@ -47,17 +47,6 @@ def sparkline(values: list[float], width: int = 40) -> str:
 
 def bpc(nats: float) -> float:
     return nats / LN2
-
-
-def _budget(budget: dict) -> str:
-    parts = []
-    if budget.get("steps"):
-        parts.append(f"{budget['steps']:,} steps")
-    if budget.get("epochs"):
-        parts.append(f"{budget['epochs']:g} epochs")
-    if budget.get("time"):
-        parts.append(format_duration(budget["time"]))
-    return " / ".join(parts)
 
 
 def _model(m: dict) -> str:
@@ -159,7 +148,7 @@ class TrainView:
         c.print(f"  model   {_model(ev.model_config)}, {ev.params:,} parameters")
         t = ev.train_config
         c.print(f"  train   batch {t['batch_size']} × seq {t['seq_len']}, {t['optimizer']} lr {t['lr']:g} "
-                f"({t['schedule']}), clip {t['clip']:g}, budget {_budget(ev.budget)}")
+                f"({t['schedule']}), clip {t['clip']:g}, budget {budget_text(ev.budget)}")
         procs = f" x {ev.processes} processes" if ev.processes > 1 else ""
         c.print(f"  device  {ev.device}{procs}, {ev.threads} thread(s); checkpoints in {ev.run_dir}", markup=False)
         for note in ev.notes:
@@ -293,7 +282,7 @@ def info_table(ckpt: dict, path) -> Table:
                      f"({t['schedule']}), weight decay {t['weight_decay']:g}, clip {t['clip']:g}, "
                      f"precision {t['precision']}"),
         ("progress", f"step {ckpt['step']:,}, epoch {ckpt.get('epoch', 0):.2f}, "
-                     f"{format_duration(ckpt.get('train_time', 0.0))} trained, budget {_budget(_budget_of(t))}"),
+                     f"{format_duration(ckpt.get('train_time', 0.0))} trained, budget {budget_text(_budget_of(t))}"),
         ("best val", f"{best:.4f} nats/char ({bpc(best):.3f} bits/char)" if best is not None else "not evaluated yet"),
         ("corpus", f"{', '.join(c.get('paths', []))} ({c.get('tokens', 0):,} characters)"),
         ("saved", f"{ckpt.get('saved_at', '?')} by charlstm {ckpt.get('charlstm_version', '?')}, "

@@ -5,7 +5,7 @@ sees why. Every option the user gives still wins: sizing fills in only what was 
 
 The rule comes from two regimes measured in bench/RESULTS.md:
 - budget-bound (a CPU): the model sees a few passes over the text (tiny shakespeare: ~7 in 5
-  minutes, ~12 in 10 with bf16 on AMX), so the question is how much it learns per second; `medium`
+  minutes, ~13 in 10 with bf16 on AMX), so the question is how much it learns per second; `medium`
   (2x512) reached 1.43 nats after 5 minutes there. By 10 minutes it starts to memorise, which
   dropping 30% of its recurrent weights per window (weight drop) holds off: 1.418 against 1.438.
   Little text or a very short budget calls for a smaller model (`small`), which overfits less

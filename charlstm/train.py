@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__, checkpoint, schedule, sizing
-from .config import ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig, budget_text
 from .corpus import ReadOptions
 from .data import Corpus, ProgressFactory, check_trainable, lane_length, num_windows, prepare_corpus, split, window
 from .devices import configure, resolve_device
@@ -396,8 +396,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
         return schedule.progress(budget, run.step, run.cursor / wpe, run.train_time)
 
     if prog() >= 1.0:
-        yield Stopped(run.step, "done", f"the budget {budget} was already reached at step {run.step}; give a "
-                      "larger --steps, --epochs or --time to train further", run.best_val_loss,
+        yield Stopped(run.step, "done", f"the budget ({budget_text(budget)}) was already reached at step "
+                      f"{run.step}; give a larger --steps, --epochs or --time to train further", run.best_val_loss,
                       run.train_time, str(run.run_dir))
         return
 
@@ -552,14 +552,3 @@ def _evaluate(run: _Run, val_ids: Tokens, train_loss: float | None) -> Iterator[
         yield Sample(run.step, text)
     run.model.train()
 
-
-def budget_text(budget: dict) -> str:
-    parts = []
-    if budget.get("steps"):
-        parts.append(f"{budget['steps']:,} steps")
-    if budget.get("epochs"):
-        parts.append(f"{budget['epochs']:g} epochs")
-    if budget.get("time"):
-        from .config import format_duration
-        parts.append(format_duration(budget["time"]))
-    return " / ".join(parts)

@@ -78,7 +78,7 @@ def test_interrupted_and_resumed_run_equals_straight_run(tmp_path, corpus_file, 
 def test_resume_extends_budget_and_refuses_other_changes(tmp_path, corpus_file, tiny_config):
     list(train([corpus_file], TINY_MODEL, tiny_config(steps=10), run_dir=tmp_path / "r"))
     done = list(resume(tmp_path / "r"))
-    assert done[-1].reason == "done" and "already reached" in done[-1].message
+    assert done[-1].reason == "done" and "the budget (10 steps) was already reached at step 10" in done[-1].message
     more = list(resume(tmp_path / "r", overrides={"steps": 15}))
     assert [e.step for e in more if isinstance(e, Step)] == [11, 12, 13, 14, 15]
     with pytest.raises(ResumeMismatchError, match="batch_size"):
@@ -209,3 +209,10 @@ def test_nan_validation_never_becomes_best(tmp_path, corpus_file, tiny_config, m
     assert math.isfinite(evals[1].best_val_loss)
     assert [e.step for e in ev if isinstance(e, Saved) and e.reason == "best"] == \
         [e.step for e in evals if e.is_best]
+
+
+def test_budget_text_reads_as_people_write_budgets():
+    from charlstm.config import budget_text
+    assert budget_text({"steps": 2000}) == "2,000 steps"
+    assert budget_text({"time": 600.0}) == "10m00s"
+    assert budget_text({"epochs": 1.5, "time": 45.0}) == "1.5 epochs / 45s"
