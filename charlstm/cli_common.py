@@ -28,7 +28,7 @@ Device = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, the
 Threads = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's "
                                              "choice, one per core).", rich_help_panel=P_RUN)]
 Precision = Annotated[str | None, typer.Option(
-    "--precision", help="auto (bf16 autocast where a quick probe shows it much faster, e.g. CPUs with AMX; fp16 "
+    "--precision", help="auto (bf16 autocast where a timed probe shows it much faster, e.g. CPUs with AMX; fp16 "
     "with loss scaling on GPUs without bf16; else fp32), fp32, bf16 or fp16 [default: auto].", rich_help_panel=P_RUN)]
 Steps = Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many optimizer steps.",
                                            rich_help_panel=P_BUDGET)]

@@ -6,8 +6,10 @@ product is several times faster than fp32 (measured here at ~2,000 vs ~300 GFLOP
 config M runs ~2.5x faster with the same loss per step (bench/RESULTS.md). For small models, or
 CPUs without AMX, bf16 is no faster or slower; on GPUs cuDNN's recurrent kernels at these sizes
 often gain little over TF32. So `auto` measures instead of guessing: it times a forward and
-backward pass of the actual model on an actual batch in both precisions (on CPUs with AMX and on
-GPUs with bf16; fp16 on older GPUs), and picks the half precision only when it is clearly faster.
+backward pass of the actual model on an actual batch in both precisions (on every CPU where the
+bf16 kernels run, and on GPUs with bf16; fp16 on older GPUs), and picks the half precision only
+when it is clearly faster. Some CPUs (AVX2 only, no AVX-512) have no oneDNN bf16 LSTM kernel at
+all: there the probe's bf16 pass fails, `auto` keeps fp32 and an explicit `bf16` is refused.
 fp32 on CUDA lets matrix products use TF32 (see devices.configure). fp16 needs a gradient scaler
 (`grad_scaler`) to keep small gradients from flushing to zero; bf16 has fp32's exponent range and
 needs none.
@@ -57,11 +59,10 @@ def time_pass(run_pass: Callable[[str], None], precision: str, device: torch.dev
 
 
 def bf16_capable(device: torch.device) -> tuple[bool, str]:
-    """Whether bf16 autocast could pay on this device, and if not, why not."""
+    """Whether bf16 autocast could pay on this device, and if not, why not. On a CPU only a timed
+    pass can tell (AVX-512 bf16 without AMX also pays), so every CPU is a candidate."""
     if device.type == "cpu":
-        if getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
-            return True, ""
-        return False, "this CPU has no AMX units, so bf16 would not be faster"
+        return True, ""
     if device.type == "cuda":
         if torch.cuda.is_bf16_supported():
             return True, ""
@@ -69,10 +70,22 @@ def bf16_capable(device: torch.device) -> tuple[bool, str]:
     return False, f"half precision is not used on {device.type}"
 
 
+def kernel_failure(run_pass: Callable[[str], None], precision: str) -> str | None:
+    """None when one pass in `precision` runs here, else the first line of the kernel's complaint
+    (oneDNN builds no bf16 LSTM primitive on CPUs without AVX-512, for one)."""
+    try:
+        run_pass(precision)
+    except RuntimeError as e:
+        first = str(e).split(". ")[0].splitlines()[0] if str(e) else type(e).__name__
+        return first.rstrip(".")
+    return None
+
+
 def resolve_precision(requested: str, device: torch.device,
                       run_pass: Callable[[str], None] | None = None) -> tuple[str, str]:
-    """(precision, reason) for `requested` on `device`. For `auto` on a CPU with AMX, `run_pass(p)`
-    (one forward + backward in precision p, leaving no trace) is timed in fp32 and bf16."""
+    """(precision, reason) for `requested` on `device`. For `auto`, `run_pass(p)` (one forward +
+    backward in precision p, leaving no trace) is timed in fp32 and the half precision; an explicit
+    half precision whose kernels fail in `run_pass` is refused before training starts."""
     if requested not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
     if requested != "auto":
@@ -81,6 +94,10 @@ def resolve_precision(requested: str, device: torch.device,
         if requested == "fp16" and device.type == "cpu":
             raise ConfigError("--precision fp16 is for CUDA GPUs (the CPU's LSTM kernels have no fp16); on a CPU "
                               "use bf16")
+        failure = kernel_failure(run_pass, requested) if requested in _DTYPES and run_pass else None
+        if failure:
+            raise ConfigError(f"--precision {requested} does not run on this {device.type} ({failure}); "
+                              "use fp32 or auto")
         return requested, f"{requested} (as asked)"
     ok, why_not = bf16_capable(device)
     # a GPU without bf16 (before Ampere) still has fp16 tensor cores: try fp16 with loss scaling
@@ -89,6 +106,9 @@ def resolve_precision(requested: str, device: torch.device,
         return "fp32", f"fp32 ({why_not})"
     if run_pass is None:
         return "fp32", f"fp32 (nothing to time {half} with)"
+    failure = kernel_failure(run_pass, half)
+    if failure:
+        return "fp32", f"fp32 ({half} kernels do not run on this {device.type}: {failure})"
     speedup = time_pass(run_pass, "fp32", device) / time_pass(run_pass, half, device)
     if speedup >= MIN_SPEEDUP:
         return half, f"{half} autocast (a training pass of this model timed {speedup:.1f}x faster than fp32)"

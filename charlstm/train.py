@@ -297,7 +297,7 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
             "restore the corpus, or start a new run")
     net, _ = checkpoint.build_model(ckpt, dev)
     net.train()
-    if cfg.precision == "auto":
+    if cfg.precision != "fp32":  # auto is timed; an asked-for half precision is checked to run here
         precision, why = dist.share(resolve_precision(cfg.precision, dev, _probe(net, data.tokens, cfg, dev)))
         cfg = cfg.replace(precision=precision)
         notes.append(f"precision: {why}")
