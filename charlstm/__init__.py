@@ -11,7 +11,7 @@ The Python API (imported lazily, so `import charlstm` stays instant):
 __version__ = "0.1.0"
 
 _LAZY = {
-    "fit": ("charlstm.notebook", "fit"),
+    "fit": ("charlstm.api", "fit"),
     "train": ("charlstm.train", "train"),
     "resume": ("charlstm.train", "resume"),
     "load": ("charlstm.api", "load"),

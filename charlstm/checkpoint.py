@@ -20,10 +20,10 @@ import torch
 from .config import ModelConfig
 from .errors import CharLSTMError, CheckpointError
 from .model import CharLSTM
+from .runs import checkpoints_in
 from .tokenizer import CharTokenizer
 
 FORMAT_VERSION = 1
-LAST, BEST = "last.pt", "best.pt"
 REQUIRED = ("format_version", "model_config", "train_config", "vocab", "model")
 TMP_MARK = ".tmp-"
 
@@ -154,34 +154,10 @@ def build_model(ckpt: dict, device: str | torch.device = "cpu") -> tuple[CharLST
     return model.to(device).eval(), CharTokenizer.from_dict(ckpt["vocab"])
 
 
-def newest_run(root: Path) -> Path:
-    """The run directory under `root` whose checkpoint was written most recently."""
-    root = Path(root)
-    files = [p for name in (LAST, BEST) for p in root.glob(f"*/{name}")] if root.is_dir() else []
-    if not files:
-        raise CheckpointError(f"no checkpoints found under {root}/ (train first: charlstm train CORPUS)")
-    return max(files, key=lambda p: p.stat().st_mtime_ns).parent
-
-
-def resolve(target: Path | str | None, root: Path, prefer: tuple[str, ...] = (LAST, BEST)) -> Path:
-    """A checkpoint file from a file, a run directory, or nothing (the newest run under `root`).
-    `prefer` orders the files tried inside a run directory."""
-    p = newest_run(root) if target is None else Path(target)
-    if p.is_dir():
-        for name in prefer:
-            if (p / name).is_file():
-                return p / name
-        raise CheckpointError(f"no checkpoint ({' or '.join(prefer)}) in {p}")
-    if not p.exists():
-        raise CheckpointError(f"checkpoint not found: {p}")
-    return p
-
-
 def load_newest_good(run_dir: Path, map_location: str | torch.device = "cpu") -> tuple[dict, Path, list[str]]:
     """The newest checkpoint of a run that loads; returns it, its path and the problems with any
     newer ones that were passed over (so the caller can say so)."""
-    candidates = sorted((p for p in (Path(run_dir) / LAST, Path(run_dir) / BEST) if p.is_file()),
-                        key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    candidates = checkpoints_in(run_dir)
     problems: list[str] = []
     for p in candidates:
         try:

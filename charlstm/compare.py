@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import CELLS, ConfigError, TrainConfig
-from .corpus import ReadOptions, find_files, scan_vocabulary, tokenizer_from_counts
 from .events import Eval, Event, Step, Stopped
 from .model import params_for
+from .textfiles import ReadOptions, find_files, scan_vocabulary, tokenizer_from_counts
 from .train import train
 
 

@@ -1,21 +1,30 @@
-"""Validation loss: mean cross-entropy in nats per character over a whole id stream.
+"""Loss in nats per character: of a run's validation ids, or of any text files.
 
-The stream is laid into contiguous lanes and read window by window with the hidden state carried,
-exactly like training; the tail of the last lane is padded and masked, so every target is counted
-once. bits/char = nats / ln 2. Knows nothing of training state or the terminal.
+`evaluate` lays an id stream into contiguous lanes and reads it window by window with the hidden
+state carried, exactly like training; the tail of the last lane is padded and masked, so every
+target is counted once. bits/char = nats / ln 2. `score_files` reads files the way the model's
+corpus was read (options from the checkpoint) and scores them as one stream; characters the model
+never saw have no probability at all (their loss would be infinite), so they are left out and
+counted. Knows nothing of training state or the terminal.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import CorpusError
 from .model import CharLSTM
-from .tokens import Tokens
+from .textfiles import ReadOptions, find_files, iter_text
+from .tokenfile import Tokens
+from .tokenizer import CharTokenizer
 
 IGNORE = -100
 
@@ -60,3 +69,42 @@ def evaluate(model: CharLSTM, ids: Tokens | np.ndarray, batch_size: int = 64, se
 
 def bits(nats: float) -> float:
     return nats / math.log(2)
+
+
+@dataclass
+class Score:
+    nats: float  # mean cross-entropy per scored character
+    scored: int  # characters predicted (all known characters but the first)
+    files: list[str]
+    unknown: Counter = field(default_factory=Counter)  # character -> how often it was left out
+
+    @property
+    def bits(self) -> float:
+        return self.nats / math.log(2)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.nats)
+
+
+def read_ids(paths: list[str | Path], tokenizer: CharTokenizer, opts: ReadOptions) -> tuple[np.ndarray, list[str],
+                                                                                           Counter]:
+    found = find_files(paths, opts.pattern)
+    known, unknown, parts = tokenizer.stoi, Counter(), []
+    for f in found.files:
+        for block in iter_text(f, opts):
+            parts.extend(known[c] for c in block if c in known)
+            unknown.update(c for c in block if c not in known)
+    return np.asarray(parts, dtype=np.int64), [str(f) for f in found.files], unknown
+
+
+def score_files(model: CharLSTM, tokenizer: CharTokenizer, paths: list[str | Path], opts: ReadOptions,
+                batch_size: int = 64, seq_len: int = 256,
+                progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None) -> Score:
+    ids, files, unknown = read_ids(paths, tokenizer, opts)
+    if len(ids) < 2:
+        raise CorpusError("nothing to score: the text holds fewer than 2 characters the model knows")
+    if on_total:
+        on_total(len(ids) - 1)
+    nats = evaluate(model, ids, batch_size=batch_size, seq_len=seq_len, progress=progress)
+    return Score(nats, len(ids) - 1, files, unknown)

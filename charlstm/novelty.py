@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import id_dtype
-from .data import split
+from . import runs
+from .corpus import split
+from .textfiles import id_dtype
+from .tokenfile import Tokens
 from .tokenizer import CharTokenizer
-from .tokens import Tokens
 
 _P = np.uint64(1_000_003)
 MAX_TRAIN_CHARS = 50_000_000  # training characters compared against (each n-gram hash takes 8 bytes)
-TOKENS_FILE = "tokens.bin"
 
 
 def _rolling(ids: np.ndarray, n: int) -> np.ndarray:
@@ -50,7 +50,7 @@ def report(run_dir: Path, tokenizer: CharTokenizer, texts: list[str], val_fracti
     """For each n in `sizes`, the share of the generated n-grams (counted within each sample, never
     across two) that occur in the run's training text; and how many training characters were
     compared (at most MAX_TRAIN_CHARS). None when the run's token cache is gone."""
-    path = Path(run_dir) / TOKENS_FILE
+    path = Path(run_dir) / runs.TOKENS
     if not path.is_file():
         return None
     train_ids, _ = split(Tokens(path=path, dtype=id_dtype(tokenizer)), val_fraction)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from . import runs
 from .errors import CharLSTMError
 
 INSTALL = 'pip install "charlstm[plot]"  (or: pip install matplotlib)'
 
 
 def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
-    """(train records, eval records) of a run directory."""
-    path = Path(run) / "metrics.jsonl"
-    if not path.is_file():
-        raise CharLSTMError(f"{run} has no metrics.jsonl: is it a charlstm run directory?")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """(train records, eval records) of a run directory (unreadable lines are skipped)."""
+    if not (Path(run) / runs.METRICS).is_file():
+        raise CharLSTMError(f"{run} has no {runs.METRICS}: is it a charlstm run directory?")
+    rows, _ = runs.read_metrics(Path(run))
     return [r for r in rows if r.get("kind") == "train"], [r for r in rows if r.get("kind") == "eval"]
 
 

@@ -10,7 +10,6 @@ in the checkpoint, so a resumed run continues bit for bit. Stopping is asked thr
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import random
 import shutil
@@ -23,10 +22,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import __version__, checkpoint, schedule, sizing
+from . import __version__, checkpoint, runs, schedule, sizing
+from .batching import lane_length, num_windows, window
 from .config import ModelConfig, TrainConfig, budget_text
-from .corpus import ReadOptions
-from .data import Corpus, ProgressFactory, check_trainable, lane_length, num_windows, prepare_corpus, split, window
+from .corpus import Corpus, ProgressFactory, check_trainable, prepare_corpus, split
 from .devices import configure, resolve_device
 from .distributed import Dist
 from .errors import ConfigError, NonFiniteError, ResumeMismatchError
@@ -36,9 +35,9 @@ from .gradients import GradientMonitor, layer_groups, layer_norms
 from .model import CharLSTM, State, detach_state
 from .precision import autocast, grad_scaler, resolve_precision, time_pass
 from .sample import SampleConfig, generate_text
-from .tokens import Tokens
+from .textfiles import ReadOptions
+from .tokenfile import Tokens
 
-METRICS_FILE = "metrics.jsonl"
 PREVIEW_TEMPERATURE = 0.8
 RESUME_OVERRIDABLE = ("precision", "steps", "epochs", "time", "eval_every", "eval_chars", "save_every",
                       "save_every_time", "sample_every", "sample_length", "max_bad_steps", "log_every",
@@ -171,16 +170,6 @@ def _size_weight_drop(net: CharLSTM, cfg: TrainConfig, n_train: int, step_second
     return why
 
 
-def default_run_name(corpus: list[str | Path], root: Path) -> str:
-    base = Path(str(corpus[0]).rstrip("/")).stem or "run"
-    name = f"{base}-{datetime.now():%Y%m%d-%H%M%S}"
-    n, out = 1, name
-    while (root / out).exists():
-        n += 1
-        out = f"{name}-{n}"
-    return out
-
-
 def _corpus_info(paths: list[str | Path], opts: ReadOptions, corpus: Corpus) -> dict:
     return {"paths": [str(Path(p).resolve()) for p in paths], "options": {
         "encoding": opts.encoding, "errors": opts.errors, "newline": opts.newline,
@@ -202,8 +191,8 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     cfg = config or TrainConfig()
     opts = read_options or ReadOptions()
     root = Path(root)
-    run_dir = Path(run_dir) if run_dir else root / default_run_name(corpus, root)
-    if (run_dir / checkpoint.LAST).exists() or (run_dir / checkpoint.BEST).exists():
+    run_dir = Path(run_dir) if run_dir else root / runs.default_name(corpus, root)
+    if runs.checkpoints_in(run_dir):
         raise ConfigError(f"{run_dir} already holds a run: continue it with `charlstm resume {run_dir}` "
                           "or choose another --name")
     dev, dist = _join(device)
@@ -248,7 +237,7 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     if len(data.files.skipped) > 10:
         run.notes.append(f"... and {len(data.files.skipped) - 10} more skipped files")
     if dist.is_main:
-        _truncate_metrics(run_dir, 0)
+        runs.truncate_metrics(run_dir, 0)
     yield from _run_loop(run, should_stop)
 
 
@@ -263,10 +252,11 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
         raise ResumeMismatchError(f"resume cannot change {', '.join(bad)}: they would not match the "
                                   "saved optimizer state and data position; start a new run instead")
     notes: list[str] = []
-    if target is not None and Path(target).is_file():
-        ckpt, path = checkpoint.load(Path(target)), Path(target)
+    where = runs.locate(target, Path(root))
+    if where.is_file():
+        ckpt, path = checkpoint.load(where), where
     else:
-        run_dir = checkpoint.resolve(target, Path(root)).parent
+        run_dir = where
         ckpt, path, problems = checkpoint.load_newest_good(run_dir)
         notes += [f"skipped a bad checkpoint: {p}" for p in problems]
         if problems:
@@ -319,18 +309,8 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
     if ckpt.get("scaler"):
         run.scaler.load_state_dict(ckpt["scaler"])
     if dist.is_main:
-        _truncate_metrics(run_dir, run.step)
+        runs.truncate_metrics(run_dir, run.step)
     yield from _run_loop(run, should_stop)
-
-
-def _truncate_metrics(run_dir: Path, step: int) -> None:
-    """Drop metric lines written after the checkpoint being resumed (they will be written again)."""
-    path = run_dir / METRICS_FILE
-    if not path.exists():
-        return
-    keep = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
-    path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
 
 
 def _join(device: str) -> tuple[torch.device, Dist]:
@@ -359,10 +339,8 @@ def _run_loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Eve
 
 
 def _log(run: _Run, record: dict) -> None:
-    if not run.dist.is_main:
-        return
-    with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    if run.dist.is_main:
+        runs.append_metrics(run.run_dir, record)
 
 
 def _save(run: _Run, name: str, reason: str) -> Saved:
@@ -408,7 +386,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
     marks = sorted(t for t in cfg.eval_at if t > run.train_time)
     while True:
         if dist.any(should_stop()):  # a stop asked on any rank stops every rank at this step
-            yield _save(run, checkpoint.LAST, "interrupted")
+            yield _save(run, runs.LAST, "interrupted")
             yield Stopped(run.step, "interrupted", f"stopped at step {run.step}", run.best_val_loss,
                           run.train_time, str(run.run_dir))
             return
@@ -452,7 +430,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
                 msg = (f"non-finite {'loss' if not math.isfinite(loss_v) else 'gradient norm'} at step "
                        f"{run.step + 1} (loss {loss_v}, grad norm {norm_v}); nothing was updated. Try a lower "
                        "--lr or --clip, or --max-bad-steps K to skip up to K bad steps in a row")
-                yield _save(run, checkpoint.LAST, "nonfinite")
+                yield _save(run, runs.LAST, "nonfinite")
                 yield Stopped(run.step, "nonfinite", msg, run.best_val_loss, run.train_time, str(run.run_dir))
                 raise NonFiniteError(msg)
             run.cursor += 1  # skip this window
@@ -498,7 +476,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
         if run.step % cfg.eval_every == 0 or done or passed:
             yield from _evaluate(run, val_ids, last_loss)
             if run.stop_early and not done:
-                yield _save(run, checkpoint.LAST, "final")
+                yield _save(run, runs.LAST, "final")
                 yield Stopped(run.step, "early-stop", f"stopped early at step {run.step}: no better validation "
                               f"loss in the last {cfg.patience} evaluations (best {run.best_val_loss:.4f} is in "
                               f"best.pt; --patience 0 trains to the end)", run.best_val_loss, run.train_time,
@@ -506,7 +484,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool]) -> Iterator[Event]:
                 return
         periodic = (cfg.save_every and run.step % cfg.save_every == 0) or save_due
         if done or periodic:
-            yield _save(run, checkpoint.LAST, "final" if done else "periodic")
+            yield _save(run, runs.LAST, "final" if done else "periodic")
             last_save_wall = wall
         if done:
             yield Stopped(run.step, "done", f"finished {budget_text(budget)} at step {run.step}",
@@ -543,7 +521,7 @@ def _evaluate(run: _Run, val_ids: Tokens, train_loss: float | None) -> Iterator[
         yield Alert(run.step, "plateau", f"no better validation loss in {run.evals_since_best} evaluations: "
                     f"learning rate cut to {run.lr_scale:.3g}x (--plateau 0 keeps it)")
     if is_best:
-        yield _save(run, checkpoint.BEST, "best")
+        yield _save(run, runs.BEST, "best")
     n_evals = sum(1 for r in run.history if r["kind"] == "eval")
     if cfg.sample_every and n_evals % cfg.sample_every == 0 and run.dist.is_main:
         text = generate_text(run.model, run.corpus.tokenizer,

@@ -155,13 +155,6 @@ def test_truncated_and_garbage_files(run_dir):
             checkpoint.load(run_dir / name)
 
 
-def test_resolve_and_newest_run(tmp_path, run_dir):
-    assert checkpoint.resolve(None, run_dir.parent) == run_dir / "last.pt"
-    assert checkpoint.resolve(run_dir, tmp_path, (checkpoint.BEST, checkpoint.LAST)) == run_dir / "best.pt"
-    with pytest.raises(CheckpointError, match="no checkpoints found"):
-        checkpoint.resolve(None, tmp_path / "nothing")
-
-
 def test_fallback_to_newest_good_checkpoint(run_dir):
     (run_dir / "last.pt").write_bytes(b"broken")
     os.utime(run_dir / "best.pt", (1, 1))

@@ -14,7 +14,7 @@ from charlstm.introspect import (
     unit_saturation,
 )
 from charlstm.model import CharLSTM
-from charlstm.report import activation_html, saturation_svg
+from charlstm.pictures import activation_html, saturation_svg
 from charlstm.tokenizer import CharTokenizer
 
 TEXT = 'She said "hi (there)"\nand left.\n'

@@ -9,17 +9,17 @@ from typing import Annotated
 
 import typer
 
-from .cli_common import Root, user_errors
-from .errors import CharLSTMError
+from ..errors import CharLSTMError
+from .common import Root, user_errors
 
 corpora_app = typer.Typer(help="List the bundled corpora and those that can be fetched; `get` fetches one.",
                           invoke_without_command=True, no_args_is_help=False)
 
 
 def _ckpt(target: Path | None, root: Path, last: bool = False, mmap: bool = False) -> tuple[dict, Path]:
-    from . import checkpoint as ck
-    order = (ck.LAST, ck.BEST) if last else (ck.BEST, ck.LAST)
-    path = ck.resolve(target, root, order)
+    from .. import checkpoint as ck
+    from .. import runs as rs
+    path = rs.checkpoint_path(target, root, last)
     return ck.load(path, map_location="cpu", mmap=mmap), path
 
 
@@ -40,12 +40,12 @@ def eval_command(
     with user_errors():
         from tqdm import tqdm
 
-        from . import checkpoint as ck
-        from .console import stderr_console
-        from .corpus import ReadOptions
-        from .devices import resolve_device
-        from .scoring import score_files
-        from .tokenizer import describe_char
+        from .. import checkpoint as ck
+        from ..devices import resolve_device
+        from ..evaluate import score_files
+        from ..textfiles import ReadOptions
+        from ..tokenizer import describe_char
+        from .render import stderr_console
 
         ckpt, path = _ckpt(checkpoint, root, last)
         model, tok = ck.build_model(ckpt, resolve_device(device))
@@ -79,7 +79,7 @@ def info(
 ) -> None:
     """Everything about one run: model, training, corpus, vocabulary, versions."""
     with user_errors():
-        from .console import info_table, stdout_console
+        from .render import info_table, stdout_console
         ckpt, path = _ckpt(target, root, last, mmap=True)
         stdout_console().print(info_table(ckpt, path))
 
@@ -87,25 +87,23 @@ def info(
 def runs(root: Root = Path("checkpoints")) -> None:
     """All runs under --root, newest first, with size, steps, time trained and best validation loss."""
     with user_errors():
-        from . import checkpoint as ck
-        from .console import runs_table, stdout_console
+        from .. import checkpoint as ck
+        from .. import runs as rs
+        from .render import runs_table, stdout_console
         if not root.is_dir():
             raise CharLSTMError(f"no runs: {root} does not exist (train one with `charlstm train CORPUS`)")
         rows = []
-        # runs are folders holding a checkpoint; `compare` keeps its runs one level further down
-        found = {p.parent for pattern in ("*/*.pt", "*/*/*.pt") for p in root.glob(pattern)
-                 if p.name in (ck.LAST, ck.BEST)}
-        for d in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
+        for d in rs.find(root):
             try:
                 ckpt, path, _ = ck.load_newest_good(d)
             except CharLSTMError as e:
-                rows.append((d.relative_to(root), None, str(e)))
+                rows.append((rs.name_of(d, root), None, str(e)))
                 continue
-            rows.append((d.relative_to(root), ckpt, path.name))
+            rows.append((rs.name_of(d, root), ckpt, path.name))
         if not rows:
             raise CharLSTMError(f"no runs under {root} (train one with `charlstm train CORPUS`)")
         stdout_console().print(runs_table(rows))
-        from .console import stderr_console
+        from .render import stderr_console
         for d, ckpt, note in rows:
             if ckpt is None:
                 stderr_console().print(f"{d}: {note}", markup=False, highlight=False)
@@ -117,14 +115,16 @@ def plot(
     output: Annotated[Path, typer.Option("--output", "-o",
                                          help="Picture to write: .png or .svg.")] = Path("curves.png"),
     x: Annotated[str, typer.Option("--x", help="Horizontal axis: step or time (minutes of training).")] = "step",
+    root: Root = Path("checkpoints"),
 ) -> None:
     """Draw train and validation loss curves of one or more runs to a PNG or SVG file (needs matplotlib:
     pip install "charlstm\\[plot]")."""
     with user_errors():
-        from .plotting import plot_runs
+        from ..plotting import plot_runs
         if x not in ("step", "time"):
             raise CharLSTMError(f"--x must be step or time, not {x!r}")
-        plot_runs(runs_, output, x)
+        from ..runs import run_dir_of
+        plot_runs([run_dir_of(r, root) for r in runs_], output, x)
         typer.echo(f"wrote {output}")
 
 
@@ -135,8 +135,8 @@ def corpora(ctx: typer.Context,
     """What ships in corpora/ and what `charlstm corpora get NAME` can fetch."""
     if ctx.invoked_subcommand is not None:
         return
-    from .console import corpora_table, stdout_console
-    from .fetch import SOURCES
+    from ..fetch import SOURCES
+    from .render import corpora_table, stdout_console
     local = sorted(p for p in folder.glob("*.txt")) if folder.is_dir() else []
     stdout_console().print(corpora_table(local, SOURCES.values(), folder))
 
@@ -151,7 +151,7 @@ def corpora_get(
     with user_errors():
         from tqdm import tqdm
 
-        from .fetch import SOURCES, download
+        from ..fetch import SOURCES, download
         if name not in SOURCES:
             raise CharLSTMError(f"unknown corpus {name!r}: choose one of {', '.join(sorted(SOURCES))}")
         src = SOURCES[name]

@@ -5,12 +5,12 @@ from conftest import ROOT
 from typer.testing import CliRunner
 
 from charlstm.cli import app
-from charlstm.cli_docs import render
+from charlstm.cli.docs import render
 
 
 def test_docs_cli_md_is_current():
     assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == render(), \
-        "docs/cli.md is stale: python -m charlstm.cli_docs > docs/cli.md"
+        "docs/cli.md is stale: python -m charlstm.cli.docs > docs/cli.md"
 
 
 def test_every_option_has_help_and_every_command_a_description():

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from .cli_common import Root, Threads, user_errors
-from .errors import CharLSTMError, ConfigError
+from ..errors import CharLSTMError, ConfigError
+from .common import Root, Threads, user_errors
 
 
 def sample(
@@ -74,15 +74,15 @@ def sample(
             raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
         import torch
 
-        from . import checkpoint as ck
-        from .console import stderr_console
-        from .devices import resolve_device
-        from .sample import SampleConfig
+        from .. import checkpoint as ck
+        from .. import runs
+        from ..devices import resolve_device
+        from ..sample import SampleConfig
+        from .render import stderr_console
 
         if threads:
             torch.set_num_threads(threads)
-        order = (ck.LAST, ck.BEST) if last else (ck.BEST, ck.LAST)
-        path = ck.resolve(checkpoint, root, order)
+        path = runs.checkpoint_path(checkpoint, root, last)
         saved = ck.load(path, map_location="cpu")
         dev = resolve_device(device)
         model, tok = ck.build_model(saved, dev)
@@ -116,8 +116,8 @@ def sample(
 def _one(prime: str, model, tok, cfg, skip_unknown: bool, echo_prime: bool, separator: str, engine: str,
          stop_at: str | None, lines: int | None, out, err) -> list[str]:
     """Generate one round (num_samples samples) after `prime`; stream when there is one sample."""
-    from .sample import generate, until
-    from .tokenizer import normalize
+    from ..sample import generate, until
+    from ..tokenizer import normalize
 
     tok.encode(prime, skip_unknown=skip_unknown)  # refuse unknown characters before printing anything
     shown = "".join(c for c in normalize(prime, tok.normalization) if c in tok.stoi) if echo_prime else ""
@@ -162,7 +162,7 @@ def _interactive(run: dict) -> None:
 
 
 def _novelty(path: Path, tok, texts: list[str], val_fraction: float, err) -> None:
-    from .novelty import report
+    from ..novelty import report
     got = report(path.parent, tok, texts, val_fraction)
     if got is None:
         err.print("[yellow]--novelty: the run's token cache (tokens.bin) is missing, so the training text is "

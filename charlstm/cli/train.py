@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .cli_common import (
+from ..config import TrainConfig
+from ..sizing import FEW_PASSES
+from .common import (
     DEFAULTS,
     P_EVAL,
     P_INPUT,
@@ -36,8 +38,6 @@ from .cli_common import (
     save_every_options,
     user_errors,
 )
-from .config import TrainConfig
-from .sizing import FEW_PASSES
 
 SIZED = "[default: from --preset]"
 
@@ -137,7 +137,7 @@ def train(
     Example: [bold]charlstm train corpora/pydocs.txt --time 5m[/]
     """
     with user_errors():
-        from .corpus import ReadOptions
+        from ..textfiles import ReadOptions
 
         overrides = {k: v for k, v in dict(eval_every=eval_every, sample_every=sample_every,
                                            max_bad_steps=max_bad_steps, log_every=log_every,
@@ -153,7 +153,7 @@ def train(
                            pattern=pattern)
         model = {k: v for k, v in dict(cell=cell, layers=layers, hidden=hidden, embed=embed,
                                        dropout=dropout, weight_drop=weight_drop).items() if v is not None}
-        from .train import train as run_train
+        from ..train import train as run_train
         flag = StopFlag()
         with flag.installed():
             events = run_train(corpus, model, cfg, run_dir=root / name if name else None, root=root,
@@ -188,7 +188,7 @@ def resume(
     [bold]charlstm resume --steps 5000[/] trains a 2000-step run for 3000 more steps.
     """
     with user_errors():
-        from .train import resume as run_resume
+        from ..train import resume as run_resume
         overrides = dict(**budget_options(steps, epochs, time), **save_every_options(save_every), eval_every=eval_every,
                          sample_every=sample_every, max_bad_steps=max_bad_steps, log_every=log_every,
                          precision=precision)

@@ -12,12 +12,12 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
-from .cli_common import DEBUG
-from .cli_inspect import compare, gates, inspect
-from .cli_sample import sample
-from .cli_tools import corpora_app, eval_command, info, plot, runs
-from .cli_train import resume, train
+from .. import __version__
+from .common import DEBUG
+from .inspect import compare, gates, inspect
+from .sample import sample
+from .tools import corpora_app, eval_command, info, plot, runs
+from .train import resume, train
 
 app = typer.Typer(
     name="charlstm",

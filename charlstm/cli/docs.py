@@ -1,6 +1,6 @@
 """Write the command-line reference (docs/cli.md) from the real CLI, so the two cannot drift:
 
-    python -m charlstm.cli_docs > docs/cli.md
+    python -m charlstm.cli.docs > docs/cli.md
 
 tests/test_cli_docs.py fails when docs/cli.md differs from what this prints.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from .cli import app
+from .app import app
 
 
 def _default(p) -> str:
@@ -58,7 +58,7 @@ def _command(name: str, cmd, out: list[str], level: int = 2) -> None:
 def render() -> str:
     root = typer.main.get_command(app)
     out = ["# charlstm command-line reference\n",
-           "Generated from the CLI by `python -m charlstm.cli_docs > docs/cli.md` (a test checks it is current).",
+           "Generated from the CLI by `python -m charlstm.cli.docs > docs/cli.md` (a test checks it is current).",
            "Every command also answers `--help`.\n"]
     for name, cmd in root.commands.items():
         _command(name, cmd, out)

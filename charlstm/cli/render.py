@@ -16,8 +16,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .config import budget_text, format_duration
-from .events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
+from ..config import budget_text, format_duration
+from ..events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
 
 LN2 = math.log(2)
 SPARK = "▁▂▃▄▅▆▇█"

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charlstm import corpus as corpus_mod
-from charlstm.corpus import ReadOptions, encode_text, find_files, iter_text
-from charlstm.data import prepare_corpus
+from charlstm import textfiles as textfiles_mod
+from charlstm.corpus import prepare_corpus
 from charlstm.errors import CorpusError, ResumeMismatchError
+from charlstm.textfiles import ReadOptions, encode_text, find_files, iter_text
 from charlstm.tokenizer import CharTokenizer
 
 
@@ -35,7 +35,7 @@ def test_invalid_utf8_reports_byte_offset(tmp_path):
 
 
 def test_invalid_byte_offset_across_blocks(tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus_mod, "BLOCK", 7)
+    monkeypatch.setattr(textfiles_mod, "BLOCK", 7)
     p = tmp_path / "bad.txt"
     p.write_bytes("ab\né".encode() * 5 + b"\xc3(")  # a split 2-byte char, then a broken one at byte 25
     with pytest.raises(CorpusError, match=r"at byte 25"):
@@ -54,7 +54,7 @@ def test_small_blocks_give_the_same_text(tmp_path, monkeypatch):
     p = tmp_path / "t.txt"
     p.write_bytes(text.encode())
     whole = read_all(p)
-    monkeypatch.setattr(corpus_mod, "BLOCK", 5)
+    monkeypatch.setattr(textfiles_mod, "BLOCK", 5)
     assert read_all(p) == whole == unicodedata.normalize("NFC", text.replace("\r\n", "\n"))
 
 
@@ -135,7 +135,7 @@ def test_encode_text_matches_tokenizer():
 def test_same_vocabulary_under_c_locale(tmp_path):
     p = tmp_path / "u.txt"
     p.write_text("naïve café — 日本 🙂\n", encoding="utf-8")
-    code = ("import sys; from charlstm.data import prepare_corpus; from pathlib import Path; "
+    code = ("import sys; from charlstm.corpus import prepare_corpus; from pathlib import Path; "
             "c = prepare_corpus([sys.argv[1]], Path(sys.argv[2])); print(c.tokenizer.to_dict()['chars'].encode())")
     out = []
     for loc, run in (("C", "r1"), ("C.UTF-8", "r2")):

@@ -7,9 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charlstm.data import check_trainable, lane_length, num_windows, split, window, window_spans
+from charlstm.batching import lane_length, num_windows, window, window_spans
+from charlstm.corpus import check_trainable, split
 from charlstm.errors import CorpusError
-from charlstm.tokens import Tokens
+from charlstm.tokenfile import Tokens
 
 
 def lanes_of(text, B, T):

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from .config import TrainConfig, parse_duration
-from .errors import CharLSTMError
+from ..config import TrainConfig, parse_duration
+from ..errors import CharLSTMError
 
 DEFAULTS = TrainConfig()
 DEBUG = {"on": False}
@@ -59,7 +59,7 @@ LogEvery = Annotated[int | None, typer.Option("--log-every", min=1, help=f"Steps
 @contextmanager
 def user_errors():
     """One error policy: CharLSTMError -> one red line on stderr, exit 1."""
-    from .console import error_line, stderr_console
+    from .render import error_line, stderr_console
     try:
         yield
     except CharLSTMError as e:
@@ -130,8 +130,8 @@ def progress_factory(quiet: bool):
 
 
 def run_training(events, quiet: bool, plain: bool, as_json: bool, flag: StopFlag) -> None:
-    from .console import TrainView, stderr_console
-    from .events import Stopped
+    from ..events import Stopped
+    from .render import TrainView, stderr_console
 
     console = stderr_console()
     if int(os.environ.get("RANK", "0")) > 0:  # under torchrun only rank 0 reports

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .cli_common import DEFAULTS, Device, Plain, Quiet, Root, Threads, run_training, user_errors
-from .errors import ConfigError
+from ..errors import ConfigError
+from .common import DEFAULTS, Device, Plain, Quiet, Root, Threads, run_training, user_errors
 
 Text_ = Annotated[str | None, typer.Option("--text", help="Text to run through the model.")]
 File_ = Annotated[Path | None, typer.Option("--file", help="Read the text from this file.")]
@@ -24,7 +24,7 @@ def _load_text(ckpt_path: Path, text: str | None, file: Path | None, chars: int)
     if text is not None:
         return text
     if file is not None:
-        from .corpus import ReadOptions, iter_text
+        from ..textfiles import ReadOptions, iter_text
         out = []
         for block in iter_text(file, ReadOptions()):
             out.append(block)
@@ -32,23 +32,24 @@ def _load_text(ckpt_path: Path, text: str | None, file: Path | None, chars: int)
                 break
         return "".join(out)[:chars]
     # default: the start of the run's own validation text
-    from . import checkpoint
-    from .data import TOKENS_FILE, split
-    from .tokenizer import CharTokenizer
-    from .tokens import Tokens
+    from .. import checkpoint
+    from ..corpus import split
+    from ..runs import TOKENS
+    from ..tokenfile import Tokens
+    from ..tokenizer import CharTokenizer
     ck = checkpoint.load(ckpt_path)
     tok = CharTokenizer.from_dict(ck["vocab"])
-    tokens_path = ckpt_path.parent / TOKENS_FILE
+    tokens_path = ckpt_path.parent / TOKENS
     if not tokens_path.exists():
         raise ConfigError("no --text or --file given, and the run's token file is gone")
-    from .corpus import id_dtype
+    from ..textfiles import id_dtype
     val = split(Tokens(path=tokens_path, dtype=id_dtype(tok)), ck["train_config"]["val_fraction"])[1]
     return tok.decode(val.read(0, chars).tolist())
 
 
 def _model(checkpoint_arg: Path | None, root: Path):
-    from . import checkpoint
-    path = checkpoint.resolve(checkpoint_arg, root, (checkpoint.BEST, checkpoint.LAST))
+    from .. import checkpoint, runs
+    path = runs.checkpoint_path(checkpoint_arg, root)
     model, tok = checkpoint.build_model(checkpoint.load(path))
     return path, model, tok
 
@@ -78,9 +79,9 @@ def inspect(
     with user_errors():
         import numpy as np
 
-        from .console import activation_text, stderr_console, units_table
-        from .introspect import FEATURES, rank_units, trace
-        from .report import activation_html
+        from ..introspect import FEATURES, rank_units, trace
+        from ..pictures import activation_html
+        from .render import activation_text, stderr_console, units_table
 
         if find is not None and find not in FEATURES:
             raise ConfigError(f"--find takes one of {', '.join(FEATURES)}, not {find!r}")
@@ -123,9 +124,9 @@ def gates(
 ) -> None:
     """How often each gate is nearly shut (< 0.1), wide open (> 0.9) or in between, per layer."""
     with user_errors():
-        from .console import saturation_table, stderr_console
-        from .introspect import GATES, saturation, trace, unit_saturation
-        from .report import saturation_svg
+        from ..introspect import GATES, saturation, trace, unit_saturation
+        from ..pictures import saturation_svg
+        from .render import saturation_table, stderr_console
 
         path, model, tok = _model(checkpoint, root)
         if model.config.cell == "rnn":
@@ -175,12 +176,12 @@ def compare(
     with user_errors():
         from datetime import datetime
 
-        from .cli_common import StopFlag, budget_options
-        from .compare import compare as run_compare
-        from .config import TrainConfig
-        from .console import compare_table, stderr_console
-        from .events import Started
-        from .sample import SampleConfig, generate_text
+        from ..compare import compare as run_compare
+        from ..config import TrainConfig
+        from ..events import Started
+        from ..sample import SampleConfig, generate_text
+        from .common import StopFlag, budget_options
+        from .render import compare_table, stderr_console
 
         budget = budget_options(steps, None, time or (None if steps else "2m"))
         cfg = TrainConfig(batch_size=batch_size, seq_len=seq_len, lr=lr, eval_every=eval_every, seed=seed,
@@ -199,9 +200,10 @@ def compare(
                     yield ev
             run_training(events(), quiet, plain, False, flag)
         con.print(compare_table(list(results.values())))
-        from . import checkpoint as ck
+        from .. import checkpoint as ck
+        from .. import runs
         for r in results.values():
-            m, tok = ck.build_model(ck.load(ck.resolve(Path(r.run_dir), root, (ck.BEST, ck.LAST))))
+            m, tok = ck.build_model(ck.load(runs.checkpoint_path(Path(r.run_dir), root)))
             text = generate_text(m, tok, SampleConfig(length=240, temperature=0.8, seed=seed))[0]
             con.print(f"[bold]{r.cell}[/] sample:")
             con.print(text, markup=False, highlight=False)

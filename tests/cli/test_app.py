@@ -42,8 +42,8 @@ def test_train_sample_resume_end_to_end(tmp_path, corpus_file):
 
 @pytest.mark.parametrize("args, message", [
     (["train", "nope.txt"], "corpus not found: nope.txt"),
-    (["sample", "--root", "empty"], "no checkpoints found"),
-    (["resume", "--root", "empty"], "no checkpoints found"),
+    (["sample", "--root", "empty"], "no runs under"),
+    (["resume", "--root", "empty"], "no runs under"),
     (["train", "CORPUS", "--time", "10"], "write it with a unit"),
     (["train", "CORPUS", "--cell", "lstmx"], "--cell must be one of"),
     (["sample", "CKPT", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
