@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError
-from .common import DEFAULTS, Device, Plain, Quiet, Root, Threads, run_training, user_errors
+from .common import run_training, user_errors
+from .options import DEFAULTS, Device, Plain, Quiet, Root, Threads
 
 Text_ = Annotated[str | None, typer.Option("--text", help="Text to run through the model.")]
 File_ = Annotated[Path | None, typer.Option("--file", help="Read the text from this file.")]

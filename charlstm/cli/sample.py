@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 
 from ..errors import CharLSTMError, ConfigError
-from .common import Root, Threads, user_errors
+from .common import user_errors
+from .options import Root, Threads
 
 
 def sample(

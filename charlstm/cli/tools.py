@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from ..errors import CharLSTMError
-from .common import Root, user_errors
+from .common import user_errors
+from .options import Root
 
 corpora_app = typer.Typer(help="List the bundled corpora and those that can be fetched; `get` fetches one.",
                           invoke_without_command=True, no_args_is_help=False)

@@ -9,7 +9,8 @@ import typer
 
 from ..config import TrainConfig
 from ..sizing import FEW_PASSES
-from .common import (
+from .common import StopFlag, budget_options, progress_factory, run_training, save_every_options, user_errors
+from .options import (
     DEFAULTS,
     P_EVAL,
     P_INPUT,
@@ -29,14 +30,8 @@ from .common import (
     SampleEvery,
     SaveEvery,
     Steps,
-    StopFlag,
     Threads,
     Time,
-    budget_options,
-    progress_factory,
-    run_training,
-    save_every_options,
-    user_errors,
 )
 
 SIZED = "[default: from --preset]"
