@@ -2,7 +2,7 @@
 
 Files are read as UTF-8 (whatever the locale) in blocks, with the BOM stripped, line endings made
 explicit, and Unicode normalized, so a multi-gigabyte corpus never sits in memory as one string.
-`encode_files` writes the ids to a flat token file that training memory-maps. Knows nothing of
+`encode_files` writes the ids to a flat token file that training reads span by span (tokenfile.py). Knows nothing of
 torch, models or the terminal: progress is reported through a callback.
 """
 

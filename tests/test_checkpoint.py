@@ -160,3 +160,18 @@ def test_fallback_to_newest_good_checkpoint(run_dir):
     os.utime(run_dir / "best.pt", (1, 1))
     ck, path, problems = checkpoint.load_newest_good(run_dir)
     assert path.name == "best.pt" and len(problems) == 1 and "last.pt" in problems[0]
+
+
+OLD = Path(__file__).parent / "data" / "checkpoint-1391657.pt"
+
+
+def test_checkpoints_written_before_the_layout_change_still_load():
+    # written by charlstm at commit 1391657 (before the cli/ package and runs.py): a 1x12 LSTM after
+    # 6 steps; the text below is what that version's `charlstm sample --temp 0.8 --seed 3 -n 40
+    # --prime "The "` printed for it
+    from charlstm.sample import SampleConfig, generate_text
+    ck = checkpoint.load(OLD)
+    assert ck["step"] == 6 and ck["charlstm_version"] == "0.1.0"
+    model, tok = checkpoint.build_model(ck)
+    text = generate_text(model, tok, SampleConfig(length=40, temperature=0.8, seed=3), prime="The ")[0]
+    assert text == "\n,b\nh rpmvgr.e gTwtvnTw\nTTbm,,ar.  ae\nah"
