@@ -35,3 +35,8 @@ def __getattr__(name: str):
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'charlstm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API (resolved lazily above) and the module's own dunder names, for dir() and completion."""
+    return sorted({*__all__, *(k for k in globals() if k.startswith("__") and k.endswith("__"))})

@@ -17,15 +17,16 @@ from pathlib import Path
 
 import torch
 
-from .config import ModelConfig
+from .config import ModelConfig, TrainConfig
 from .errors import CharLSTMError, CheckpointError
-from .model import CharLSTM
+from .model import CharLSTM, weight_shapes
 from .runs import checkpoints_in
 from .tokenizer import CharTokenizer
 
 FORMAT_VERSION = 1
 REQUIRED = ("format_version", "model_config", "train_config", "vocab", "model")
 TMP_MARK = ".tmp-"
+READ_OPTIONS = {"encoding", "errors", "newline", "normalization", "pattern"}  # textfiles.ReadOptions
 
 
 def save(ckpt: dict, path: Path) -> None:
@@ -36,16 +37,19 @@ def save(ckpt: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
+        tmp.unlink(missing_ok=True)  # our own leftover (same pid): never follow a link planted there
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with open(fd, "wb") as f:
             torch.save(ckpt, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise CheckpointError(f"could not save {path}: {e.strerror or e}; the previous checkpoint "
-                                  "is untouched") from e
+        # a full disk inside torch.save surfaces as a RuntimeError from its zip writer
+        if isinstance(e, (OSError, RuntimeError)):
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0] if str(e) else e
+            raise CheckpointError(f"could not save {path}: {why}; the previous checkpoint is untouched") from e
         raise
     _fsync_dir(path.parent)
 
@@ -83,11 +87,25 @@ def _fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
 def remove_orphans(run_dir: Path) -> list[Path]:
-    """Delete temp files left by a run that died mid-save; returns what was removed."""
-    gone = [p for p in Path(run_dir).glob(f".*{TMP_MARK}*") if p.is_file()]
-    for p in gone:
-        p.unlink(missing_ok=True)
+    """Delete temp files left by a save whose process died (the writer's pid ends the name); a save
+    in flight in a live process is left alone. Returns what was removed."""
+    gone = []
+    for p in Path(run_dir).glob(f".*{TMP_MARK}*"):
+        pid = p.name.rsplit(TMP_MARK, 1)[-1]
+        if p.is_file() and not p.is_symlink() and not (pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid))):
+            p.unlink(missing_ok=True)
+            gone.append(p)
     return gone
 
 
@@ -129,7 +147,7 @@ def validate(ckpt: object, path: Path | str = "checkpoint") -> None:
     if tok.vocab_size != cfg.vocab_size:
         raise CheckpointError(f"{path}: vocabulary holds {tok.vocab_size} characters but the model "
                               f"was built for {cfg.vocab_size}")
-    expected = {k: tuple(v.shape) for k, v in CharLSTM(cfg).state_dict().items()}
+    expected = weight_shapes(cfg)  # arithmetic: nothing is allocated, whatever sizes the file claims
     weights = ckpt["model"]
     if not isinstance(weights, dict):
         raise CheckpointError(f"{path}: weights are not a state dict")
@@ -145,6 +163,7 @@ def validate(ckpt: object, path: Path | str = "checkpoint") -> None:
             raise CheckpointError(f"{path}: weight {k} has shape {got}, the config needs {shape}")
         if not torch.isfinite(t).all():
             raise CheckpointError(f"{path}: weight {k} holds NaN or infinite values")
+    _validate_record(ckpt, path)
 
 
 def build_model(ckpt: dict, device: str | torch.device = "cpu") -> tuple[CharLSTM, CharTokenizer]:
@@ -169,3 +188,68 @@ def load_newest_good(run_dir: Path, map_location: str | torch.device = "cpu") ->
 
 def is_finite_number(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
+
+
+
+def _need(ok: bool, path: Path | str, what: str, resumable: bool = False) -> None:
+    if not ok:
+        raise CheckpointError(f"{path}: {what}" + ("; it cannot be resumed (sample, eval and info still read it)"
+                                                   if resumable else ""))
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _validate_record(ckpt: dict, path: Path | str) -> None:
+    """The fields every command reads (info, eval, sample --novelty), type-checked."""
+    _need(isinstance(ckpt["train_config"], dict) and bool(ckpt["train_config"]), path, "it holds no training config")
+    try:
+        TrainConfig.from_dict(ckpt["train_config"])
+    except (CharLSTMError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} has an unreadable training config: {e}") from None
+    for key in ("step", "cursor"):
+        _need(_is_int(ckpt.get(key, 0)) and ckpt.get(key, 0) >= 0, path, f"{key} is {ckpt.get(key)!r}, not a count")
+    for key in ("train_time", "epoch"):
+        _need(_is_number(ckpt.get(key, 0)) and ckpt.get(key, 0) >= 0, path, f"{key} is {ckpt.get(key)!r}")
+    best = ckpt.get("best_val_loss")
+    _need(best is None or _is_number(best), path, f"best_val_loss is {best!r}")
+    corpus = ckpt.get("corpus")
+    _need(isinstance(corpus, dict) and isinstance(corpus.get("paths"), list) and bool(corpus["paths"])
+          and all(isinstance(p, str) for p in corpus["paths"]) and isinstance(corpus.get("options"), dict)
+          and set(corpus["options"]) <= READ_OPTIONS and all(isinstance(v, str) for v in corpus["options"].values())
+          and _is_int(corpus.get("tokens")) and _is_int(corpus.get("checksum")), path,
+          "its corpus record (paths, options, tokens, checksum) is incomplete")
+    metrics = ckpt.get("metrics", [])
+    _need(isinstance(metrics, list) and all(isinstance(r, dict) for r in metrics), path,
+          "its metrics are not a list of records")
+    for key in ("run_name", "saved_at", "charlstm_version", "torch_version"):
+        _need(isinstance(ckpt.get(key, ""), str), path, f"{key} is not text")
+
+
+def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None:
+    """What only `resume` reads, type-checked before any of it is used: the carried hidden state,
+    the random state and the optimizer's layout."""
+    m = ModelConfig.from_dict(ckpt["model_config"])
+    cfg = TrainConfig.from_dict(ckpt["train_config"])
+    hidden = ckpt.get("hidden")
+    shape = (m.layers, cfg.batch_size, m.hidden)
+    _need(isinstance(hidden, list) and (hidden == [] or (len(hidden) == (2 if m.cell == "lstm" else 1) and all(
+        isinstance(h, torch.Tensor) and tuple(h.shape) == shape and h.dtype == torch.float32 for h in hidden))),
+          path, f"the carried hidden state is not {2 if m.cell == 'lstm' else 1} x {shape}", True)
+    rng = ckpt.get("rng")
+    _need(isinstance(rng, dict) and isinstance(rng.get("torch"), torch.Tensor) and rng["torch"].dtype == torch.uint8
+          and isinstance(rng.get("python"), list) and len(rng["python"]) == 625 and all(map(_is_int, rng["python"]))
+          and (rng.get("python_gauss") is None or _is_number(rng["python_gauss"])), path,
+          "its random state is damaged", True)
+    opt = ckpt.get("optimizer")
+    groups = opt.get("param_groups") if isinstance(opt, dict) else None
+    _need(isinstance(opt, dict) and isinstance(opt.get("state"), dict) and isinstance(groups, list) and len(groups) == 2
+          and all(isinstance(g, dict) and isinstance(g.get("params"), list) and _is_number(g.get("lr", 0))
+                  and _is_number(g.get("weight_decay", 0)) for g in groups)
+          and sum(len(g["params"]) for g in groups) == len(ckpt["model"]), path,
+          "its optimizer state does not fit the model", True)

@@ -54,16 +54,18 @@ def plan(corpus: list[str | Path], cells: list[str], model: dict, opts: ReadOpti
 
 def compare(corpus: list[str | Path], cells: list[str], model: dict, config: TrainConfig, root: Path,
             read_options: ReadOptions | None = None, **train_kw) -> Iterator[tuple[CellResult, Event]]:
+    """Train each cell in turn under ROOT/<cell>, yielding (its result so far, event); `train_kw` goes
+    to `train()` (device, threads, should_stop, ...)."""
     for cell, hidden, params in plan(corpus, cells, model, read_options):
-        result = CellResult(cell, hidden, params, str(Path(root) / cell))
+        result = CellResult(cell=cell, hidden=hidden, params=params, run_dir=str(Path(root) / cell))
         speeds = []
         for ev in train(corpus, {**model, "cell": cell, "hidden": hidden}, config, run_dir=Path(root) / cell,
                         read_options=read_options, **train_kw):
             if isinstance(ev, Step):
                 speeds.append(ev.chars_per_s)
-                result.steps, elapsed = ev.step, ev.elapsed
+                result.steps = ev.step
             elif isinstance(ev, Eval):
-                result.curve.append((elapsed if speeds else 0.0, ev.val_loss))
+                result.curve.append((ev.elapsed, ev.val_loss))  # training seconds when it was made
                 result.best_val_loss = ev.best_val_loss
             elif isinstance(ev, Stopped):
                 result.chars_per_s = sum(speeds) / len(speeds) if speeds else 0.0

@@ -8,6 +8,7 @@ nothing of torch, files or the terminal.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 
@@ -16,12 +17,48 @@ from .errors import ConfigError
 CELLS = ("lstm", "gru", "rnn")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine", "wsd")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_TIME_S = 600.0  # budget when the user gives none of --steps/--epochs/--time
+
+
+MAX_PARAMS = 1_000_000_000  # 4 GB of fp32 weights (16 GB with Adam's state): beyond any model this tool trains
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64 bits
 
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def _check_types(obj) -> None:
+    """Every field holds its declared type (a bool is not an int) and every number is finite, so
+    a config from a hand-edited checkpoint or an `inf` on the command line is one clear error."""
+    for f in dataclasses.fields(obj):
+        v, kind = getattr(obj, f.name), str(f.type)
+        if v is None and "None" in kind:
+            continue
+        numbers = v if kind.startswith("tuple") else (v,)
+        if kind.startswith("tuple"):
+            ok = isinstance(v, tuple)
+        elif kind.startswith("int"):
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif kind.startswith("float"):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        else:
+            ok, numbers = isinstance(v, str), ()
+        ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in numbers)
+        _check(ok, f"--{_opt(f.name)} must be a finite {kind.split(' ')[0].split('[')[0]}, got {v!r}")
+
+
+def param_count(cell: str, vocab: int, embed: int, hidden: int, layers: int) -> int:
+    """Parameters of a model, from its sizes alone (an LSTM layer has 4 weight blocks, GRU 3, RNN 1)."""
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    n = vocab * embed + hidden * vocab + vocab
+    inp = embed
+    for _ in range(layers):
+        n += gates * hidden * (inp + hidden + 2)
+        inp = hidden
+    return n
 
 
 @dataclass(frozen=True)
@@ -35,12 +72,20 @@ class ModelConfig:
     weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden matrices while training
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.vocab_size >= 2, f"vocabulary needs at least 2 characters, got {self.vocab_size}")
         _check(self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         for name in ("embed", "hidden", "layers"):
             _check(getattr(self, name) >= 1, f"--{name} must be at least 1, got {getattr(self, name)}")
         _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         _check(0.0 <= self.weight_drop < 1.0, f"--weight-drop must be in [0, 1), got {self.weight_drop}")
+        n = self.num_params()
+        _check(n <= MAX_PARAMS, f"a {self.layers}x{self.hidden} {self.cell} with embed {self.embed} and "
+                                f"{self.vocab_size} characters would have {n:,.4g} parameters; charlstm stops at "
+                                f"{MAX_PARAMS:,}")
+
+    def num_params(self) -> int:
+        return param_count(self.cell, self.vocab_size, self.embed, self.hidden, self.layers)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -81,6 +126,7 @@ class TrainConfig:
     patience: int = 10  # evaluations without a new best before training stops early (0: never)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         for name in ("batch_size", "seq_len", "eval_every", "log_every", "sample_length"):
             _check(getattr(self, name) >= 1, f"--{_opt(name)} must be at least 1, got {getattr(self, name)}")
         _check(self.lr > 0, f"--lr must be positive, got {self.lr}")
@@ -103,6 +149,9 @@ class TrainConfig:
         _check(self.max_vocab >= 2, "--max-vocab must be at least 2")
         _check(self.plateau >= 0, "--plateau must be >= 0 (0: never cut the learning rate)")
         _check(self.patience >= 0, "--patience must be >= 0 (0: never stop early)")
+        _check(0 <= self.seed <= MAX_SEED, f"--seed must be in [0, 2**63), got {self.seed}")
+        _check(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got "
+                                             f"{self.precision!r}")
 
     @property
     def budget(self) -> dict:

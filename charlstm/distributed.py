@@ -9,10 +9,14 @@ so the update equals the one-process update over all B lanes, and a run can resu
 number of processes. Every decision that must not differ between ranks (stop, skip a non-finite
 step, save, the validation loss, training time) goes through a collective, so all ranks stop and
 save at the same step. Rank 0 alone evaluates, writes checkpoints and renders progress.
+
+The training loop asks `Dist` for each of these decisions (`any`, `mean_loss`, `agree_clock`,
+`broadcast`); under one process every method is a no-op that hands back the local value.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +57,39 @@ class Dist:
             raise ConfigError(f"--batch-size {batch_size} must divide evenly among {self.world} processes")
         per = batch_size // self.world
         return range(self.rank * per, (self.rank + 1) * per)
+
+    def part(self, batch_size: int) -> range | None:
+        """The lanes this rank reads, or None when one process reads them all."""
+        return self.lanes(batch_size) if self.active else None
+
+    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module | None:
+        """The DistributedDataParallel wrapper that averages gradients over ranks (None for one process)."""
+        if not self.active:
+            return None
+        from torch.nn.parallel import DistributedDataParallel
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def seed_rank(self, seed: int, step: int) -> None:
+        """Each extra rank draws its own dropout masks; rank 0 keeps the run's random stream."""
+        if self.rank:
+            torch.manual_seed(seed + 7919 * self.rank + step)
+
+    def mean_loss(self, loss: float) -> float:
+        """The loss over all lanes (the mean over ranks); NaN when it is non-finite on any rank, so
+        every rank skips or stops together."""
+        if not self.active:
+            return loss
+        ok = math.isfinite(loss)
+        total, bad = self.sum([loss if ok else 0.0, 0.0 if ok else 1.0])
+        return total / self.world if bad == 0 else math.nan
+
+    def agree_clock(self, seconds: float, save_due: bool) -> tuple[float, bool]:
+        """One clock for all ranks, so time budgets and timed saves agree: the mean step time, and a
+        save when any rank's timer is due."""
+        if not self.active:
+            return seconds, save_due
+        total, due = self.sum([seconds, float(save_due)])
+        return total / self.world, due > 0
 
     def sum(self, values: list[float]) -> list[float]:
         """Element-wise sum over ranks (identity for one process)."""

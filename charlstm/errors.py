@@ -32,3 +32,7 @@ class NonFiniteError(CharLSTMError):
 
 class PrimeError(CharLSTMError):
     """Prime text holds characters the model never saw."""
+
+
+class RunBusyError(CharLSTMError):
+    """Another process is writing this run folder (training or resuming it)."""

@@ -1,7 +1,8 @@
 """What a training run reports: small frozen dataclasses yielded by `train()`.
 
 The CLI renders them, tests collect them, a notebook can iterate them. Knows nothing of how they
-are shown.
+are shown. Fields are keyword-only: `Step(step=..., epoch=..., loss=...)` reads the same wherever
+an event is made.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Started:
     run_dir: str
     run_name: str
@@ -27,7 +28,7 @@ class Started:
     processes: int = 1  # training processes (torchrun), each with its share of the lanes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Step:
     step: int
     epoch: float
@@ -43,7 +44,7 @@ class Step:
     clipped_fraction: float = 0.0  # share of recent steps whose gradient norm was clipped
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Eval:
     step: int
     val_loss: float  # nats per character
@@ -54,20 +55,20 @@ class Eval:
     elapsed: float = 0.0  # seconds of training when it was made
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Sample:
     step: int
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Saved:
     step: int
     path: str
     reason: str  # "periodic", "best", "final", "interrupted"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Skipped:
     step: int
     loss: float
@@ -75,14 +76,14 @@ class Skipped:
     in_a_row: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Alert:
     step: int
     kind: str  # "exploding", "vanishing", "plateau"
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Stopped:
     step: int
     reason: str  # "done", "early-stop", "interrupted", "nonfinite"

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .config import ModelConfig
+from .config import ModelConfig, param_count
 
 State = tuple[torch.Tensor, ...]  # lstm: (h[L,B,H], c[L,B,H]); gru and rnn: (h[L,B,H],)
 
@@ -77,12 +77,15 @@ def detach_state(state: State) -> State:
     return tuple(s.detach() for s in state)
 
 
-def params_for(cell: str, vocab: int, embed: int, hidden: int, layers: int) -> int:
-    """Parameter count of a model without building it (used to match sizes across cell types)."""
-    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
-    n = vocab * embed + hidden * vocab + vocab
-    inp = embed
-    for _ in range(layers):
-        n += gates * hidden * (inp + hidden + 2)
-        inp = hidden
-    return n
+params_for = param_count  # kept for callers of the model module
+
+
+def weight_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state dict's names and shapes for a config, by arithmetic: nothing is built or
+    allocated, so a checkpoint claiming absurd sizes can be checked for free."""
+    g = {"lstm": 4, "gru": 3, "rnn": 1}[c.cell] * c.hidden
+    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (c.vocab_size, c.embed)}
+    for k in range(c.layers):
+        shapes |= {f"rnn.weight_ih_l{k}": (g, c.embed if k == 0 else c.hidden), f"rnn.weight_hh_l{k}": (g, c.hidden),
+                   f"rnn.bias_ih_l{k}": (g,), f"rnn.bias_hh_l{k}": (g,)}
+    return shapes | {"head.weight": (c.vocab_size, c.hidden), "head.bias": (c.vocab_size,)}

@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 import torch
 
+from .config import PRECISIONS
 from .errors import ConfigError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MIN_SPEEDUP = 1.2  # a half precision must beat fp32 by this much in the probe to be chosen
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

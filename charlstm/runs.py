@@ -9,16 +9,21 @@ what a checkpoint holds, or of the terminal.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .errors import CheckpointError
+from .errors import CheckpointError, RunBusyError
 
 LAST, BEST = "last.pt", "best.pt"
 METRICS = "metrics.jsonl"
 TOKENS = "tokens.bin"
 CORPUS_META = "corpus.json"
+LOCK = ".lock"  # held (flock) by the one process writing the run
 DEFAULT_ROOT = Path("checkpoints")
 DEPTH = 2  # `compare` keeps its runs one level below its own folder
 
@@ -89,7 +94,7 @@ def run_dir_of(target: str | Path | None, root: Path = DEFAULT_ROOT) -> Path:
 
 def default_name(corpus: list[str | Path], root: Path = DEFAULT_ROOT) -> str:
     """The first corpus path's stem and the time, e.g. `pydocs-20261127-221500` (`-2`, `-3` when taken)."""
-    base = Path(str(corpus[0]).rstrip("/")).stem or "run"
+    base = Path(os.fsdecode(corpus[0]).rstrip("/")).stem or "run"
     name = f"{base}-{datetime.now():%Y%m%d-%H%M%S}"
     n, out = 1, name
     while (Path(root) / out).exists():
@@ -98,10 +103,73 @@ def default_name(corpus: list[str | Path], root: Path = DEFAULT_ROOT) -> str:
     return out
 
 
+def claim_new(corpus: list[str | Path], root: Path = DEFAULT_ROOT) -> Path:
+    """Create a new run folder with a default name; mkdir is atomic, so two runs started in the same
+    second never share one."""
+    Path(root).mkdir(parents=True, exist_ok=True)
+    while True:
+        run_dir = Path(root) / default_name(corpus, root)
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+
+
+@contextmanager
+def writer_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's lock for the whole of a train or resume. A second writer is refused,
+    naming the process; the lock of a killed process is released by the kernel (flock), so the
+    next run takes it over. Costs one system call per run, nothing per step."""
+    path = Path(run_dir) / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as e:
+        raise RunBusyError(f"cannot lock {run_dir}: {e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            raise RunBusyError(f"{run_dir} is being written by process {holder} (a train or resume still "
+                               "running); wait for it to finish, stop it, or use another run") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def is_busy(run_dir: Path) -> bool:
+    """Whether another process holds the run's writer lock (no lock file: not busy)."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 # ---- metrics.jsonl: one JSON object per line, appended as training goes -----------------------------
 def append_metrics(run_dir: Path, record: dict) -> None:
-    with open(Path(run_dir) / METRICS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    """One whole line per record, written with one O_APPEND write (never through a planted link);
+    a failed write (full disk) is one clear error."""
+    line = (json.dumps(record) + "\n").encode()
+    path = Path(run_dir) / METRICS
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            if os.write(fd, line) != len(line):
+                raise OSError(28, "short write (disk full?)")
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise CheckpointError(f"could not write {path}: {e.strerror or e}; the checkpoints are untouched") from None
 
 
 def read_metrics(run_dir: Path) -> tuple[list[dict], int]:
@@ -134,5 +202,14 @@ def truncate_metrics(run_dir: Path, step: int) -> int:
         return 0
     records, bad = read_metrics(run_dir)
     keep = [r for r in records if isinstance(r.get("step", 0), int) and r.get("step", 0) <= step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
+    tmp = path.with_name(f".{METRICS}.tmp-{os.getpid()}")
+    try:  # the old log stays whole until the new one is complete
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in keep))
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"could not rewrite {path}: {e.strerror or e}") from None
     return bad

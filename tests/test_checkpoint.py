@@ -50,7 +50,7 @@ def test_exception_mid_save_leaves_previous_file_identical(run_dir, monkeypatch)
         f.write(b"partial bytes")
         raise RuntimeError("boom")
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(CheckpointError, match="could not save .*: boom; the previous checkpoint is untouched"):
         checkpoint.save({"x": 1}, path)
     assert path.read_bytes() == before
     assert not [p for p in run_dir.iterdir() if checkpoint.TMP_MARK in p.name]
@@ -175,3 +175,104 @@ def test_checkpoints_written_before_the_layout_change_still_load():
     model, tok = checkpoint.build_model(ck)
     text = generate_text(model, tok, SampleConfig(length=40, temperature=0.8, seed=3), prime="The ")[0]
     assert text == "\n,b\nh rpmvgr.e gTwtvnTw\nTTbm,,ar.  ae\nah"
+
+
+def test_a_real_full_disk_is_one_error_and_the_old_checkpoint_stays(run_dir):
+    # a child process whose files may not grow past 64 KiB: torch.save fails inside its zip writer
+    path = run_dir / "last.pt"
+    before = path.read_bytes()
+    code = ("import resource, signal, sys; from pathlib import Path; from charlstm import checkpoint\n"
+            "from charlstm.errors import CheckpointError\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process\n"
+            "p = Path(sys.argv[1]); ck = checkpoint.load(p); ck['pad'] = bytes(1 << 20)\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))\n"
+            "try:\n    checkpoint.save(ck, p)\nexcept CheckpointError as e:\n    print(e); sys.exit(3)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.startswith(f"could not save {path}: ") and "the previous checkpoint is untouched" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert path.read_bytes() == before
+    assert not [p for p in run_dir.iterdir() if checkpoint.TMP_MARK in p.name]
+
+
+def test_a_save_in_flight_in_a_live_process_is_not_an_orphan(run_dir, tmp_path):
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    try:
+        in_flight = run_dir / f".last.pt{checkpoint.TMP_MARK}{live.pid}"
+        orphan = run_dir / f".last.pt{checkpoint.TMP_MARK}{int(dead.stdout)}"
+        in_flight.write_bytes(b"half")
+        orphan.write_bytes(b"half")
+        assert checkpoint.remove_orphans(run_dir) == [orphan]
+        assert in_flight.exists() and not orphan.exists()
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_temp_file_link_is_never_followed(run_dir, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    path = run_dir / "last.pt"
+    (run_dir / f".last.pt{checkpoint.TMP_MARK}{os.getpid()}").symlink_to(victim)
+    checkpoint.save(checkpoint.load(path), path)
+    assert victim.read_text() == "keep me"
+    checkpoint.load(path)
+
+
+def _crafted(ck, change):
+    import copy
+    ck = copy.deepcopy(ck)
+    change(ck)
+    return ck
+
+
+CRAFTED = {
+    "huge hidden": (lambda c: c["model_config"].update(hidden=10**9), "parameters; charlstm stops at"),
+    "hidden just under the bound": (lambda c: c["model_config"].update(hidden=8000), "weights do not match|has shape"),
+    "hidden as text": (lambda c: c["model_config"].update(hidden="12"), "must be a finite int"),
+    "empty train config": (lambda c: c.update(train_config={}), "holds no training config"),
+    "train config with inf lr": (lambda c: c["train_config"].update(lr=float("inf")), "--lr must be a finite float"),
+    "no corpus": (lambda c: c.pop("corpus"), "corpus record"),
+    "step as text": (lambda c: c.update(step="many"), "step is 'many', not a count"),
+    "negative cursor": (lambda c: c.update(cursor=-1), "cursor is -1"),
+    "best val NaN": (lambda c: c.update(best_val_loss=float("nan")), "best_val_loss is nan"),
+    "metrics not a list": (lambda c: c.update(metrics="x"), "metrics are not a list"),
+    "vocabulary too short": (lambda c: c["vocab"].update(chars=["a"]), "vocabulary|characters"),
+    "weights not a dict": (lambda c: c.update(model=[1, 2]), "not a state dict"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_crafted_checkpoints_are_one_clear_error_before_anything_is_allocated(run_dir, tmp_path, case):
+    change, message = CRAFTED[case]
+    bad = tmp_path / "crafted.pt"
+    torch.save(_crafted(checkpoint.load(run_dir / "last.pt"), change), bad)
+    code = ("import resource, sys, time; from charlstm import checkpoint\n"
+            "from charlstm.errors import CheckpointError\n"
+            "t = time.perf_counter()\n"
+            "try:\n    checkpoint.load(sys.argv[1])\nexcept CheckpointError as e:\n    msg = str(e)\n"
+            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+            "print(msg)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    timing, msg = proc.stdout.splitlines()
+    seconds, peak_mb = map(float, timing.split())
+    assert re.search(message, msg), msg
+    assert seconds < 1.0 and peak_mb < 500
+
+
+RESUME_ONLY = {
+    "hidden state of the wrong shape": lambda c: c["hidden"].__setitem__(0, c["hidden"][0][:, :1]),
+    "optimizer group removed": lambda c: c["optimizer"]["param_groups"].pop(),
+    "optimizer lr NaN": lambda c: c["optimizer"]["param_groups"][0].update(lr=float("nan")),
+    "random state cut": lambda c: c["rng"].update(python=c["rng"]["python"][:10]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESUME_ONLY))
+def test_training_state_is_checked_before_resume_uses_it(run_dir, case):
+    ck = _crafted(checkpoint.load(run_dir / "last.pt"), RESUME_ONLY[case])
+    checkpoint.validate(ck, "x.pt")  # still fine to sample from
+    with pytest.raises(CheckpointError, match="it cannot be resumed"):
+        checkpoint.validate_training_state(ck, "x.pt")

@@ -107,3 +107,12 @@ def test_weight_drop_is_off_in_eval_mode():
     idx = torch.randint(11, (2, 7))
     torch.testing.assert_close(m.eval()(idx)[0], plain.eval()(idx)[0], rtol=0, atol=0)
     assert not torch.equal(m.train()(idx)[0], plain.eval()(idx)[0])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("layers", [1, 3])
+def test_weight_shapes_match_a_built_model(cell, layers):
+    from charlstm.config import ModelConfig
+    from charlstm.model import weight_shapes
+    cfg = ModelConfig(vocab_size=11, cell=cell, embed=6, hidden=10, layers=layers)
+    assert weight_shapes(cfg) == {k: tuple(v.shape) for k, v in CharLSTM(cfg).state_dict().items()}

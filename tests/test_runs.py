@@ -82,3 +82,43 @@ def test_metrics_skip_a_torn_line_and_truncate(tmp_path):
     assert runs.truncate_metrics(tmp_path, 2) == 1
     lines = (tmp_path / runs.METRICS).read_text().splitlines()
     assert [json.loads(x)["step"] for x in lines] == [1, 2]
+
+
+HOLD = ("import sys, time; from pathlib import Path; from charlstm import runs\n"
+        "with runs.writer_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)\n")
+
+
+def test_a_run_folder_has_one_writer_and_a_killed_writers_lock_is_taken_over(tmp_path):
+    import subprocess
+    import sys
+
+    from charlstm.errors import RunBusyError
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert runs.is_busy(tmp_path)
+        with pytest.raises(RunBusyError, match=f"is being written by process {holder.pid} "):
+            with runs.writer_lock(tmp_path):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not runs.is_busy(tmp_path)
+    with runs.writer_lock(tmp_path):  # the kernel released the dead process's lock
+        assert (tmp_path / runs.LOCK).read_text().strip() == str(os.getpid())
+
+
+def test_new_run_names_are_claimed_atomically(tmp_path):
+    made = [runs.claim_new(["corpora/pydocs.txt"], tmp_path) for _ in range(3)]
+    assert len(set(made)) == 3 and all(d.is_dir() for d in made)
+
+
+def test_metrics_are_never_written_through_a_link(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / runs.METRICS).symlink_to(victim)
+    with pytest.raises(CheckpointError, match="could not write"):
+        runs.append_metrics(run, {"step": 1})
+    assert victim.read_text() == "keep"

@@ -124,9 +124,9 @@ def test_preset_fills_only_what_is_missing(tmp_path, corpus_file, tiny_config):
 
 
 def fake_val(monkeypatch, values):
-    import charlstm.train as train_mod
+    import charlstm.loop as loop_mod
     seq = iter(values)
-    monkeypatch.setattr(train_mod, "evaluate", lambda *a, **k: next(seq))
+    monkeypatch.setattr(loop_mod, "evaluate", lambda *a, **k: next(seq))
 
 
 def test_plateau_cuts_the_rate_and_patience_stops_early(tmp_path, corpus_file, tiny_config, monkeypatch):

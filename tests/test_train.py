@@ -5,7 +5,8 @@ import pytest
 import torch
 from conftest import TINY_MODEL
 
-from charlstm import schedule
+from charlstm import loop as loop_mod
+from charlstm import runs, schedule
 from charlstm import train as train_mod
 from charlstm.errors import ConfigError, NonFiniteError, ResumeMismatchError
 from charlstm.events import Eval, Saved, Skipped, Started, Step, Stopped
@@ -102,7 +103,7 @@ def test_existing_run_is_not_overwritten(tmp_path, corpus_file, tiny_config):
 
 
 def inject_nan_at(monkeypatch, bad_steps):
-    real = train_mod.compute_loss
+    real = loop_mod.compute_loss
     calls = {"n": 0}
 
     def fake(model, x, y, state, precision="fp32"):
@@ -111,7 +112,7 @@ def inject_nan_at(monkeypatch, bad_steps):
         if calls["n"] in bad_steps:
             loss = loss * float("nan")
         return loss, st
-    monkeypatch.setattr(train_mod, "compute_loss", fake)
+    monkeypatch.setattr(loop_mod, "compute_loss", fake)
 
 
 def test_nan_stops_before_the_update(tmp_path, corpus_file, tiny_config, monkeypatch):
@@ -171,6 +172,29 @@ def test_bad_corpus_writes_nothing(tmp_path, tiny_config, text, cfg_kw, message)
     assert not (tmp_path / "run").exists()
 
 
+def test_a_refusal_before_the_first_event_leaves_nothing_behind(tmp_path, corpus_file, tiny_config, monkeypatch):
+    # an explicit bf16 on a CPU without bf16 kernels is refused after the corpus was read into the run folder
+    def refuse(requested, device, run_pass=None):
+        raise ConfigError(f"--precision {requested} does not run on this cpu (no kernel); use fp32 or auto")
+    monkeypatch.setattr(train_mod, "resolve_precision", refuse)
+    with pytest.raises(ConfigError, match="does not run on this cpu"):
+        next(train([corpus_file], TINY_MODEL, tiny_config(precision="bf16"), run_dir=tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+    mine = tmp_path / "mine"  # a folder the user made is left in place, with what was in it
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(ConfigError, match="does not run on this cpu"):
+        list(train([corpus_file], TINY_MODEL, tiny_config(precision="bf16"), run_dir=mine))
+    assert (mine / "notes.txt").read_text() == "keep"
+
+
+def test_the_run_folder_stays_once_the_run_has_started(tmp_path, corpus_file, tiny_config):
+    events = train([corpus_file], TINY_MODEL, tiny_config(steps=5), run_dir=tmp_path / "run")
+    assert isinstance(next(events), Started)
+    events.close()  # the caller walks away after the first event: what was written stays
+    assert (tmp_path / "run" / runs.TOKENS).exists()
+
+
 def test_periodic_saves_by_time(tmp_path, corpus_file, tiny_config):
     cfg = tiny_config(steps=40, save_every=None, save_every_time=1e-9, eval_every=1000)
     ev = list(train([corpus_file], TINY_MODEL, cfg, run_dir=tmp_path / "r"))
@@ -197,12 +221,12 @@ def test_resume_falls_back_and_cleans_up(tmp_path, corpus_file, tiny_config):
 
 def test_nan_validation_never_becomes_best(tmp_path, corpus_file, tiny_config, monkeypatch):
     calls = {"n": 0}
-    real = train_mod.evaluate
+    real = loop_mod.evaluate
 
     def flaky(*a, **kw):
         calls["n"] += 1
         return float("nan") if calls["n"] == 2 else real(*a, **kw)
-    monkeypatch.setattr(train_mod, "evaluate", flaky)
+    monkeypatch.setattr(loop_mod, "evaluate", flaky)
     ev = list(train([corpus_file], TINY_MODEL, tiny_config(steps=30, eval_every=10), run_dir=tmp_path / "r"))
     evals = [e for e in ev if isinstance(e, Eval)]
     assert math.isnan(evals[1].val_loss) and not evals[1].is_best

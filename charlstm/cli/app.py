@@ -1,7 +1,8 @@
 """The `charlstm` command line: parse, validate, call the library, render.
 
-Thin by design: every command maps its options onto library calls and hands events to
-`console.TrainView`. torch is imported only inside commands, so `charlstm --help` stays instant.
+Thin by design: every command maps its options onto library calls and hands events to one
+renderer (dashboard.py, plainlog.py or jsonlines.py). torch is imported only inside commands, so
+`charlstm --help` stays instant.
 Library errors (`CharLSTMError`) become one red line on stderr and exit code 1; `--debug` shows
 the traceback instead.
 """

@@ -20,7 +20,7 @@ DEBUG = {"on": False}
 @contextmanager
 def user_errors():
     """One error policy: CharLSTMError -> one red line on stderr, exit 1."""
-    from .render import error_line, stderr_console
+    from .tables import error_line, stderr_console
     try:
         yield
     except CharLSTMError as e:
@@ -31,21 +31,28 @@ def user_errors():
 
 
 class StopFlag:
-    """First Ctrl-C / SIGTERM: ask the loop to save and stop at the next step boundary.
-    Second one: leave at once (committed checkpoints are never half-written, see checkpoint.save)."""
+    """First Ctrl-C / SIGTERM: ask the loop to save and stop at the next step boundary, and say so
+    through `tell` (run_training points it at the renderer, so the message lands inside the live
+    display; by default it is a line on stderr). Second one: leave at once (committed checkpoints
+    are never half-written, see checkpoint.save), showing the cursor a live display had hidden."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.message: str | None = None
+        self.tell = lambda message: print(f"\n{message}", file=sys.stderr, flush=True)
 
     def __call__(self) -> bool:
         return self.signum is not None
 
     def _handle(self, signum, frame) -> None:
         if self.signum is not None:
+            if os.isatty(2):
+                os.write(2, b"\x1b[?25h\n")  # show the cursor again; the shell prompt on a line of its own
             os._exit(128 + signum)
         self.signum = signum
-        sys.stderr.write(f"\n{signal.Signals(signum).name}: saving at the next step boundary "
-                         "(press Ctrl-C again to quit at once)\n")
+        self.message = (f"{signal.Signals(signum).name}: saving at the next step boundary "
+                        "(press Ctrl-C again to quit at once)")
+        self.tell(self.message)
 
     @contextmanager
     def installed(self):
@@ -91,20 +98,35 @@ def progress_factory(quiet: bool):
 
 
 def run_training(events, quiet: bool, plain: bool, as_json: bool, flag: StopFlag) -> None:
+    """Show a run's events with the one renderer that fits: JSON Lines on stdout (--json), a log
+    of one line per report (--plain, --quiet, or stderr not a terminal), else the live dashboard."""
     from ..events import Stopped
-    from .render import TrainView, stderr_console
+    from .tables import stderr_console
 
     console = stderr_console()
     if int(os.environ.get("RANK", "0")) > 0:  # under torchrun only rank 0 reports
         for _ in events:
             pass
         return
-    mode = "json" if as_json else "plain" if plain or not console.is_terminal else "live"
-    last = None
-    with TrainView(console, mode, quiet) as view:
-        for ev in events:
-            view.show(ev)
-            last = ev
+    if as_json:
+        from .jsonlines import JsonLines
+        view = JsonLines(console)
+    elif quiet or plain or not console.is_terminal:
+        from .plainlog import PlainLog
+        view = PlainLog(console, quiet)
+    else:
+        from .dashboard import Dashboard
+        view = Dashboard(console)
+    last, tell = None, flag.tell
+    flag.tell = view.notice
+    try:
+        with view:
+            for ev in events:
+                view.show(ev)
+                last = ev
+    finally:
+        flag.tell = tell
     if isinstance(last, Stopped) and last.reason == "interrupted":
-        console.print(f"interrupted at step {last.step:,}; saved. Continue with: charlstm resume {last.run_dir}")
+        console.print(f"interrupted at step {last.step:,}; saved. Continue with: charlstm resume {last.run_dir}",
+                      markup=False)
         raise typer.Exit(128 + (flag.signum or signal.SIGINT))

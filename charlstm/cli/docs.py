@@ -2,24 +2,30 @@
 
     python -m charlstm.cli.docs > docs/cli.md
 
-tests/test_cli_docs.py fails when docs/cli.md differs from what this prints.
+tests/cli/test_docs.py fails when docs/cli.md differs from what this prints.
 """
 
 from __future__ import annotations
+
+from enum import Enum
 
 import typer
 
 from .app import app
 
 
-def _default(p) -> str:
+def default_text(p) -> str:
+    """What --help shows as the default: a `show_default` string (a default computed at run time,
+    e.g. "from --preset") or the default value; "" when there is none to show."""
     if p.param_type_name == "option" and p.is_flag:
         return "off" if not p.default else "on"
+    if isinstance(p.show_default, str):
+        return p.show_default
     if p.default is None or p.default == () or p.default == []:
         return ""
     if isinstance(p.default, (list, tuple)):
         return ", ".join(str(x) for x in p.default)
-    return str(p.default)
+    return str(p.default.value if isinstance(p.default, Enum) else p.default)
 
 
 def _clean(text: str | None) -> str:
@@ -40,15 +46,16 @@ def _command(name: str, cmd, out: list[str], level: int = 2) -> None:
     args = [p for p in cmd.params if p.param_type_name == "argument"]
     opts = [p for p in cmd.params if p.param_type_name == "option" and not p.hidden and p.name != "help"]
     if args:
-        out.append("| argument | help |\n|---|---|")
+        out.append("| argument | default | help |\n|---|---|---|")
         for a in args:
-            out.append(f"| `{a.human_readable_name}` | {_clean(getattr(a, 'help', ''))} |")
+            shown = "required" if a.required else _clean(default_text(a))
+            out.append(f"| `{a.human_readable_name}` | {shown} | {_clean(getattr(a, 'help', ''))} |")
         out.append("")
     if opts:
         out.append("| option | default | help |\n|---|---|---|")
         for o in opts:
             names = ", ".join(f"`{n}`" for n in [*o.opts, *o.secondary_opts])
-            out.append(f"| {names} | {_clean(_default(o))} | {_clean(o.help)} |")
+            out.append(f"| {names} | {_clean(default_text(o))} | {_clean(o.help)} |")
         out.append("")
     if hasattr(cmd, "commands"):
         for sub_name, sub in cmd.commands.items():

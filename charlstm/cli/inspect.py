@@ -9,14 +9,15 @@ import typer
 
 from ..errors import ConfigError
 from .common import run_training, user_errors
-from .options import DEFAULTS, Device, Plain, Quiet, Root, Threads
+from .options import DEFAULTS, Device, Feature, Json, Plain, Quiet, Root, State, Threads
 
-Text_ = Annotated[str | None, typer.Option("--text", help="Text to run through the model.")]
-File_ = Annotated[Path | None, typer.Option("--file", help="Read the text from this file.")]
+Text_ = Annotated[str | None, typer.Option("--text", help="Text to run through the model.",
+                                           show_default="--file, else the run's validation text")]
+File_ = Annotated[Path | None, typer.Option("--file", help="Read the text from this file.", show_default="none")]
 Chars = Annotated[int, typer.Option("--chars", min=2, help="Characters of --file, or of the run's validation "
                                     "text when neither --text nor --file is given.")]
-Ckpt = Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory [default: the newest run].",
-                                             show_default=False)]
+Ckpt = Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory.",
+                                             show_default="the newest run under --root")]
 
 
 def _load_text(ckpt_path: Path, text: str | None, file: Path | None, chars: int) -> str:
@@ -61,43 +62,45 @@ def inspect(
     file: File_ = None,
     chars: Chars = 1000,
     layer: Annotated[int, typer.Option("--layer", min=0, help="Layer to look at (0 is nearest the input).")] = 0,
-    unit: Annotated[int | None, typer.Option("--unit", min=0, help="Unit (cell) to show [default: the best "
-                                             "tracker of --find, else the most active unit].")] = None,
-    state: Annotated[str, typer.Option("--state", help="c: the cell state tanh(c_t) (LSTM only); h: the hidden "
-                                       "state h_t.")] = "c",
-    find: Annotated[str | None, typer.Option("--find", help="Rank units by how well they track a feature: quotes "
-                                             "(inside double quotes), line (position in the line), brackets "
-                                             "(nesting depth).")] = None,
+    unit: Annotated[int | None, typer.Option("--unit", min=0, help="Unit (cell) to show.",
+                                             show_default="the best tracker of --find, else the most active "
+                                             "unit")] = None,
+    state: Annotated[State, typer.Option("--state", help="c: the cell state tanh(c_t) (LSTM only; other cells "
+                                         "show h); h: the hidden state h_t.")] = State.c,
+    find: Annotated[Feature | None, typer.Option("--find", help="Rank units by how well they track a feature: "
+                                                 "quotes (inside double quotes), line (position in the line), "
+                                                 "brackets (nesting depth).", show_default="none")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Units listed by --find.")] = 5,
     html: Annotated[Path | None, typer.Option("--html", help="Also write the coloured text as a self-contained "
-                                              "HTML page.")] = None,
+                                              "HTML page.", show_default="none")] = None,
     root: Root = Path("checkpoints"),
 ) -> None:
     """Colour each character by one unit's activation (blue -1, white 0, red +1).
 
     [bold]charlstm inspect --find quotes --text 'He said "no" and left.'[/]
+
+    The trace runs on the CPU (it steps one character at a time through every gate), so there is
+    no --device.
     """
     with user_errors():
         import numpy as np
 
         from ..introspect import FEATURES, rank_units, trace
         from ..pictures import activation_html
-        from .render import activation_text, stderr_console, units_table
+        from .tables import activation_text, stderr_console, stdout_console, units_table
 
-        if find is not None and find not in FEATURES:
-            raise ConfigError(f"--find takes one of {', '.join(FEATURES)}, not {find!r}")
+        find = find.value if find is not None else None
+        state = state.value
         path, model, tok = _model(checkpoint, root)
         if layer >= model.config.layers:
             raise ConfigError(f"--layer {layer}: the model has layers 0..{model.config.layers - 1}")
-        if state not in ("c", "h") or (state == "c" and model.config.cell != "lstm"):
-            state = "h" if model.config.cell != "lstm" else state
-            if state not in ("c", "h"):
-                raise ConfigError("--state takes c or h")
+        if model.config.cell != "lstm":
+            state = "h"  # only an LSTM has a cell state apart from h
         body = _load_text(path, text, file, chars)
         tr = trace(model, tok, body)
         acts = tr["layers"][layer][state]
         acts = np.tanh(acts) if state == "c" else acts
-        con = stderr_console()
+        con = stdout_console()
         if find:
             ranked = rank_units(acts, FEATURES[find](tr["chars"]), top)
             con.print(units_table(find, layer, state, ranked))
@@ -111,7 +114,7 @@ def inspect(
         con.print(activation_text(tr["chars"], acts[:, unit]), soft_wrap=True)
         if html:
             html.write_text(activation_html(tr["chars"], acts[:, unit], label), encoding="utf-8")
-            con.print(f"wrote {html}")
+            stderr_console().print(f"wrote {html}", markup=False)
 
 
 def gates(
@@ -120,26 +123,28 @@ def gates(
     file: File_ = None,
     chars: Chars = 5000,
     svg: Annotated[Path | None, typer.Option("--svg", help="Also draw each unit's saturation as an SVG "
-                                             "picture.")] = None,
+                                             "picture.", show_default="none")] = None,
     root: Root = Path("checkpoints"),
 ) -> None:
-    """How often each gate is nearly shut (< 0.1), wide open (> 0.9) or in between, per layer."""
+    """How often each gate is nearly shut (< 0.1), wide open (> 0.9) or in between, per layer.
+
+    Runs on the CPU, as inspect does.
+    """
     with user_errors():
         from ..introspect import GATES, saturation, trace, unit_saturation
         from ..pictures import saturation_svg
-        from .render import saturation_table, stderr_console
+        from .tables import saturation_table, stderr_console, stdout_console
 
         path, model, tok = _model(checkpoint, root)
         if model.config.cell == "rnn":
             raise ConfigError("a plain RNN has no gates; use an lstm or gru checkpoint")
         tr = trace(model, tok, _load_text(path, text, file, chars))
-        con = stderr_console()
-        con.print(saturation_table([saturation(lay) for lay in tr["layers"]]))
+        stdout_console().print(saturation_table([saturation(lay) for lay in tr["layers"]]))
         if svg:
             names = [g for g in GATES[model.config.cell] if g not in ("cell", "new")]
             panels = [{g: unit_saturation(lay, g) for g in names} for lay in tr["layers"]]
             svg.write_text(saturation_svg(panels, f"gate saturation per unit ({path})"), encoding="utf-8")
-            con.print(f"wrote {svg}")
+            stderr_console().print(f"wrote {svg}", markup=False)
 
 
 def compare(
@@ -153,8 +158,10 @@ def compare(
                                            help="Dropout between layers and before the output.")] = 0.2,
     weight_drop: Annotated[float, typer.Option("--weight-drop", min=0.0, max=0.99, help="DropConnect on the "
                                                "hidden-to-hidden weights of every cell.")] = 0.0,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Budget per cell in steps.")] = None,
-    time: Annotated[str | None, typer.Option("--time", help="Budget per cell, e.g. 5m [default: 2m].")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Budget per cell in steps.",
+                                              show_default="none")] = None,
+    time: Annotated[str | None, typer.Option("--time", help="Budget per cell, e.g. 5m.",
+                                             show_default="2m when --steps is not given")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1,
                                             help="Parallel lanes of text.")] = DEFAULTS.batch_size,
     seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Characters per window.")] = DEFAULTS.seq_len,
@@ -162,13 +169,15 @@ def compare(
                                       help="Peak learning rate, the same for every cell.")] = DEFAULTS.lr,
     eval_every: Annotated[int, typer.Option("--eval-every", min=1,
                                             help="Steps between validation runs.")] = DEFAULTS.eval_every,
-    name: Annotated[str | None, typer.Option("--name", help="Folder under --root for the runs.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Folder under --root for the runs.",
+                                             show_default="compare-DATE-TIME")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed, the same for every cell.")] = DEFAULTS.seed,
     root: Root = Path("checkpoints"),
     device: Device = "auto",
     threads: Threads = None,
     quiet: Quiet = False,
     plain: Plain = False,
+    json_lines: Json = False,
 ) -> None:
     """Train LSTM, GRU and plain RNN on the same text and budget, at matched size, and compare.
 
@@ -182,7 +191,7 @@ def compare(
         from ..events import Started
         from ..sample import SampleConfig, generate_text
         from .common import StopFlag, budget_options
-        from .render import compare_table, stderr_console
+        from .tables import compare_table, stderr_console, stdout_console
 
         budget = budget_options(steps, None, time or (None if steps else "2m"))
         cfg = TrainConfig(batch_size=batch_size, seq_len=seq_len, lr=lr, eval_every=eval_every, seed=seed,
@@ -199,13 +208,15 @@ def compare(
                     if isinstance(ev, Started):
                         con.print(f"\n[bold]{result.cell}[/]: hidden {result.hidden}, {result.params:,} parameters")
                     yield ev
-            run_training(events(), quiet, plain, False, flag)
-        con.print(compare_table(list(results.values())))
+            run_training(events(), quiet, plain, json_lines, flag)
+        # the results on stdout; under --json stdout holds only the events, so they join the notes on stderr
+        out = con if json_lines else stdout_console()
+        out.print(compare_table(list(results.values())))
         from .. import checkpoint as ck
         from .. import runs
         for r in results.values():
             m, tok = ck.build_model(ck.load(runs.checkpoint_path(Path(r.run_dir), root)))
             text = generate_text(m, tok, SampleConfig(length=240, temperature=0.8, seed=seed))[0]
-            con.print(f"[bold]{r.cell}[/] sample:")
-            con.print(text, markup=False, highlight=False)
-        con.print(f"runs in {where}")
+            out.print(f"[bold]{r.cell}[/] sample:")
+            out.print(text, markup=False, highlight=False)
+        con.print(f"runs in {where}", markup=False)

@@ -1,48 +1,126 @@
-"""Options that several commands share, each defined once as an `Annotated` alias, and the names
-of the help panels that group them."""
+"""Options that several commands share, each defined once as an `Annotated` alias; the choices of
+every option that takes one of a closed set of words, as `str` Enums; and the names of the help
+panels that group them.
+
+No torch here (`charlstm --help` must stay instant): choices that a torch-importing module also
+lists are spelled out and tests/cli/test_options.py checks that the two agree.
+
+Help conventions: every value option shows its default; a default that is computed at run time is
+given as a `show_default` string ("from --preset"), never as `[default: ...]` written into the help
+text, which rich markup would read as a style tag and swallow.
+"""
 
 from __future__ import annotations
 
+import copy
+import re
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
-from ..config import TrainConfig
+from ..config import CELLS, OPTIMIZERS, SCHEDULES, TrainConfig
+from ..sizing import PRESET_NAMES
+from ..tokenizer import NORMALIZATIONS
 
 DEFAULTS = TrainConfig()
+
+
+def _choices(name: str, values) -> type[Enum]:
+    """A `str` Enum whose members are `values` (each named as its value): Typer lists the values in
+    --help, offers them to shell completion and refuses any other word with a usage error (exit 2).
+    Commands pass `.value` on to the library."""
+    return Enum(name, [(v, v) for v in values], type=str)
+
+
+Cell = _choices("Cell", CELLS)
+Preset = _choices("Preset", PRESET_NAMES)
+Schedule = _choices("Schedule", SCHEDULES)
+Optimizer = _choices("Optimizer", OPTIMIZERS)
+PrecisionKind = _choices("PrecisionKind", ("auto", "fp32", "bf16", "fp16"))  # what precision.py accepts
+Engine = _choices("Engine", ("auto", "fast", "graph", "plain"))  # sample.PATHS
+Normalization = _choices("Normalization", NORMALIZATIONS)
+Errors = _choices("Errors", ("strict", "replace", "ignore"))  # textfiles.ReadOptions
+Newline = _choices("Newline", ("lf", "keep"))  # textfiles.NEWLINES
+State = _choices("State", ("c", "h"))
+Feature = _choices("Feature", ("quotes", "line", "brackets"))  # introspect.FEATURES
+Axis = _choices("Axis", ("step", "time"))  # plotting.plot_runs
+
+DEVICE_KINDS = ("auto", "cpu", "cuda", "cuda:N", "mps")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device(value: str) -> str:
+    """Refuse a malformed --device before anything is read (whether the hardware is there is
+    checked when the command resolves it)."""
+    if not _DEVICE.fullmatch(value):
+        raise typer.BadParameter(f"{value!r} is not a device: use {', '.join(DEVICE_KINDS)}")
+    return value
+
+
+def complete_device(incomplete: str) -> list[str]:
+    return [d for d in ("auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps") if d.startswith(incomplete)]
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def unescape(text: str | None) -> str | None:
+    r"""Read \n, \t and \\ in an option's text as a line break, a tab and one backslash (so
+    `--stop-at '\n\n'` works without bash's $'...'); any other backslash is kept as typed."""
+    if text is None:
+        return None
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[0]), text, flags=re.DOTALL)
+
+
+def kept(alias, text: str = "the run's"):
+    """The same option for `resume`, where leaving it out keeps the run's own setting."""
+    typ, info = get_args(alias)
+    info = copy.copy(info)
+    info.show_default = text
+    return Annotated[typ, info]
+
 
 P_MODEL, P_TRAIN, P_BUDGET, P_EVAL, P_INPUT, P_OUT, P_RUN = (
     "Model", "Optimisation", "Budget (first reached stops)", "Evaluation and checkpoints", "Corpus reading",
     "Output", "Run and device")
 Root = Annotated[Path, typer.Option("--root", help="Folder that holds the runs.", rich_help_panel=P_RUN)]
-Device = Annotated[str, typer.Option("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps.",
-                                     rich_help_panel=P_RUN)]
-Threads = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch (default: torch's "
-                                             "choice, one per core).", rich_help_panel=P_RUN)]
-Precision = Annotated[str | None, typer.Option(
+Device = Annotated[str, typer.Option(
+    "--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. One rule and one default for "
+    "every command, so a model trains, samples and is scored on the same hardware unless you say otherwise.",
+    callback=check_device, autocompletion=complete_device, rich_help_panel=P_RUN)]
+Threads = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.",
+                                             show_default="torch's choice, one per core", rich_help_panel=P_RUN)]
+Precision = Annotated[PrecisionKind | None, typer.Option(
     "--precision", help="auto (bf16 autocast where a timed probe shows it much faster, e.g. CPUs with AMX; fp16 "
-    "with loss scaling on GPUs without bf16; else fp32), fp32, bf16 or fp16 [default: auto].", rich_help_panel=P_RUN)]
+    "with loss scaling on GPUs without bf16; else fp32), fp32, bf16 or fp16.", rich_help_panel=P_RUN)]
 Steps = Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many optimizer steps.",
-                                           rich_help_panel=P_BUDGET)]
+                                           show_default="none", rich_help_panel=P_BUDGET)]
 Epochs = Annotated[float | None, typer.Option("--epochs", min=0.0, help="Stop after this many passes over the "
-                                              "training text.", rich_help_panel=P_BUDGET)]
+                                              "training text.", show_default="none", rich_help_panel=P_BUDGET)]
 Time = Annotated[str | None, typer.Option("--time", help="Stop after this much training time, e.g. 90s, 10m, 1h30m "
-                                          "(evaluation not counted). Default when no budget is given: 10m.",
+                                          "(evaluation not counted).", show_default="10m when no budget is given",
                                           rich_help_panel=P_BUDGET)]
-EvalEvery = Annotated[int | None, typer.Option("--eval-every", min=1, help=f"Steps between validation runs "
-                                               f"[default: {DEFAULTS.eval_every}].", rich_help_panel=P_EVAL)]
+EvalEvery = Annotated[int | None, typer.Option("--eval-every", min=1, help="Steps between validation runs.",
+                                               rich_help_panel=P_EVAL)]
 SaveEvery = Annotated[list[str] | None, typer.Option(
-    "--save-every", help=f"Save last.pt every N steps and/or every duration (e.g. --save-every 500 --save-every "
-    f"5m) [default: {DEFAULTS.save_every} and {DEFAULTS.save_every_time / 60:g}m].", rich_help_panel=P_EVAL)]
+    "--save-every", help="Save last.pt every N steps and/or every duration (e.g. --save-every 500 --save-every "
+    "5m).", show_default=f"{DEFAULTS.save_every} and {DEFAULTS.save_every_time / 60:g}m", rich_help_panel=P_EVAL)]
 SampleEvery = Annotated[int | None, typer.Option("--sample-every", min=0, help="Show a preview sample every N "
-                                                 "evaluations (0: never) [default: 1].", rich_help_panel=P_EVAL)]
+                                                 "evaluations (0: never).", rich_help_panel=P_EVAL)]
 MaxBad = Annotated[int | None, typer.Option("--max-bad-steps", min=0, help="Skip up to K non-finite steps in a "
-                                            "row before stopping [default: 0].", rich_help_panel=P_TRAIN)]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the final summary.", rich_help_panel=P_OUT)]
+                                            "row before stopping.", rich_help_panel=P_TRAIN)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings, errors and how the run ended when it "
+                                     "did not simply finish (a finished run prints nothing).", rich_help_panel=P_OUT)]
 Plain = Annotated[bool, typer.Option("--plain", help="One log line per report instead of the live dashboard "
                                      "(automatic when stderr is not a terminal).", rich_help_panel=P_OUT)]
-Json = Annotated[bool, typer.Option("--json", help="Events as JSON lines on stderr, for scripts.",
-                                    rich_help_panel=P_OUT)]
-LogEvery = Annotated[int | None, typer.Option("--log-every", min=1, help=f"Steps between progress reports "
-                                              f"[default: {DEFAULTS.log_every}].", rich_help_panel=P_OUT)]
+Json = Annotated[bool, typer.Option("--json", help="Events as JSON Lines on stdout (one compact object per line), "
+                                    "for scripts; see docs/json.md.", rich_help_panel=P_OUT)]
+LogEvery = Annotated[int | None, typer.Option("--log-every", min=1, help="Steps between progress reports.",
+                                              rich_help_panel=P_OUT)]
+
+# `resume`: leaving these out keeps the run's own setting (see train.RESUME_OVERRIDABLE)
+KeptSteps, KeptEpochs, KeptTime = (kept(a, "the run's budget") for a in (Steps, Epochs, Time))
+KeptEvalEvery, KeptSaveEvery, KeptSampleEvery, KeptMaxBad, KeptPrecision, KeptLogEvery = (
+    kept(a) for a in (EvalEvery, SaveEvery, SampleEvery, MaxBad, Precision, LogEvery))

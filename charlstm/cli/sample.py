@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,46 +14,53 @@ import typer
 
 from ..errors import CharLSTMError, ConfigError
 from .common import user_errors
-from .options import Root, Threads
+from .options import Device, Engine, Root, Threads, unescape
+
+ESCAPES = r"\n, \t and \\ read as a line break, a tab and a backslash"
 
 
 def sample(
-    checkpoint: Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory [default: the "
-                                                      "newest run under --root].", show_default=False)] = None,
+    checkpoint: Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory.",
+                                                      show_default="the newest run under --root")] = None,
     temp: Annotated[float, typer.Option("--temp", "-t", min=0.0, help="Temperature: lower is safer, higher is "
                                         "wilder; 0 always picks the most likely character.",
                                         rich_help_panel="Sampling")] = 1.0,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Sample only from the K most likely "
-                                              "characters.", rich_help_panel="Sampling")] = None,
+                                              "characters.", show_default="all",
+                                              rich_help_panel="Sampling")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Sample only from the smallest set of characters "
-                                                "holding this much probability, in (0, 1].",
+                                                "holding this much probability, in (0, 1].", show_default="1 (off)",
                                                 rich_help_panel="Sampling")] = None,
-    prime: Annotated[str, typer.Option("--prime", "-p", help="Text to start from (printed, then continued).",
+    prime: Annotated[str, typer.Option("--prime", "-p", help=f"Text to start from (printed, then continued); "
+                                       f"{ESCAPES}.", callback=unescape, show_default="none: start after a line break",
                                        rich_help_panel="Prime")] = "",
     length: Annotated[int, typer.Option("--length", "-n", min=0, help="Characters to generate.",
                                        rich_help_panel="Length")] = 500,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed: the same seed gives the same text.",
-                                             rich_help_panel="Sampling")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed: the same seed gives the same text. "
+                                             "The seed used is printed on stderr, so a good sample can be repeated.",
+                                             show_default="a fresh random one", rich_help_panel="Sampling")] = None,
     num_samples: Annotated[int, typer.Option("--num-samples", min=1, help="Independent samples, generated "
                                              "together.", rich_help_panel="Length")] = 1,
-    separator: Annotated[str, typer.Option("--separator", help="Printed between samples [default: a blank line].",
-                                           rich_help_panel="Length", show_default=False)] = "\n\n",
+    separator: Annotated[str, typer.Option("--separator", help=f"Printed between samples; {ESCAPES}.",
+                                           callback=unescape, rich_help_panel="Length",
+                                           show_default="a blank line")] = "\n\n",
     skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Drop prime characters the model never "
                                                "saw instead of stopping.", rich_help_panel="Prime")] = False,
     echo_prime: Annotated[bool, typer.Option("--echo-prime/--no-echo-prime", help="Print the prime before "
                                              "the generated text.", rich_help_panel="Prime")] = True,
     last: Annotated[bool, typer.Option("--last", help="In a run directory, use last.pt rather than best.pt.",
                                         rich_help_panel="Run and device")] = False,
-    engine: Annotated[str, typer.Option("--engine", help="How each step is computed: auto (graph on CUDA, else "
+    engine: Annotated[Engine, typer.Option("--engine", help="How each step is computed: auto (graph on CUDA, else "
                                         "fast), fast, graph (CUDA graph replay) or plain (the model's own "
                                         "forward; slow). All give the same text for a seed.",
-                                        rich_help_panel="Run and device")] = "auto",
+                                        rich_help_panel="Run and device")] = Engine.auto,
     stop_at: Annotated[str | None, typer.Option("--stop-at", help="Stop a sample once it has written this text "
-                                                "(kept), e.g. --stop-at $'\\n\\n'.", rich_help_panel="Length")] = None,
+                                                f"(kept), e.g. --stop-at '\\n\\n'; {ESCAPES}.", callback=unescape,
+                                                show_default="none", rich_help_panel="Length")] = None,
     lines: Annotated[int | None, typer.Option("--lines", min=1, help="Stop a sample after this many lines.",
-                                              rich_help_panel="Length")] = None,
+                                              show_default="no limit", rich_help_panel="Length")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the text to this file instead of "
-                                                "stdout.", rich_help_panel="Output")] = None,
+                                                "stdout.", show_default="stdout", rich_help_panel="Output")] = None,
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Type a prime, get a continuation, "
                                               "repeat (an empty line or Ctrl-D ends).",
                                               rich_help_panel="Output")] = False,
@@ -60,15 +68,14 @@ def sample(
                                           "that occur in the training text (near 100% means memorised).",
                                           rich_help_panel="Output")] = False,
     root: Root = Path("checkpoints"),
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.",
-                                        rich_help_panel="Run and device")] = "cpu",
+    device: Device = "auto",
     threads: Threads = None,
 ) -> None:
     """Generate text from a trained model. Only the text goes to stdout, so it pipes:
 
     [bold]charlstm sample --temp 0.8 -n 2000 > out.txt[/]
 
-    [bold]charlstm sample --prime "ROMEO:" --stop-at $'\\n\\n' --novelty[/]
+    [bold]charlstm sample --prime "ROMEO:" --stop-at '\\n\\n' --novelty[/]
     """
     with user_errors():
         if top_p is not None and not 0 < top_p <= 1:
@@ -79,7 +86,7 @@ def sample(
         from .. import runs
         from ..devices import resolve_device
         from ..sample import SampleConfig
-        from .render import stderr_console
+        from .tables import stderr_console
 
         if threads:
             torch.set_num_threads(threads)
@@ -87,13 +94,15 @@ def sample(
         saved = ck.load(path, map_location="cpu")
         dev = resolve_device(device)
         model, tok = ck.build_model(saved, dev)
+        seed = secrets.randbelow(2**31) if seed is None else seed
         cfg = SampleConfig(length=length, temperature=temp, top_k=top_k, top_p=top_p, seed=seed,
                            num_samples=num_samples)
         err = stderr_console()
         err.print(f"[dim]sampling from {path} on {dev}[/]")
+        err.print(f"[dim]seed {seed} (repeat with --seed {seed})[/]")
         out = open(output, "w", encoding="utf-8") if output else sys.stdout
         run = dict(model=model, tok=tok, cfg=cfg, skip_unknown=skip_unknown, echo_prime=echo_prime,
-                   separator=separator, engine=engine, stop_at=stop_at, lines=lines, out=out, err=err)
+                   separator=separator, engine=engine.value, stop_at=stop_at, lines=lines, out=out, err=err)
         try:
             if interactive:
                 _interactive(run)
@@ -139,25 +148,53 @@ def _one(prime: str, model, tok, cfg, skip_unknown: bool, echo_prime: bool, sepa
                 out.flush()
     if not stream:
         out.write(separator.join(shown + "".join(t) for t in texts))
-    out.write("\n")
+    if not _ended_line("".join(texts[-1]), stop_at, lines):  # the text ends with exactly one line break
+        out.write("\n")
     out.flush()
     for note in notes:
         err.print(f"[dim]{note}[/]")
     return ["".join(t) for t in texts]
 
 
+def _ended_line(text: str, stop_at: str | None, lines: int | None) -> bool:
+    """Whether a stop condition ended the sample just after a line break (a stop string that ends
+    in one, or the --lines-th line break), so no further line break is due."""
+    stopped = bool(stop_at and text.endswith(stop_at)) or bool(lines and text.count("\n") >= lines)
+    return stopped and text.endswith("\n")
+
+
+def _read_prime(tty: bool) -> str | None:
+    """One line typed by the user (None at Ctrl-D). On a terminal, `input` with readline loaded
+    gives line editing and history within the session; the prompt is already on stderr, so stdout
+    holds only generated text. Piped stdin is read as plain lines."""
+    if not tty:
+        line = sys.stdin.readline()
+        return line.rstrip("\n") if line else None
+    try:
+        return input("")
+    except EOFError:
+        return None
+
+
 def _interactive(run: dict) -> None:
     err, cfg = run["err"], run["cfg"]
+    tty = sys.stdin.isatty()
+    if tty:
+        try:
+            import readline  # noqa: F401  (importing it is what gives input() editing and history)
+        except ImportError:  # Windows without pyreadline: plain input() still works
+            pass
     err.print("[dim]type a prime and press Enter; an empty line or Ctrl-D ends[/]")
     for i in itertools.count():
         err.print("[bold]prime>[/] ", end="")
-        line = sys.stdin.readline()
-        if not line.strip():
+        err.file.flush()
+        line = _read_prime(tty)
+        if line is None or not line.strip():
             err.print()
             return
         seed = None if cfg.seed is None else cfg.seed + i
         try:
-            _one(line.rstrip("\n"), **{**run, "cfg": dataclasses.replace(cfg, seed=seed)})
+            _one(line, **{**run, "cfg": dataclasses.replace(cfg, seed=seed)})
         except CharLSTMError as e:  # an unknown character in one prime should not end the session
             err.print(f"[red]error:[/] {e}", highlight=False)
 

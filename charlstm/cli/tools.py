@@ -11,7 +11,7 @@ import typer
 
 from ..errors import CharLSTMError
 from .common import user_errors
-from .options import Root
+from .options import Axis, Device, Root
 
 corpora_app = typer.Typer(help="List the bundled corpora and those that can be fetched; `get` fetches one.",
                           invoke_without_command=True, no_args_is_help=False)
@@ -30,7 +30,7 @@ def eval_command(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Lanes scored at once.")] = 64,
     seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Characters per window (state carried).")] = 256,
     last: Annotated[bool, typer.Option("--last", help="In a run directory, use last.pt rather than best.pt.")] = False,
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto.")] = "cpu",
+    device: Device = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
     root: Root = Path("checkpoints"),
 ) -> None:
@@ -46,7 +46,7 @@ def eval_command(
         from ..evaluate import score_files
         from ..textfiles import ReadOptions
         from ..tokenizer import describe_char
-        from .render import stderr_console
+        from .tables import stderr_console
 
         ckpt, path = _ckpt(checkpoint, root, last)
         model, tok = ck.build_model(ckpt, resolve_device(device))
@@ -73,24 +73,34 @@ def eval_command(
 
 
 def info(
-    target: Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory [default: the newest run "
-                                                  "under --root].", show_default=False)] = None,
+    target: Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory.",
+                                                  show_default="the newest run under --root")] = None,
     last: Annotated[bool, typer.Option("--last", help="In a run directory, show last.pt rather than best.pt.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checkpoint's metadata (no tensors) as one JSON "
+                                          "object on stdout.")] = False,
     root: Root = Path("checkpoints"),
 ) -> None:
     """Everything about one run: model, training, corpus, vocabulary, versions."""
     with user_errors():
-        from .render import info_table, stdout_console
         ckpt, path = _ckpt(target, root, last, mmap=True)
+        if as_json:
+            from .jsonlines import dumps, info_record
+            typer.echo(dumps(info_record(ckpt, path)))
+            return
+        from .tables import info_table, stdout_console
         stdout_console().print(info_table(ckpt, path))
 
 
-def runs(root: Root = Path("checkpoints")) -> None:
+def runs(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run on stdout (JSON Lines), newest "
+                                          "first; an unreadable run has an \"error\" field.")] = False,
+    root: Root = Path("checkpoints"),
+) -> None:
     """All runs under --root, newest first, with size, steps, time trained and best validation loss."""
     with user_errors():
         from .. import checkpoint as ck
         from .. import runs as rs
-        from .render import runs_table, stdout_console
+        from .tables import runs_table, stderr_console, stdout_console
         if not root.is_dir():
             raise CharLSTMError(f"no runs: {root} does not exist (train one with `charlstm train CORPUS`)")
         rows = []
@@ -98,16 +108,20 @@ def runs(root: Root = Path("checkpoints")) -> None:
             try:
                 ckpt, path, _ = ck.load_newest_good(d)
             except CharLSTMError as e:
-                rows.append((rs.name_of(d, root), None, str(e)))
+                rows.append((rs.name_of(d, root), None, str(e), d))
                 continue
-            rows.append((rs.name_of(d, root), ckpt, path.name))
+            rows.append((rs.name_of(d, root), ckpt, path.name, d))
         if not rows:
             raise CharLSTMError(f"no runs under {root} (train one with `charlstm train CORPUS`)")
-        stdout_console().print(runs_table(rows))
-        from .render import stderr_console
-        for d, ckpt, note in rows:
+        if as_json:
+            from .jsonlines import dumps, run_record
+            for name, ckpt, note, d in rows:
+                typer.echo(dumps(run_record(name, d, ckpt, note if ckpt is None else None)))
+        else:
+            stdout_console().print(runs_table(rows))
+        for name, ckpt, note, _ in rows:
             if ckpt is None:
-                stderr_console().print(f"{d}: {note}", markup=False, highlight=False)
+                stderr_console().print(f"{name}: {note}", markup=False, highlight=False)
 
 
 def plot(
@@ -115,17 +129,15 @@ def plot(
                                                 show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o",
                                          help="Picture to write: .png or .svg.")] = Path("curves.png"),
-    x: Annotated[str, typer.Option("--x", help="Horizontal axis: step or time (minutes of training).")] = "step",
+    x: Annotated[Axis, typer.Option("--x", help="Horizontal axis: step or time (minutes of training).")] = Axis.step,
     root: Root = Path("checkpoints"),
 ) -> None:
     """Draw train and validation loss curves of one or more runs to a PNG or SVG file (needs matplotlib:
     pip install "charlstm\\[plot]")."""
     with user_errors():
         from ..plotting import plot_runs
-        if x not in ("step", "time"):
-            raise CharLSTMError(f"--x must be step or time, not {x!r}")
         from ..runs import run_dir_of
-        plot_runs([run_dir_of(r, root) for r in runs_], output, x)
+        plot_runs([run_dir_of(r, root) for r in runs_], output, x.value)
         typer.echo(f"wrote {output}")
 
 
@@ -137,7 +149,7 @@ def corpora(ctx: typer.Context,
     if ctx.invoked_subcommand is not None:
         return
     from ..fetch import SOURCES
-    from .render import corpora_table, stdout_console
+    from .tables import corpora_table, stdout_console
     local = sorted(p for p in folder.glob("*.txt")) if folder.is_dir() else []
     stdout_console().print(corpora_table(local, SOURCES.values(), folder))
 

@@ -17,75 +17,92 @@ from .options import (
     P_MODEL,
     P_RUN,
     P_TRAIN,
+    Cell,
     Device,
     Epochs,
+    Errors,
     EvalEvery,
     Json,
+    KeptEpochs,
+    KeptEvalEvery,
+    KeptLogEvery,
+    KeptMaxBad,
+    KeptPrecision,
+    KeptSampleEvery,
+    KeptSaveEvery,
+    KeptSteps,
+    KeptTime,
     LogEvery,
     MaxBad,
+    Newline,
+    Normalization,
+    Optimizer,
     Plain,
     Precision,
+    PrecisionKind,
+    Preset,
     Quiet,
     Root,
     SampleEvery,
     SaveEvery,
+    Schedule,
     Steps,
     Threads,
     Time,
 )
 
-SIZED = "[default: from --preset]"
+SIZED = "from --preset"
 
 
 def train(
     corpus: Annotated[list[Path], typer.Argument(help="Text files and/or directories to train on.",
                                                  show_default=False)],
-    name: Annotated[str | None, typer.Option("--name", help="Run name (folder under --root) [default: "
-                                             "corpus name + date].", rich_help_panel=P_RUN)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Run name (folder under --root).",
+                                             show_default="corpus name + date", rich_help_panel=P_RUN)] = None,
     root: Root = Path("checkpoints"),
-    cell: Annotated[str, typer.Option("--cell", help="Recurrent cell: lstm, gru or rnn.",
-                                      rich_help_panel=P_MODEL)] = "lstm",
-    preset: Annotated[str, typer.Option("--preset", help="Model and batch size: auto (chosen from the corpus "
+    cell: Annotated[Cell, typer.Option("--cell", help="Recurrent cell: lstm, gru or rnn.",
+                                       rich_help_panel=P_MODEL)] = Cell.lstm,
+    preset: Annotated[Preset, typer.Option("--preset", help="Model and batch size: auto (chosen from the corpus "
                                         "size, --time and the device, with the reason shown), tiny, small, "
                                         "medium or large. Options below override single values.",
-                                        rich_help_panel=P_MODEL)] = "auto",
-    layers: Annotated[int | None, typer.Option("--layers", min=1, help=f"Stacked recurrent layers {SIZED}.",
-                                               rich_help_panel=P_MODEL, show_default=False)] = None,
-    hidden: Annotated[int | None, typer.Option("--hidden", min=1, help=f"Hidden (and cell) state size per layer "
-                                               f"{SIZED}.", rich_help_panel=P_MODEL, show_default=False)] = None,
-    embed: Annotated[int | None, typer.Option("--embed", min=1, help=f"Character embedding size {SIZED}.",
-                                              rich_help_panel=P_MODEL, show_default=False)] = None,
+                                        rich_help_panel=P_MODEL)] = Preset.auto,
+    layers: Annotated[int | None, typer.Option("--layers", min=1, help="Stacked recurrent layers.",
+                                               rich_help_panel=P_MODEL, show_default=SIZED)] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", min=1, help="Hidden (and cell) state size per layer.",
+                                               rich_help_panel=P_MODEL, show_default=SIZED)] = None,
+    embed: Annotated[int | None, typer.Option("--embed", min=1, help="Character embedding size.",
+                                              rich_help_panel=P_MODEL, show_default=SIZED)] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", min=0.0, max=0.99, help="Dropout between layers and "
-                                                  f"before the output layer {SIZED}.", rich_help_panel=P_MODEL,
-                                                  show_default=False)] = None,
+                                                  "before the output layer.", rich_help_panel=P_MODEL,
+                                                  show_default=SIZED)] = None,
     weight_drop: Annotated[float | None, typer.Option("--weight-drop", min=0.0, max=0.99, help="Fraction of the "
                                                       "hidden-to-hidden weights zeroed for each training window "
-                                                      "(DropConnect) [default: from --preset when the run reads "
-                                                      f"its text {FEW_PASSES:g} times or more, else 0].",
+                                                      "(DropConnect): the preset's value when the run reads "
+                                                      f"its text {FEW_PASSES:g} times or more, else 0.",
                                                       rich_help_panel=P_MODEL,
-                                                      show_default=False)] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help=f"Parallel lanes of text (B) "
-                                                   f"{SIZED}.", rich_help_panel=P_TRAIN, show_default=False)] = None,
+                                                      show_default=SIZED)] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Parallel lanes of text (B).",
+                                                   rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
     seq_len: Annotated[int | None, typer.Option("--seq-len", min=1, help="Characters per window: how far gradients "
-                                                f"flow back (T) {SIZED}.", rich_help_panel=P_TRAIN,
-                                                show_default=False)] = None,
-    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help=f"Peak learning rate {SIZED}.",
-                                             rich_help_panel=P_TRAIN, show_default=False)] = None,
+                                                "flow back (T).", rich_help_panel=P_TRAIN,
+                                                show_default=SIZED)] = None,
+    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Peak learning rate.",
+                                             rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
     min_lr: Annotated[float, typer.Option("--min-lr", min=0.0, help="Learning rate at the end of cosine/wsd "
                                           "decay.", rich_help_panel=P_TRAIN)] = DEFAULTS.min_lr,
-    schedule: Annotated[str, typer.Option("--schedule", help="constant, cosine (decay over the budget) or wsd "
+    schedule: Annotated[Schedule, typer.Option("--schedule", help="constant, cosine (decay over the budget) or wsd "
                                           "(constant, then decay over the last 20%).",
-                                          rich_help_panel=P_TRAIN)] = DEFAULTS.schedule,
+                                          rich_help_panel=P_TRAIN)] = Schedule(DEFAULTS.schedule),
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Steps of linear learning-rate warm-up.",
                                         rich_help_panel=P_TRAIN)] = DEFAULTS.warmup,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or adam.",
-                                           rich_help_panel=P_TRAIN)] = DEFAULTS.optimizer,
+    optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="adamw or adam.",
+                                                 rich_help_panel=P_TRAIN)] = Optimizer(DEFAULTS.optimizer),
     weight_decay: Annotated[float | None, typer.Option("--weight-decay", min=0.0, help="Decoupled weight decay on "
-                                                       f"weight matrices {SIZED}.", rich_help_panel=P_TRAIN,
-                                                       show_default=False)] = None,
+                                                       "weight matrices.", rich_help_panel=P_TRAIN,
+                                                       show_default=SIZED)] = None,
     plateau: Annotated[int | None, typer.Option("--plateau", min=0, help="Cut the learning rate 0.3x after this "
-                                                "many evaluations without a better validation loss (0: never) "
-                                                f"{SIZED}.", rich_help_panel=P_TRAIN, show_default=False)] = None,
+                                                "many evaluations without a better validation loss (0: never).",
+                                                rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
     patience: Annotated[int, typer.Option("--patience", min=0, help="Stop early after this many evaluations "
                                           "without a better validation loss (0: never).",
                                           rich_help_panel=P_EVAL)] = DEFAULTS.patience,
@@ -93,36 +110,37 @@ def train(
                                         "(0: off).", rich_help_panel=P_TRAIN)] = DEFAULTS.clip,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same run on the CPU).",
                                       rich_help_panel=P_TRAIN)] = DEFAULTS.seed,
-    max_bad_steps: MaxBad = None,
+    max_bad_steps: MaxBad = DEFAULTS.max_bad_steps,
     steps: Steps = None,
     epochs: Epochs = None,
     time: Time = None,
-    eval_every: EvalEvery = None,
+    eval_every: EvalEvery = DEFAULTS.eval_every,
     eval_chars: Annotated[int, typer.Option("--eval-chars", min=0, help="Validation characters per evaluation "
                                             "(0: all).", rich_help_panel=P_EVAL)] = DEFAULTS.eval_chars,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Last fraction of the text held out "
                                                 "for validation.", rich_help_panel=P_EVAL)] = DEFAULTS.val_fraction,
     save_every: SaveEvery = None,
-    sample_every: SampleEvery = None,
+    sample_every: SampleEvery = DEFAULTS.sample_every,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the corpus files.",
                                           rich_help_panel=P_INPUT)] = "utf-8",
-    errors: Annotated[str, typer.Option("--errors", help="Invalid bytes: strict (stop with the byte offset), "
-                                        "replace or ignore.", rich_help_panel=P_INPUT)] = "strict",
-    newline: Annotated[str, typer.Option("--newline", help="lf (turn \\r\\n and \\r into \\n) or keep.",
-                                         rich_help_panel=P_INPUT)] = "lf",
-    normalization: Annotated[str, typer.Option("--normalization", help="Unicode normalization: NFC, NFKC or "
-                                               "none.", rich_help_panel=P_INPUT)] = "NFC",
+    errors: Annotated[Errors, typer.Option("--errors", help="Invalid bytes: strict (stop with the byte offset), "
+                                           "replace or ignore.", rich_help_panel=P_INPUT)] = Errors.strict,
+    newline: Annotated[Newline, typer.Option("--newline", help="lf (turn \\r\\n and \\r into \\n) or keep.",
+                                             rich_help_panel=P_INPUT)] = Newline.lf,
+    normalization: Annotated[Normalization, typer.Option("--normalization", help="Unicode normalization: NFC, "
+                                                         "NFKC or none.", rich_help_panel=P_INPUT)
+                             ] = Normalization.NFC,
     max_vocab: Annotated[int, typer.Option("--max-vocab", min=2, help="Refuse corpora with more distinct "
                                            "characters than this.", rich_help_panel=P_INPUT)] = DEFAULTS.max_vocab,
     pattern: Annotated[str, typer.Option("--pattern", help="File-name glob for files inside directories, "
                                          "e.g. '*.txt'.", rich_help_panel=P_INPUT)] = "*",
     device: Device = "auto",
-    precision: Precision = None,
+    precision: Precision = PrecisionKind.auto,
     threads: Threads = None,
     quiet: Quiet = False,
     plain: Plain = False,
     json_lines: Json = False,
-    log_every: LogEvery = None,
+    log_every: LogEvery = DEFAULTS.log_every,
 ) -> None:
     """Train a new model on CORPUS (files or directories of text).
 
@@ -136,45 +154,48 @@ def train(
 
         overrides = {k: v for k, v in dict(eval_every=eval_every, sample_every=sample_every,
                                            max_bad_steps=max_bad_steps, log_every=log_every,
-                                           precision=precision).items()
+                                           precision=precision.value).items()
                      if v is not None}
         sized = {k: v for k, v in dict(batch_size=batch_size, seq_len=seq_len, lr=lr, weight_decay=weight_decay,
                                         plateau=plateau).items() if v is not None}
-        cfg = TrainConfig(schedule=schedule, warmup=warmup, optimizer=optimizer, min_lr=min(min_lr, lr or min_lr),
+        cfg = TrainConfig(schedule=schedule.value, warmup=warmup, optimizer=optimizer.value,
+                          min_lr=min(min_lr, lr or min_lr),
                           clip=clip, seed=seed, eval_chars=eval_chars or None, max_vocab=max_vocab,
                           val_fraction=val_fraction, patience=patience, **sized,
                           **budget_options(steps, epochs, time), **save_every_options(save_every), **overrides)
-        opts = ReadOptions(encoding=encoding, errors=errors, newline=newline, normalization=normalization,
+        opts = ReadOptions(encoding=encoding, errors=errors.value, newline=newline.value,
+                           normalization=normalization.value,
                            pattern=pattern)
-        model = {k: v for k, v in dict(cell=cell, layers=layers, hidden=hidden, embed=embed,
+        model = {k: v for k, v in dict(cell=cell.value, layers=layers, hidden=hidden, embed=embed,
                                        dropout=dropout, weight_drop=weight_drop).items() if v is not None}
         from ..train import train as run_train
         flag = StopFlag()
         with flag.installed():
             events = run_train(corpus, model, cfg, run_dir=root / name if name else None, root=root,
                                read_options=opts, device=device, threads=threads, should_stop=flag,
-                               progress=progress_factory(quiet or json_lines), preset=preset, keep=set(sized))
+                               progress=progress_factory(quiet or json_lines), preset=preset.value,
+                               keep=set(sized))
             run_training(events, quiet, plain, json_lines, flag)
 
 
 def resume(
-    target: Annotated[Path | None, typer.Argument(help="Run directory or checkpoint file [default: the newest "
-                                                  "run under --root].", show_default=False)] = None,
+    target: Annotated[Path | None, typer.Argument(help="Run directory or checkpoint file.",
+                                                  show_default="the newest run under --root")] = None,
     root: Root = Path("checkpoints"),
-    steps: Steps = None,
-    epochs: Epochs = None,
-    time: Time = None,
-    eval_every: EvalEvery = None,
-    save_every: SaveEvery = None,
-    sample_every: SampleEvery = None,
-    max_bad_steps: MaxBad = None,
+    steps: KeptSteps = None,
+    epochs: KeptEpochs = None,
+    time: KeptTime = None,
+    eval_every: KeptEvalEvery = None,
+    save_every: KeptSaveEvery = None,
+    sample_every: KeptSampleEvery = None,
+    max_bad_steps: KeptMaxBad = None,
     device: Device = "auto",
-    precision: Precision = None,
+    precision: KeptPrecision = None,
     threads: Threads = None,
     quiet: Quiet = False,
     plain: Plain = False,
     json_lines: Json = False,
-    log_every: LogEvery = None,
+    log_every: KeptLogEvery = None,
 ) -> None:
     """Continue a run exactly where it stopped: same weights, optimizer, schedule, data position,
     hidden state and random state.
@@ -186,7 +207,7 @@ def resume(
         from ..train import resume as run_resume
         overrides = dict(**budget_options(steps, epochs, time), **save_every_options(save_every), eval_every=eval_every,
                          sample_every=sample_every, max_bad_steps=max_bad_steps, log_every=log_every,
-                         precision=precision)
+                         precision=precision.value if precision else None)
         flag = StopFlag()
         with flag.installed():
             events = run_resume(target, root, overrides, device=device, threads=threads, should_stop=flag,

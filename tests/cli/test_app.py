@@ -45,7 +45,6 @@ def test_train_sample_resume_end_to_end(tmp_path, corpus_file):
     (["sample", "--root", "empty"], "no runs under"),
     (["resume", "--root", "empty"], "no runs under"),
     (["train", "CORPUS", "--time", "10"], "write it with a unit"),
-    (["train", "CORPUS", "--cell", "lstmx"], "--cell must be one of"),
     (["sample", "CKPT", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
 ])
 def test_errors_are_one_red_line(tmp_path, corpus_file, args, message):
@@ -61,6 +60,41 @@ def test_errors_are_one_red_line(tmp_path, corpus_file, args, message):
 def test_option_ranges_are_usage_errors(tmp_path):
     r = CliRunner().invoke(app, ["sample", "--temp", "-1"])
     assert r.exit_code == 2 and "--temp" in r.output
+
+
+@pytest.mark.parametrize("args, option", [
+    (["train", "CORPUS", "--cell", "lstmx"], "--cell"),
+    (["train", "CORPUS", "--preset", "huge"], "--preset"),
+    (["train", "CORPUS", "--schedule", "linear"], "--schedule"),
+    (["train", "CORPUS", "--optimizer", "sgd"], "--optimizer"),
+    (["train", "CORPUS", "--precision", "fp8"], "--precision"),
+    (["train", "CORPUS", "--normalization", "NFD"], "--normalization"),
+    (["train", "CORPUS", "--errors", "skip"], "--errors"),
+    (["train", "CORPUS", "--newline", "crlf"], "--newline"),
+    (["train", "CORPUS", "--device", "gpu"], "--device"),
+    (["resume", "--precision", "fp8"], "--precision"),
+    (["sample", "--engine", "turbo"], "--engine"),
+    (["sample", "--device", "cuda:x"], "--device"),
+    (["eval", "CKPT", "CORPUS", "--device", "tpu"], "--device"),
+    (["compare", "CORPUS", "--device", "cuda0"], "--device"),
+    (["inspect", "--state", "x"], "--state"),
+    (["inspect", "--find", "vowels"], "--find"),
+    (["plot", "RUN", "--x", "epoch"], "--x"),
+])
+def test_bad_choices_are_usage_errors_before_anything_runs(tmp_path, corpus_file, args, option):
+    args = [str(corpus_file) if a == "CORPUS" else str(tmp_path / "none.pt") if a == "CKPT"
+            else str(tmp_path / "run") if a == "RUN" else a for a in args]
+    root = tmp_path / "checkpoints"
+    r = CliRunner().invoke(app, [*args, "--root", str(root)])
+    assert r.exit_code == 2, r.output
+    assert option in r.output and "Invalid value" in r.output
+    assert not root.exists()  # nothing was read or written
+
+
+def test_device_accepts_every_documented_kind():
+    from charlstm.cli.options import check_device
+    for name in ("auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"):
+        assert check_device(name) == name
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -31,3 +31,66 @@ def test_version_and_shell_completion():
     assert r.exit_code == 0 and r.stdout.startswith("charlstm ")
     r = CliRunner().invoke(app, ["--help"])
     assert "--install-completion" in r.stdout and "--show-completion" in r.stdout
+
+
+def _commands():
+    root = typer.main.get_command(app)
+    for name, cmd in root.commands.items():
+        yield name, cmd
+        for sub_name, sub in getattr(cmd, "commands", {}).items():
+            yield f"{name} {sub_name}", sub
+
+
+def test_every_value_option_shows_a_default():
+    """The docs' default column is never empty for an option that takes a value: either a real
+    default or a `show_default` string for one computed at run time ("from --preset")."""
+    from charlstm.cli.docs import default_text
+    empty = []
+    for name, cmd in _commands():
+        for p in cmd.params:
+            if p.param_type_name != "option" or p.is_flag or p.hidden or p.name in ("help",):
+                continue
+            if not default_text(p) or (p.default in (None, "", (), []) and not isinstance(p.show_default, str)):
+                empty.append(f"{name} {p.opts[0]}")
+            if p.show_default is False:
+                empty.append(f"{name} {p.opts[0]} (show_default=False)")
+    assert empty == []
+
+
+def test_no_help_text_hides_a_default_in_rich_markup():
+    """Rich reads `[default: ...]` in a help text as a style tag and drops it, so defaults go in
+    `show_default`; an escaped `\\[` is shown as written."""
+    import re
+    bad = []
+    for name, cmd in _commands():
+        texts = [("", cmd.help or "")] + [(p.name, getattr(p, "help", None) or "") for p in cmd.params]
+        bad += [f"{name} {who}" for who, text in texts if re.search(r"(?<!\\)\[default", text)]
+    assert bad == []
+
+
+def test_train_help_shows_computed_defaults_and_choices():
+    r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0
+    text = " ".join(r.stdout.split())
+    assert "[default: (from --preset)]" in text
+    assert text.count("[default: (from --preset)]") == 10  # layers hidden embed dropout weight-drop b T lr wd plateau
+    for choices in ("lstm|gru|rnn", "auto|tiny|small|medium|large", "constant|cosine|wsd", "adam|adamw",
+                    "auto|fp32|bf16|fp16", "NFC|NFKC|none", "strict|replace|ignore", "lf|keep"):
+        assert choices in text, choices
+    assert "[default: lstm]" in text and "[default: 200]" in text and "[default: (1000 and 5m)]" in text
+
+
+def test_other_commands_list_their_choices_and_defaults():
+    def help_of(*args):
+        r = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "200"})
+        assert r.exit_code == 0
+        return " ".join(r.stdout.split())
+    sample = help_of("sample")
+    assert "auto|fast|graph|plain" in sample and "[default: (a fresh random one)]" in sample
+    assert "[default: (the newest run under --root)]" in sample
+    inspect = help_of("inspect")
+    assert "c|h" in inspect and "quotes|line|brackets" in inspect
+    assert "step|time" in help_of("plot")
+    assert "[default: (the run's)]" in help_of("resume")
+    for cmd in ("train", "resume", "sample", "compare", "eval"):
+        assert "auto (CUDA, then MPS, then CPU)" in help_of(cmd) and "[default: auto]" in help_of(cmd), cmd

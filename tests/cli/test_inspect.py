@@ -21,7 +21,8 @@ def test_inspect_find_and_html(run_dir, tmp_path):
     page = tmp_path / "unit.html"
     r = invoke("inspect", run_dir, "--find", "quotes", "--text", 'The cat said "hi" (twice).\n', "--html", page)
     assert r.exit_code == 0, r.output
-    assert "track 'quotes'" in r.stderr and "correlation" in r.stderr
+    assert "track 'quotes'" in r.stdout and "correlation" in r.stdout  # results on stdout
+    assert f"wrote {page}" in r.stderr.replace("\n", "") and "wrote" not in r.stdout  # notes on stderr
     from charlstm import checkpoint
     vocab = checkpoint.load(run_dir / "best.pt")["vocab"]["chars"]
     shown = [c for c in 'The cat said "hi" (twice).\n' if c in vocab]  # unknown characters are skipped
@@ -31,14 +32,14 @@ def test_inspect_find_and_html(run_dir, tmp_path):
 def test_inspect_defaults_to_the_runs_validation_text(run_dir):
     r = invoke("inspect", run_dir, "--chars", 50, "--state", "h", "--layer", 1)
     assert r.exit_code == 0, r.output
-    assert "h of layer 1, unit" in r.stderr
+    assert "h of layer 1, unit" in r.stdout and r.stderr == ""
 
 
 def test_inspect_errors(run_dir):
     r = invoke("inspect", run_dir, "--layer", 5, "--text", "the cat")
     assert r.exit_code == 1 and "--layer 5" in r.stderr
     r = invoke("inspect", run_dir, "--find", "vowels", "--text", "the cat")
-    assert r.exit_code == 1 and "--find takes one of" in r.stderr
+    assert r.exit_code == 2 and "--find" in r.output  # a usage error, before the model is loaded
 
 
 def test_gates_table_and_svg(run_dir, tmp_path):
@@ -46,7 +47,8 @@ def test_gates_table_and_svg(run_dir, tmp_path):
     r = invoke("gates", run_dir, "--text", "The lamp was lit before the rain began,\n" * 3, "--svg", svg)
     assert r.exit_code == 0, r.output
     for word in ("input", "forget", "output", "left < 0.1"):
-        assert word in r.stderr
+        assert word in r.stdout
+    assert "wrote" in r.stderr and "wrote" not in r.stdout
     assert svg.read_text().count("<circle") == 2 * 3 * TINY_MODEL["hidden"]  # layers x gates x units
 
 
@@ -55,11 +57,12 @@ def test_compare_three_cells(tmp_path, corpus_file):
                "-b", 4, "--seq-len", 16, "--eval-every", 3, "--root", tmp_path, "--name", "cmp", "--plain",
                "--quiet")
     assert r.exit_code == 0, r.output
-    table = r.stderr[r.stderr.index("cell comparison"):]
+    table = r.stdout[r.stdout.index("cell comparison"):]
     rows = [line for line in table.splitlines() if line.startswith("│ ")]
     assert [row.split("│")[1].strip() for row in rows] == ["lstm", "gru", "rnn"]
     assert {p.name for p in (tmp_path / "cmp").iterdir()} == {"lstm", "gru", "rnn"}
-    assert "rnn sample:" in r.stderr
+    assert "rnn sample:" in r.stdout and "rnn sample:" not in r.stderr  # results on stdout
+    assert "runs in" in r.stderr and "runs in" not in r.stdout
 
 
 def test_compare_matches_parameter_counts():

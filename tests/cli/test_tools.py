@@ -97,7 +97,7 @@ def test_sample_stop_conditions_output_file_and_novelty(runs, tmp_path):
     root = runs / "checkpoints"
     r = invoke("sample", "--root", root, "--seed", 3, "-n", 400, "--lines", 2, "--prime", "The ")
     assert r.exit_code == 0, r.output
-    assert r.stdout.count("\n") == 3 and r.stdout.endswith("\n\n")  # two generated lines, then the final newline
+    assert r.stdout.count("\n") == 2 and r.stdout.endswith("\n")  # two lines; no blank line after them
     r = invoke("sample", "--root", root, "--seed", 3, "-n", 400, "--stop-at", "e", "--no-echo-prime")
     assert r.stdout.rstrip("\n").endswith("e") and r.stdout.count("e") == 1
     out = tmp_path / "s.txt"
