@@ -36,3 +36,8 @@ class PrimeError(CharLSTMError):
 
 class RunBusyError(CharLSTMError):
     """Another process is writing this run folder (training or resuming it)."""
+
+
+class Interrupted(CharLSTMError):
+    """A stop was asked (Ctrl-C, SIGTERM) before training started, e.g. while the corpus was being
+    read; nothing was left behind."""
