@@ -13,6 +13,10 @@ import math
 import os
 import pickle
 import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -20,38 +24,65 @@ import torch
 from .config import ModelConfig, TrainConfig
 from .errors import CharLSTMError, CheckpointError
 from .model import CharLSTM, weight_shapes
-from .runs import checkpoints_in
+from .runs import TMP_MARK, checkpoints_in, create_new, temp_path
 from .tokenizer import CharTokenizer
 
 FORMAT_VERSION = 1
 REQUIRED = ("format_version", "model_config", "train_config", "vocab", "model")
-TMP_MARK = ".tmp-"
 READ_OPTIONS = {"encoding", "errors", "newline", "normalization", "pattern"}  # textfiles.ReadOptions
 
 
 def save(ckpt: dict, path: Path) -> None:
     """Write `ckpt` so that `path` always holds either the old file or the complete new one:
-    temp file in the same directory, flush + fsync, os.replace, fsync the directory."""
+    temp file in the same directory, flush + fsync, os.replace, fsync the directory. Ctrl-C and
+    SIGTERM wait until it is done (see _signals_deferred)."""
     path = Path(path)
     check_plain(ckpt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    tmp = temp_path(path)
+    with _signals_deferred():
+        try:
+            with open(create_new(tmp), "wb") as f:  # never follows a link planted at the temp name
+                torch.save(ckpt, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException as e:
+            tmp.unlink(missing_ok=True)
+            # a full disk inside torch.save surfaces as a RuntimeError from its zip writer
+            if isinstance(e, (OSError, RuntimeError)):
+                why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0] if str(e) else e
+                raise CheckpointError(f"could not save {path}: {why}; the previous checkpoint is untouched") from e
+            raise
+        _fsync_dir(path.parent)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while a checkpoint is written, and handle them once it is in place.
+    The CLI leaves at once (os._exit) on a second Ctrl-C: landing mid-save, that would leave a run
+    without the checkpoint it was writing (its first save has nothing older to fall back on) and a
+    stray temp file. This is the one place the library touches signals. Blocking them with
+    pthread_sigmask is not enough: a signal sent to the process (Ctrl-C, kill) then goes to one of
+    torch's worker threads, and Python still runs its handler in the main thread between two
+    bytecodes of torch.save. So the Python handlers are swapped for one that notes the signal, and
+    the noted signals are raised again, in order, after the rename. Main thread only (signal.signal
+    works there alone); elsewhere the save runs unguarded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: h for s, h in previous.items() if h is not None}  # None: set outside Python, left alone
+    for s in previous:
+        signal.signal(s, lambda signum, frame: held.append(signum))
     try:
-        tmp.unlink(missing_ok=True)  # our own leftover (same pid): never follow a link planted there
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        with open(fd, "wb") as f:
-            torch.save(ckpt, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        # a full disk inside torch.save surfaces as a RuntimeError from its zip writer
-        if isinstance(e, (OSError, RuntimeError)):
-            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0] if str(e) else e
-            raise CheckpointError(f"could not save {path}: {why}; the previous checkpoint is untouched") from e
-        raise
-    _fsync_dir(path.parent)
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        for s in held:
+            signal.raise_signal(s)
 
 
 _PLAIN = (int, float, str, bool, bytes, type(None))
@@ -233,19 +264,26 @@ def _validate_record(ckpt: dict, path: Path | str) -> None:
 
 def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None:
     """What only `resume` reads, type-checked before any of it is used: the carried hidden state,
-    the random state and the optimizer's layout."""
+    the random state, the loss scaler and the optimizer's layout (train.py loads the optimizer state
+    into a throwaway optimizer to check the rest)."""
     m = ModelConfig.from_dict(ckpt["model_config"])
     cfg = TrainConfig.from_dict(ckpt["train_config"])
     hidden = ckpt.get("hidden")
     shape = (m.layers, cfg.batch_size, m.hidden)
     _need(isinstance(hidden, list) and (hidden == [] or (len(hidden) == (2 if m.cell == "lstm" else 1) and all(
-        isinstance(h, torch.Tensor) and tuple(h.shape) == shape and h.dtype == torch.float32 for h in hidden))),
-          path, f"the carried hidden state is not {2 if m.cell == 'lstm' else 1} x {shape}", True)
+        isinstance(h, torch.Tensor) and tuple(h.shape) == shape and h.dtype == torch.float32
+        and bool(torch.isfinite(h).all()) for h in hidden))),
+          path, f"the carried hidden state is not {2 if m.cell == 'lstm' else 1} x {shape} finite values", True)
     rng = ckpt.get("rng")
-    _need(isinstance(rng, dict) and isinstance(rng.get("torch"), torch.Tensor) and rng["torch"].dtype == torch.uint8
+    _need(isinstance(rng, dict) and _is_byte_tensor(rng.get("torch"))
           and isinstance(rng.get("python"), list) and len(rng["python"]) == 625 and all(map(_is_int, rng["python"]))
-          and (rng.get("python_gauss") is None or _is_number(rng["python_gauss"])), path,
+          and (rng.get("python_gauss") is None or _is_number(rng["python_gauss"]))
+          and (isinstance(rng.get("cuda", []), list) and all(map(_is_byte_tensor, rng.get("cuda", [])))), path,
           "its random state is damaged", True)
+    scaler = ckpt.get("scaler", {})
+    _need(scaler == {} or (isinstance(scaler, dict) and set(scaler) == set(_SCALER) and all(
+        _is_number(scaler[k]) and scaler[k] >= 0 and (_is_int(scaler[k]) or not integral)
+        for k, integral in _SCALER.items())), path, "its loss scaler state is damaged", True)
     opt = ckpt.get("optimizer")
     groups = opt.get("param_groups") if isinstance(opt, dict) else None
     _need(isinstance(opt, dict) and isinstance(opt.get("state"), dict) and isinstance(groups, list) and len(groups) == 2
@@ -253,3 +291,11 @@ def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None
                   and _is_number(g.get("weight_decay", 0)) for g in groups)
           and sum(len(g["params"]) for g in groups) == len(ckpt["model"]), path,
           "its optimizer state does not fit the model", True)
+
+
+_SCALER = {"scale": False, "growth_factor": False, "backoff_factor": False, "growth_interval": True,
+           "_growth_tracker": True}  # GradScaler.state_dict() of an enabled scaler: key -> holds a count
+
+
+def _is_byte_tensor(v: object) -> bool:
+    return isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and v.dim() == 1

@@ -7,7 +7,7 @@ other with identical settings. Yields each run's events tagged with its cell, th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,13 +35,15 @@ def matched_hidden(cell: str, vocab: int, embed: int, layers: int, target: int) 
     return min(range(1, 4097), key=lambda h: abs(params_for(cell, vocab, embed, h, layers) - target))
 
 
-def plan(corpus: list[str | Path], cells: list[str], model: dict, opts: ReadOptions | None = None) -> list[tuple]:
-    """[(cell, hidden, params)]: the first cell keeps model['hidden'], the others are matched to it."""
+def plan(corpus: list[str | Path], cells: list[str], model: dict, opts: ReadOptions | None = None,
+         should_stop: Callable[[], bool] | None = None) -> list[tuple]:
+    """[(cell, hidden, params)]: the first cell keeps model['hidden'], the others are matched to it.
+    Reads the corpus once for its vocabulary (`should_stop` True stops it: errors.Interrupted)."""
     bad = [c for c in cells if c not in CELLS]
     if bad or not cells:
         raise ConfigError(f"--cells takes a comma list of {', '.join(CELLS)}; got {','.join(cells) or 'nothing'}")
     opts = opts or ReadOptions()
-    vocab = tokenizer_from_counts(scan_vocabulary(find_files(corpus, opts.pattern).files, opts),
+    vocab = tokenizer_from_counts(scan_vocabulary(find_files(corpus, opts.pattern).files, opts, None, should_stop),
                                   opts.normalization).vocab_size
     embed, layers = model.get("embed", 128), model.get("layers", 2)
     target = params_for(cells[0], vocab, embed, model.get("hidden", 512), layers)
@@ -55,8 +57,12 @@ def plan(corpus: list[str | Path], cells: list[str], model: dict, opts: ReadOpti
 def compare(corpus: list[str | Path], cells: list[str], model: dict, config: TrainConfig, root: Path,
             read_options: ReadOptions | None = None, **train_kw) -> Iterator[tuple[CellResult, Event]]:
     """Train each cell in turn under ROOT/<cell>, yielding (its result so far, event); `train_kw` goes
-    to `train()` (device, threads, should_stop, ...)."""
-    for cell, hidden, params in plan(corpus, cells, model, read_options):
+    to `train()` (device, threads, should_stop, ...). Once `should_stop()` is true no further cell
+    starts: the cells not begun are left out (no folder, no events)."""
+    should_stop = train_kw.get("should_stop") or (lambda: False)
+    for cell, hidden, params in plan(corpus, cells, model, read_options, should_stop):
+        if should_stop():
+            return
         result = CellResult(cell=cell, hidden=hidden, params=params, run_dir=str(Path(root) / cell))
         speeds = []
         for ev in train(corpus, {**model, "cell": cell, "hidden": hidden}, config, run_dir=Path(root) / cell,

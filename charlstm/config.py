@@ -80,9 +80,8 @@ class ModelConfig:
         _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         _check(0.0 <= self.weight_drop < 1.0, f"--weight-drop must be in [0, 1), got {self.weight_drop}")
         n = self.num_params()
-        _check(n <= MAX_PARAMS, f"a {self.layers}x{self.hidden} {self.cell} with embed {self.embed} and "
-                                f"{self.vocab_size} characters would have {n:,.4g} parameters; charlstm stops at "
-                                f"{MAX_PARAMS:,}")
+        _check(n <= MAX_PARAMS, f"a {self.layers}x{self.hidden} {self.cell} with embed {self.embed} would have "
+                                f"{n:,.4g} parameters or more; charlstm stops at {MAX_PARAMS:,}")
 
     def num_params(self) -> int:
         return param_count(self.cell, self.vocab_size, self.embed, self.hidden, self.layers)

@@ -8,6 +8,7 @@ How the training ids become (x, y) windows is batching.py.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from .textfiles import (
     CorpusFiles,
     Progress,
     ReadOptions,
+    ShouldStop,
     encode_files,
     find_files,
     fingerprint,
@@ -27,6 +29,7 @@ from .textfiles import (
     read_meta,
     scan_vocabulary,
     tokenizer_from_counts,
+    write_atomically,
 )
 from .tokenfile import Tokens
 from .tokenizer import CharTokenizer, describe_char
@@ -50,25 +53,53 @@ class Corpus:
 
 
 def prepare_corpus(paths: list[str | Path], cache_dir: Path, opts: ReadOptions | None = None,
-                   tokenizer: CharTokenizer | None = None,
-                   progress: ProgressFactory | None = None, max_vocab: int | None = None) -> Corpus:
+                   tokenizer: CharTokenizer | None = None, progress: ProgressFactory | None = None,
+                   max_vocab: int | None = None, should_stop: ShouldStop | None = None) -> Corpus:
     """Find, read, check and encode the corpus into `cache_dir`, reusing an earlier encoding when
     the files and options are unchanged. With `tokenizer`, the corpus must fit that vocabulary
-    (resume); without, the vocabulary is built from the corpus."""
+    (resume); without, the vocabulary is built from the corpus. `should_stop` is asked once per
+    block read (True raises errors.Interrupted). On any failure the cache files are as they were (or
+    gone), no temporary file is left, and `cache_dir` is removed if this call made it."""
     opts = opts or ReadOptions()
     found = find_files(paths, opts.pattern)
+    created = not cache_dir.exists()
     cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _prepare(found, cache_dir, opts, tokenizer, progress, max_vocab, should_stop)
+    except BaseException:
+        if created:
+            shutil.rmtree(cache_dir, ignore_errors=True)
+        raise
+
+
+def _prepare(found: CorpusFiles, cache_dir: Path, opts: ReadOptions, tokenizer: CharTokenizer | None,
+             progress: ProgressFactory | None, max_vocab: int | None, should_stop: ShouldStop | None) -> Corpus:
     tokens_path, meta_path = cache_dir / runs.TOKENS, cache_dir / runs.CORPUS_META
     fp = fingerprint(found.files, opts)
     meta = read_meta(meta_path)
-    if (meta and meta.get("fingerprint") == fp and tokens_path.exists()
+    if (meta and meta.get("fingerprint") == fp and tokens_path.is_file() and not tokens_path.is_symlink()
             and (tokenizer is None or meta.get("vocab") == tokenizer.to_dict())):
         tok = CharTokenizer.from_dict(meta["vocab"])
         return Corpus(tok, Tokens(path=tokens_path, dtype=id_dtype(tok)), found, from_cache=True,
                       counts=meta.get("counts", {}))
 
     total = found.total_bytes
-    counts = scan_vocabulary(found.files, opts, progress("scanning", total) if progress else None)
+    counts = scan_vocabulary(found.files, opts, progress("scanning", total) if progress else None, should_stop)
+    tokenizer = _vocabulary(counts, found, opts, tokenizer, max_vocab)
+    meta_path.unlink(missing_ok=True)  # the cache is invalid from here until both files are written again
+    n = encode_files(found.files, tokenizer, opts, tokens_path, progress("encoding", total) if progress else None,
+                     should_stop)
+    char_counts = {chr(c): int(counts[c]) for c in np.flatnonzero(counts)}
+    # ASCII JSON: a file name that is not valid UTF-8 holds lone surrogates, kept as \udcXX escapes
+    write_atomically(meta_path, [json.dumps({"fingerprint": fp, "vocab": tokenizer.to_dict(), "tokens": n,
+                                             "counts": char_counts}).encode()])
+    return Corpus(tokenizer, Tokens(path=tokens_path, dtype=id_dtype(tokenizer)), found, counts=char_counts)
+
+
+def _vocabulary(counts: np.ndarray, found: CorpusFiles, opts: ReadOptions, tokenizer: CharTokenizer | None,
+                max_vocab: int | None) -> CharTokenizer:
+    """The vocabulary the corpus is encoded with: built from the counts, or `tokenizer` (resume), which
+    must hold every character seen."""
     seen = tokenizer_from_counts(counts, opts.normalization)
     if seen.vocab_size == 0:
         raise CorpusError(f"corpus is empty: {', '.join(str(p) for p in found.files)}")
@@ -82,19 +113,14 @@ def prepare_corpus(paths: list[str | Path], cache_dir: Path, opts: ReadOptions |
             f"learn (rarest: {', '.join(describe_char(c) for c in rare)}). Filter the files (--pattern), try "
             "--normalization NFKC, or raise --max-vocab")
     if tokenizer is None:
-        tokenizer = seen
-    else:
-        extra = sorted(set(seen.chars) - set(tokenizer.chars))
-        if extra:
-            shown = ", ".join(describe_char(c) for c in extra[:10])
-            raise ResumeMismatchError(
-                f"the corpus holds {len(extra)} character(s) the checkpoint's vocabulary lacks: {shown}"
-                f"{' ...' if len(extra) > 10 else ''}")
-    n = encode_files(found.files, tokenizer, opts, tokens_path, progress("encoding", total) if progress else None)
-    char_counts = {chr(c): int(counts[c]) for c in np.flatnonzero(counts)}
-    meta_path.write_text(json.dumps({"fingerprint": fp, "vocab": tokenizer.to_dict(), "tokens": n,
-                                     "counts": char_counts}, ensure_ascii=False), encoding="utf-8")
-    return Corpus(tokenizer, Tokens(path=tokens_path, dtype=id_dtype(tokenizer)), found, counts=char_counts)
+        return seen
+    extra = sorted(set(seen.chars) - set(tokenizer.chars))
+    if extra:
+        shown = ", ".join(describe_char(c) for c in extra[:10])
+        raise ResumeMismatchError(
+            f"the corpus holds {len(extra)} character(s) the checkpoint's vocabulary lacks: {shown}"
+            f"{' ...' if len(extra) > 10 else ''}")
+    return tokenizer
 
 
 def split(ids: Tokens, val_fraction: float) -> tuple[Tokens, Tokens]:

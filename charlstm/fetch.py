@@ -6,8 +6,10 @@ broken download never leaves a half file under the final name).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
-import tempfile
+import secrets
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,25 +47,22 @@ class FetchError(CharLSTMError):
 def download(source: Source, dest: Path, progress: Callable[[int, int | None], None] | None = None,
              timeout: float = 30.0) -> tuple[Path, str]:
     """Fetch `source` to the file `dest`; returns (dest, sha256 hex). `progress(n, total)` is told
-    of every chunk. A checksum mismatch or a broken transfer leaves `dest` untouched."""
+    of every chunk. A checksum mismatch, a transfer shorter than its Content-Length, a broken
+    chunked transfer or a failed write leaves `dest` untouched and no temp file behind. The saved
+    file gets mode 0644 less the umask, like any file the user creates."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(source.url, timeout=timeout) as resp:
-                    total = int(resp.headers.get("Content-Length") or 0) or source.size
-                    while chunk := resp.read(CHUNK):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        if progress:
-                            progress(len(chunk), total)
-            except OSError as e:  # URLError, HTTPError, timeouts, connection resets
-                raise FetchError(f"could not download {source.name} from {source.url}: {e}") from None
+            received, expected = _transfer(source, out, digest, progress, timeout)
             out.flush()
             os.fsync(out.fileno())
+        if expected is not None and received != expected:
+            raise FetchError(f"could not download {source.name} from {source.url}: the transfer ended after "
+                             f"{received:,} of {expected:,} bytes; nothing was saved (try again)")
         got = digest.hexdigest()
         if source.sha256 and got != source.sha256:
             raise FetchError(f"{source.name}: checksum mismatch (got sha256 {got[:16]}..., expected "
@@ -71,5 +70,44 @@ def download(source: Source, dest: Path, progress: Callable[[int, int | None], N
         os.replace(tmp, dest)
         return dest, got
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def _transfer(source: Source, out, digest, progress: Callable[[int, int | None], None] | None,
+              timeout: float) -> tuple[int, int | None]:
+    """Stream the body into `out`; returns (bytes received, Content-Length or None). Any failure
+    to read (refused connection, timeout, reset, broken chunked encoding, a bad Content-Length) is
+    one FetchError; a failure to write (a full disk) stays an OSError naming the file."""
+    received, expected = 0, None
+    try:
+        with urllib.request.urlopen(source.url, timeout=timeout) as resp:
+            length = resp.headers.get("Content-Length")
+            if length is not None:
+                expected = int(length)
+                if expected < 0:
+                    raise ValueError(f"negative Content-Length {length!r}")
+            total = expected or source.size
+            while chunk := resp.read(CHUNK):
+                try:
+                    out.write(chunk)
+                except OSError as e:
+                    raise _WriteError(e) from None
+                digest.update(chunk)
+                received += len(chunk)
+                if progress:
+                    progress(len(chunk), total)
+    except _WriteError as e:
+        raise e.error from None
+    except (OSError, http.client.HTTPException, ValueError) as e:  # URLError, HTTPError, timeouts, resets,
+        # IncompleteRead (a broken chunked transfer), a Content-Length that is not a number
+        what = e.reason if isinstance(e, urllib.error.URLError) else e
+        raise FetchError(f"could not download {source.name} from {source.url}: "
+                         f"{type(e).__name__}: {what}".replace("\n", " ")) from None
+    return received, expected
+
+
+class _WriteError(Exception):
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error

@@ -191,6 +191,11 @@ def train_loop(run: Run, should_stop: Callable[[], bool] | None = None) -> Itera
                            f"{run.step}; give a larger --steps, --epochs or --time to train further")
             return
         yield from _loop(run, train_ids, val_ids, should_stop or (lambda: False))
+    except _WeightsNotFinite as e:  # a save found NaN or infinite weights: nothing was written over the last one
+        msg = (f"the weights became NaN or infinite by step {run.step}; {e} was not written and the last good "
+               "checkpoint was kept. Try a lower --lr or --clip")
+        yield _stopped(run, "nonfinite", msg)
+        raise NonFiniteError(msg) from None
     finally:
         run.dist.close()
 
@@ -339,9 +344,17 @@ def _log(run: Run, record: dict) -> None:
         runs.append_metrics(run.run_dir, record)
 
 
+class _WeightsNotFinite(Exception):
+    """A save found non-finite weights (an update overflowed); the checkpoint's name is the message."""
+
+
 def _save(run: Run, name: str, reason: str) -> Saved:
-    """Every rank calls this at the same step (the hidden state is gathered from all); rank 0 writes."""
+    """Every rank calls this at the same step (the hidden state is gathered from all); rank 0 writes.
+    Non-finite weights are never written over a good checkpoint: the run stops instead (the ranks
+    hold the same weights, so they all agree)."""
     path = run.run_dir / name
+    if not bool(torch.stack([torch.isfinite(p).all() for p in run.model.parameters()]).all()):
+        raise _WeightsNotFinite(name)
     state = run.checkpoint()
     if run.dist.is_main:
         checkpoint.save(state, path)
@@ -381,7 +394,7 @@ def _evaluate(run: Run, val_ids: Tokens, train_loss: float | None) -> Iterator[E
     if is_best:
         yield _save(run, runs.BEST, "best")
     n_evals = sum(1 for r in run.history if r["kind"] == "eval")
-    if cfg.sample_every and n_evals % cfg.sample_every == 0 and run.dist.is_main:
+    if cfg.sample_every and n_evals % cfg.sample_every == 0 and run.dist.is_main and math.isfinite(val):
         text = generate_text(run.model, run.corpus.tokenizer,
                              SampleConfig(length=cfg.sample_length, temperature=PREVIEW_TEMPERATURE,
                                           seed=cfg.seed + run.step))[0]

@@ -24,6 +24,8 @@ METRICS = "metrics.jsonl"
 TOKENS = "tokens.bin"
 CORPUS_META = "corpus.json"
 LOCK = ".lock"  # held (flock) by the one process writing the run
+TMP_MARK = ".tmp-"  # `.NAME.tmp-PID`: a file being written by process PID, renamed to NAME when complete
+MARKERS = (LOCK, CORPUS_META, TOKENS, LAST, BEST)  # a folder holding any of these is a run folder
 DEFAULT_ROOT = Path("checkpoints")
 DEPTH = 2  # `compare` keeps its runs one level below its own folder
 
@@ -36,6 +38,25 @@ def checkpoints_in(run_dir: Path) -> list[Path]:
 
 def is_run(path: Path) -> bool:
     return Path(path).is_dir() and bool(checkpoints_in(path))
+
+
+def is_run_folder(path: Path) -> bool:
+    """Whether `path` is a run folder, finished or still being written (any of its files is there)."""
+    return any(os.path.lexists(os.path.join(path, name)) for name in MARKERS)
+
+
+def temp_path(path: Path) -> Path:
+    """Where this process writes `path` before renaming it into place (checkpoint.remove_orphans
+    knows the name, and removes it once this process is gone)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+
+
+def create_new(path: Path) -> int:
+    """A write descriptor on a new file at `path` (a leftover of our own pid is replaced): O_EXCL and
+    O_NOFOLLOW, so a link planted there is never followed."""
+    Path(path).unlink(missing_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
 
 
 def find(root: Path = DEFAULT_ROOT) -> list[Path]:
@@ -130,14 +151,25 @@ def writer_lock(run_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            holder = (os.pread(fd, 32, 0).decode(errors="replace").split() or ["another process"])[0]
             raise RunBusyError(f"{run_dir} is being written by process {holder} (a train or resume still "
                                "running); wait for it to finish, stop it, or use another run") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        if not _same_file(fd, path):  # the folder was removed (and perhaps made again) meanwhile
+            raise RunBusyError(f"{run_dir} was removed by the process that was writing it; try again")
+        mine = f"{os.getpid()}\n".encode()
+        os.pwrite(fd, mine, 0)  # written, then cut to length: a reader sees a whole pid on the first line
+        os.ftruncate(fd, len(mine))
         yield
     finally:
         os.close(fd)  # closing releases the flock
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.lstat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def is_busy(run_dir: Path) -> bool:
@@ -202,11 +234,9 @@ def truncate_metrics(run_dir: Path, step: int) -> int:
         return 0
     records, bad = read_metrics(run_dir)
     keep = [r for r in records if isinstance(r.get("step", 0), int) and r.get("step", 0) <= step]
-    tmp = path.with_name(f".{METRICS}.tmp-{os.getpid()}")
+    tmp = temp_path(path)
     try:  # the old log stays whole until the new one is complete
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        with open(fd, "w", encoding="utf-8") as f:
+        with open(create_new(tmp), "w", encoding="utf-8") as f:
             f.write("".join(json.dumps(r) + "\n" for r in keep))
         os.replace(tmp, path)
     except OSError as e:

@@ -9,6 +9,7 @@ give the same text for the same seed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -34,6 +35,16 @@ class SampleConfig:
     num_samples: int = 1
 
     def __post_init__(self) -> None:
+        for name, value in (("--temp", self.temperature), ("--top-p", self.top_p)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        for name, value in (("--length", self.length), ("--top-k", self.top_k), ("--num-samples", self.num_samples),
+                            ("--seed", self.seed)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise ConfigError(f"--seed must be in [0, 2**63), got {self.seed}")
         if self.length < 0:
             raise ConfigError(f"--length must be >= 0, got {self.length}")
         if self.temperature < 0:

@@ -12,13 +12,14 @@ import codecs
 import fnmatch
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import CorpusError
+from . import runs
+from .errors import CorpusError, Interrupted
 from .tokenizer import CharTokenizer, describe_char, normalize
 
 BLOCK = 1 << 20  # bytes read per block
@@ -26,6 +27,8 @@ BINARY_SNIFF = 8000  # like git: a NUL byte in the first 8000 bytes means binary
 MAX_CODEPOINT = 0x110000
 NEWLINES = ("lf", "keep")  # lf: \r\n and lone \r become \n; keep: bytes as they are
 Progress = Callable[[int], None]  # called with the number of bytes just processed
+ShouldStop = Callable[[], bool]  # asked once per block: True stops reading (errors.Interrupted)
+STOPPED = "stopped while reading the corpus; nothing was kept"
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def is_binary(path: Path) -> bool:
 
 def find_files(paths: list[str | Path], pattern: str = "*") -> CorpusFiles:
     """Expand files and directories (recursively, sorted, hidden entries skipped) into text files.
-    A named file that is binary is an error; a binary file found inside a directory is skipped."""
+    A named file that is binary is an error; a binary file found inside a directory is skipped, and
+    so are charlstm's own run folders and checkpoints (`charlstm train .` must not read its runs)."""
     if not paths:
         raise CorpusError("no corpus given: name at least one text file or directory")
     found = CorpusFiles(files=[])
@@ -78,12 +82,8 @@ def find_files(paths: list[str | Path], pattern: str = "*") -> CorpusFiles:
                                   "charlstm trains on text files")
             found.files.append(p)
             continue
-        inside = sorted(
-            q for q in p.rglob("*")
-            if q.is_file() and not any(part.startswith(".") for part in q.relative_to(p).parts)
-            and fnmatch.fnmatch(q.name, pattern))
         texts = []
-        for q in inside:
+        for q in _walk(p, pattern, found.skipped):
             if is_binary(q):
                 found.skipped.append((q, "binary"))
             elif q.stat().st_size == 0:
@@ -92,18 +92,48 @@ def find_files(paths: list[str | Path], pattern: str = "*") -> CorpusFiles:
                 texts.append(q)
         if not texts:
             raise CorpusError(f"directory {p} holds no text files matching {pattern!r}"
-                              + (f" ({len(found.skipped)} skipped as binary or empty)" if found.skipped else ""))
+                              + (f" ({len(found.skipped)} skipped as binary, empty or charlstm's own)"
+                                 if found.skipped else ""))
         found.files.extend(texts)
     return found
 
 
-def iter_text(path: Path, opts: ReadOptions, progress: Progress | None = None) -> Iterator[str]:
+def _walk(top: Path, pattern: str, skipped: list[tuple[Path, str]]) -> list[Path]:
+    """The files under `top` whose names match `pattern`, sorted, passing over hidden entries, run
+    folders (runs.is_run_folder: a finished run or one being written) and checkpoints (*.pt)."""
+    out = []
+    for where, dirs, names in os.walk(top):  # like Path.rglob: links to folders are not followed
+        here = Path(where)
+        keep = []
+        for d in sorted(dirs):
+            if d.startswith("."):
+                continue
+            if runs.is_run_folder(here / d):
+                skipped.append((here / d, "a charlstm run folder"))
+            else:
+                keep.append(d)
+        dirs[:] = keep
+        for name in names:
+            if name.startswith(".") or not fnmatch.fnmatch(name, pattern) or not (here / name).is_file():
+                continue
+            if name.endswith(".pt"):
+                skipped.append((here / name, "a checkpoint"))
+            else:
+                out.append(here / name)
+    return sorted(out)
+
+
+def iter_text(path: Path, opts: ReadOptions, progress: Progress | None = None,
+              should_stop: ShouldStop | None = None) -> Iterator[str]:
     """Decoded, newline-fixed, normalized text of one file, in blocks that end at a line break
-    (normalization never straddles a block) except for a file's last block."""
+    (normalization never straddles a block) except for a file's last block. `should_stop` is asked
+    before each block is read; True raises Interrupted."""
     decoder = codecs.getincrementaldecoder(opts.encoding)(opts.errors)
     offset, carry, first = 0, "", True
     with open(path, "rb") as f:
         while True:
+            if should_stop is not None and should_stop():
+                raise Interrupted(STOPPED)
             raw = f.read(BLOCK)
             final = not raw
             pending = len(decoder.getstate()[0])  # bytes of a split character held from the last block
@@ -148,21 +178,23 @@ def _codepoints(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
-def _iter_corpus(files: list[Path], opts: ReadOptions, progress: Progress | None) -> Iterator[str]:
+def _iter_corpus(files: list[Path], opts: ReadOptions, progress: Progress | None,
+                 should_stop: ShouldStop | None = None) -> Iterator[str]:
     """All files as one stream; a file that does not end in a line break gets one."""
     for path in files:
         last = ""
-        for block in iter_text(path, opts, progress):
+        for block in iter_text(path, opts, progress, should_stop):
             last = block[-1]
             yield block
         if last and last != "\n":
             yield "\n"
 
 
-def scan_vocabulary(files: list[Path], opts: ReadOptions, progress: Progress | None = None) -> np.ndarray:
+def scan_vocabulary(files: list[Path], opts: ReadOptions, progress: Progress | None = None,
+                    should_stop: ShouldStop | None = None) -> np.ndarray:
     """Pass 1: how often each codepoint occurs (array of MAX_CODEPOINT counts)."""
     counts = np.zeros(MAX_CODEPOINT, dtype=np.int64)
-    for block in _iter_corpus(files, opts, progress):
+    for block in _iter_corpus(files, opts, progress, should_stop):
         seen = np.bincount(_codepoints(block))  # only as long as the largest codepoint in the block
         counts[: len(seen)] += seen
     return counts
@@ -191,26 +223,57 @@ def encode_text(text: str, tokenizer: CharTokenizer) -> np.ndarray:
 
 
 def encode_files(files: list[Path], tokenizer: CharTokenizer, opts: ReadOptions, out: Path,
-                 progress: Progress | None = None) -> int:
+                 progress: Progress | None = None, should_stop: ShouldStop | None = None) -> int:
     """Pass 2: write the ids of all files to `out` (raw array of id_dtype); returns the count.
-    Written to a temporary name first so a half-written file is never mistaken for a cache."""
+    Written through `write_atomically`, so a half-written file is never mistaken for a cache."""
     lut = _lookup_table(tokenizer)
     dtype = id_dtype(tokenizer)
-    tmp = out.with_name(out.name + ".partial")
     n = 0
-    with open(tmp, "wb") as f:
-        for block in _iter_corpus(files, opts, progress):
+
+    def blocks() -> Iterator[bytes]:
+        nonlocal n
+        for block in _iter_corpus(files, opts, progress, should_stop):
             cps = _codepoints(block)
             ids = lut[cps]
             if ids.min() < 0:
                 bad = chr(int(cps[np.argmax(ids < 0)]))
                 raise CorpusError(f"character {describe_char(bad)} is not in the vocabulary")
-            f.write(ids.astype(dtype, copy=False).tobytes())
             n += len(ids)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out)
+            yield ids.astype(dtype, copy=False).tobytes()
+    write_atomically(out, blocks())
     return n
+
+
+def write_atomically(out: Path, chunks: Iterable[bytes]) -> None:
+    """Write `chunks` to a temporary name next to `out` (runs.temp_path, created with O_EXCL and
+    O_NOFOLLOW), fsync, and rename it into place: `out` holds the old file or the whole new one. A
+    failed write (a full disk, a file size limit) is one CorpusError naming `out`; on any failure,
+    reading errors and interruptions included, the temporary file is removed."""
+    out = Path(out)
+    tmp = runs.temp_path(out)
+    try:
+        with open(_writing(out, runs.create_new, tmp), "wb", buffering=0) as f:  # unbuffered: close never writes
+            for chunk in chunks:
+                _writing(out, _write_all, f, chunk)
+            _writing(out, os.fsync, f.fileno())
+        _writing(out, os.replace, tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_all(f, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[f.write(view):]
+
+
+def _writing(out: Path, fn: Callable, *args):
+    """fn(*args), with an OSError (ENOSPC, EFBIG, ...) turned into one CorpusError naming `out`."""
+    try:
+        return fn(*args)
+    except OSError as e:
+        raise CorpusError(f"could not write {out}: {e.strerror or e}; nothing was kept") from None
 
 
 def fingerprint(files: list[Path], opts: ReadOptions) -> dict:
@@ -224,7 +287,10 @@ def fingerprint(files: list[Path], opts: ReadOptions) -> dict:
 
 
 def read_meta(path: Path) -> dict | None:
+    """A cache record written by corpus.py (None when missing, unreadable, or a link)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), encoding="utf-8") as f:
+            meta = json.load(f)
     except (OSError, ValueError):
         return None
+    return meta if isinstance(meta, dict) else None

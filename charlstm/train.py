@@ -10,9 +10,11 @@ model, position and random streams from a checkpoint, so a resumed run continues
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import shutil
 from collections.abc import Callable, Collection, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import torch
@@ -23,7 +25,7 @@ from .config import ModelConfig, TrainConfig
 from .corpus import Corpus, ProgressFactory, prepare_corpus
 from .devices import configure, resolve_device
 from .distributed import Dist
-from .errors import ConfigError, ResumeMismatchError
+from .errors import CharLSTMError, CheckpointError, ConfigError, Interrupted, ResumeMismatchError
 from .events import Event
 from .loop import Run, compute_loss, lay_out, train_loop
 from .model import CharLSTM
@@ -61,65 +63,125 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     `model` holds ModelConfig fields other than vocab_size (cell, embed, hidden, layers, dropout,
     weight_drop).
     With `preset` ("auto" or a name in sizing.PRESETS), the model fields missing from `model` and
-    the sized TrainConfig fields not named in `keep` are filled in by `sizing.choose`."""
+    the sized TrainConfig fields not named in `keep` are filled in by `sizing.choose`.
+    Without `run_dir`, a new folder under `root` is made with a default name; a given `run_dir` that
+    holds a run, or that another process is writing, is refused (RunBusyError names the process)."""
     cfg, opts, root = config or TrainConfig(), read_options or ReadOptions(), Path(root)
-    run_dir = Path(run_dir) if run_dir else root / runs.default_name(corpus, root)
-    if runs.checkpoints_in(run_dir):
-        raise ConfigError(f"{run_dir} already holds a run: continue it with `charlstm resume {run_dir}` "
-                          "or choose another --name")
-    dev, dist = _join(device, threads)
-    run_dir = Path(dist.share(str(run_dir)))  # one name for all ranks (rank 0's clock decides)
     ModelConfig(vocab_size=2, **(model or {}))  # check the options before reading anything
     if preset is not None:
         sizing.check(preset)
-    created = not run_dir.exists()
-    try:  # a refusal before the first event (bad text, a precision that cannot run) leaves nothing behind
-        run = _new_run(corpus, opts, progress, run_dir, dev, dist, dict(model or {}), cfg, preset, set(keep))
-        events = train_loop(run, should_stop)
-        first = next(events)
-    except BaseException:
-        if created:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    yield first
-    yield from events
+    dev, dist = _join(device, threads)
+    run_dir, created = _claim(run_dir, corpus, root, dist)
+    # a run being written is refused by the lock (naming the writer), a finished one by the check under it
+    with _held(run_dir, dist, lambda: _refuse_existing(run_dir)):
+        try:  # a refusal before the first event (bad text, a precision that cannot run) leaves nothing behind
+            run = _new_run(corpus, opts, progress, run_dir, dev, dist, dict(model or {}), cfg, preset, set(keep),
+                           should_stop)
+            events = train_loop(run, should_stop)
+            first = next(events)
+        except BaseException:
+            if created:  # still under our lock: no other writer can be using it
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        yield first
+        yield from events
 
 
 def resume(target: str | Path | None = None, root: str | Path = "checkpoints", overrides: dict | None = None,
            device: str = "auto", threads: int | None = None, should_stop: Callable[[], bool] | None = None,
            progress: ProgressFactory | None = None) -> Iterator[Event]:
     """Continue a run (a run directory, a checkpoint file, or the newest run under `root`).
-    `overrides` may change the budget and logging (RESUME_OVERRIDABLE); anything else is refused."""
+    `overrides` may change the budget and logging (RESUME_OVERRIDABLE); anything else is refused.
+    A run another process is writing is refused (RunBusyError names the process); a checkpoint
+    whose training state cannot be restored is refused (CheckpointError) before anything in the run
+    folder is rewritten."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     bad = sorted(set(overrides) - set(RESUME_OVERRIDABLE))
     if bad:
         raise ResumeMismatchError(f"resume cannot change {', '.join(bad)}: they would not match the "
                                   "saved optimizer state and data position; start a new run instead")
-    saved, path, notes = _newest_good(runs.locate(target, Path(root)))
-    run_dir = path.parent
+    where = runs.locate(target, Path(root))
+    run_dir = where.parent if where.is_file() else where
     dev, dist = _join(device, threads)
-    removed = checkpoint.remove_orphans(run_dir) if dist.is_main else []
-    if removed:
-        notes.append(f"removed {len(removed)} temp file(s) left by an interrupted save")
-    cfg = TrainConfig.from_dict(saved["train_config"])
-    if {"steps", "epochs", "time"} & set(overrides):  # a new budget replaces the old one whole
-        cfg = cfg.replace(steps=None, epochs=None, time=None)
-    cfg = cfg.replace(**overrides)
-    data = _read_corpus(saved["corpus"]["paths"], run_dir, ReadOptions(**saved["corpus"]["options"]), dist,
-                        progress, tokenizer=CharTokenizer.from_dict(saved["vocab"]))
-    _check_unchanged(data, saved)
-    net, _ = checkpoint.build_model(saved, dev)
-    net.train()
-    run = _build_run(run_dir, net, cfg, data, saved["corpus"], dev, dist, notes, saved=saved)
-    yield from train_loop(run, should_stop)
+    # read and checked before the lock is taken: a refused checkpoint leaves the folder exactly as it was
+    seen = _stamp(where)
+    saved, path, notes = _newest_good(where)
+    cfg, net = _restorable(saved, path, overrides, dist)
+    with _held(run_dir, dist):  # before anything is removed or rewritten: no save of another process is in flight
+        if dist.share(_stamp(where) != seen):  # another writer saved between the look and the lock
+            saved, path, notes = _newest_good(where)
+            cfg, net = _restorable(saved, path, overrides, dist)
+        removed = checkpoint.remove_orphans(run_dir) if dist.is_main else []
+        if removed:
+            notes.append(f"removed {len(removed)} temp file(s) left by an interrupted save")
+        try:
+            data = _read_corpus(saved["corpus"]["paths"], run_dir, ReadOptions(**saved["corpus"]["options"]), dist,
+                                progress, tokenizer=CharTokenizer.from_dict(saved["vocab"]), should_stop=should_stop)
+        except Interrupted:
+            raise Interrupted("stopped while reading the corpus; the run is as it was") from None
+        _check_unchanged(data, saved)
+        net.to(dev).train()
+        run = _build_run(run_dir, net, cfg, data, saved["corpus"], dev, dist, notes, saved=saved, path=path)
+        yield from train_loop(run, should_stop)
+
+
+def _stamp(where: Path) -> list[tuple]:
+    """What changes when a checkpoint of `where` (a file or a run folder) is written again."""
+    found = [where] if where.is_file() else runs.checkpoints_in(where)
+    return [(p.name, p.stat().st_ino, p.stat().st_mtime_ns) for p in found]
+
+
+def _refuse_existing(run_dir: Path) -> None:
+    if runs.checkpoints_in(run_dir):
+        raise ConfigError(f"{run_dir} already holds a run: continue it with `charlstm resume {run_dir}` "
+                          "or choose another --name")
+
+
+def _claim(run_dir: str | Path | None, corpus: list[str | Path], root: Path, dist: Dist) -> tuple[Path, bool]:
+    """The run folder (rank 0 names it, for all ranks) and whether this call made it. A default
+    name is claimed with an atomic mkdir, so two runs started in the same second never share one."""
+    made = False
+    if dist.is_main:
+        try:
+            if run_dir is None:
+                run_dir, made = runs.claim_new(corpus, root), True
+            else:
+                run_dir = Path(run_dir)
+                try:
+                    run_dir.mkdir(parents=True)
+                    made = True
+                except FileExistsError:
+                    pass
+        except OSError as e:
+            raise ConfigError(f"cannot make the run folder {run_dir or root}: {e.strerror or e}") from None
+    return Path(dist.share(str(run_dir))), made
+
+
+@contextmanager
+def _held(run_dir: Path, dist: Dist, check: Callable[[], None] | None = None) -> Iterator[None]:
+    """The run folder's writer lock, held by rank 0 for the whole block (one system call, nothing
+    per step); then `check`. A refusal by either reaches every rank."""
+    with ExitStack() as stack:
+        problem = None
+        if dist.is_main:
+            try:
+                stack.enter_context(runs.writer_lock(run_dir))
+                if check is not None:
+                    check()
+            except CharLSTMError as e:
+                problem = e
+        problem = dist.share(problem)
+        if problem is not None:
+            raise problem
+        yield
 
 
 def _new_run(corpus: list[str | Path], opts: ReadOptions, progress: ProgressFactory | None, run_dir: Path,
              dev: torch.device, dist: Dist, model: dict, cfg: TrainConfig, preset: str | None,
-             keep: set[str]) -> Run:
+             keep: set[str], should_stop: Callable[[], bool] | None = None) -> Run:
     """A new run: the corpus read into the run folder, the sizes the user left open filled in from
     the preset, and a freshly seeded model."""
-    data = _read_corpus(corpus, run_dir, opts, dist, progress, max_vocab=cfg.max_vocab)
+    data = _read_corpus(corpus, run_dir, opts, dist, progress, max_vocab=cfg.max_vocab, should_stop=should_stop)
     fields, size_note = model, None
     if preset is not None:
         fields, cfg, size_note = _apply_sizing(preset, len(data.tokens), cfg, dev, model, keep)
@@ -137,7 +199,7 @@ def _new_run(corpus: list[str | Path], opts: ReadOptions, progress: ProgressFact
 
 
 def _build_run(run_dir: Path, net: CharLSTM, cfg: TrainConfig, data: Corpus, corpus_info: dict, dev: torch.device,
-               dist: Dist, notes: list[str], saved: dict | None = None) -> Run:
+               dist: Dist, notes: list[str], saved: dict | None = None, path: Path | None = None) -> Run:
     """The run of `net` over `data`, new or (with the checkpoint `saved`) continued: the precision
     settled (an asked-for half precision checked to run here), the optimizer and loss scaler made,
     the saved state restored, and the metrics log cut back to the step the run starts from."""
@@ -149,9 +211,12 @@ def _build_run(run_dir: Path, net: CharLSTM, cfg: TrainConfig, data: Corpus, cor
     run = Run(run_dir, net, make_optimizer(net, cfg), cfg, data, corpus_info, dev, dist,
               scaler=grad_scaler(cfg.precision, dev), notes=notes)
     if saved is not None:
-        run.restore(saved)
+        with _restoring(path):
+            run.restore(saved)
     if dist.is_main:
-        runs.truncate_metrics(run_dir, run.step)
+        torn = runs.truncate_metrics(run_dir, run.step)
+        if torn:
+            run.notes.append(f"skipped {torn} unreadable line(s) in {runs.METRICS} (a write cut short)")
     return run
 
 
@@ -174,6 +239,87 @@ def _read_corpus(paths: list[str | Path], run_dir: Path, opts: ReadOptions, dist
     """The corpus, encoded into the run folder's token cache: rank 0 writes it, the others then read it."""
     with dist.main_first():
         return prepare_corpus(paths, run_dir, opts, progress=progress if dist.is_main else None, **kw)
+
+
+def _restorable(saved: dict, path: Path, overrides: dict, dist: Dist) -> tuple[TrainConfig, CharLSTM]:
+    """The config a resumed run goes on with, and its model (on the CPU), once all that resume will
+    restore was checked; nothing in the run folder has changed yet."""
+    checkpoint.validate_training_state(saved, path)
+    cfg = TrainConfig.from_dict(saved["train_config"])
+    if {"steps", "epochs", "time"} & set(overrides):  # a new budget replaces the old one whole
+        cfg = cfg.replace(steps=None, epochs=None, time=None)
+    cfg = cfg.replace(**overrides)
+    dist.lanes(cfg.batch_size)  # the lanes divide among the processes
+    net, _ = checkpoint.build_model(saved, "cpu")
+    _trial_restore(saved, path, net, cfg)
+    return cfg, net
+
+
+def _trial_restore(saved: dict, path: Path, net: CharLSTM, cfg: TrainConfig) -> None:
+    """Load the saved optimizer state, loss scale and random states into throwaway objects (the model
+    still on the CPU, so the optimizer state is not copied), and check what torch leaves to the first
+    step: the state's shapes and values and the hyperparameters' types."""
+    with _restoring(path):
+        opt = make_optimizer(net, cfg)
+        fresh = [dict(g) for g in opt.param_groups]
+        opt.load_state_dict(saved["optimizer"])
+        _check_optimizer(opt, fresh, path)
+        if saved.get("scaler"):
+            torch.amp.GradScaler("cpu").load_state_dict(saved["scaler"])
+        rng = saved["rng"]
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(rng["torch"])
+        random.Random().setstate((3, tuple(rng["python"]), rng["python_gauss"]))
+
+
+OPTIMIZER_STATE = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")  # what Adam and AdamW keep per weight
+
+
+def _check_optimizer(opt: torch.optim.Optimizer, fresh: list[dict], path: Path) -> None:
+    """The loaded optimizer state against the model: flags as a fresh optimizer has them, finite
+    non-negative rates, and per weight finite moments of its shape."""
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"{path}: its optimizer state {what}; it cannot be resumed "
+                               "(sample, eval and info still read it)")
+    for group, new in zip(opt.param_groups, fresh):
+        for k, v in new.items():
+            if k != "params" and not _like(v, group.get(k, v)):
+                raise bad(f"has {k} = {group.get(k)!r}")
+        for p in group["params"]:
+            for k, t in opt.state.get(p, {}).items():
+                if k not in OPTIMIZER_STATE:
+                    raise bad(f"holds an unknown entry {k!r}")
+                if k == "step":
+                    ok = _rate(t) or (isinstance(t, torch.Tensor) and t.numel() == 1 and _rate(t.item()))
+                else:
+                    ok = (isinstance(t, torch.Tensor) and t.shape == p.shape and t.dtype == p.dtype
+                          and bool(torch.isfinite(t).all()) and (k == "exp_avg" or bool((t >= 0).all())))
+                if not ok:
+                    raise bad(f"does not fit the model ({k} of a weight of shape {tuple(p.shape)})")
+
+
+def _rate(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+def _like(fresh: object, got: object) -> bool:
+    """Whether a saved optimizer hyperparameter is of the kind a fresh optimizer holds."""
+    if isinstance(fresh, bool) or fresh is None:  # flags (amsgrad, foreach, fused, capturable ...) as charlstm sets
+        return type(got) is type(fresh) and got == fresh
+    if isinstance(fresh, (int, float)):
+        return _rate(got)
+    return isinstance(got, (tuple, list)) and len(got) == len(fresh) and all(map(_rate, got))
+
+
+@contextmanager
+def _restoring(path: Path | None) -> Iterator[None]:
+    """What torch raises on a damaged optimizer, loss scaler or random state, as one CheckpointError."""
+    try:
+        yield
+    except (ValueError, KeyError, RuntimeError, TypeError, IndexError) as e:
+        why = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise CheckpointError(f"{path}: its training state cannot be restored ({type(e).__name__}: {why}); "
+                              "it cannot be resumed (sample, eval and info still read it)") from None
 
 
 def _newest_good(where: Path) -> tuple[dict, Path, list[str]]:

@@ -228,7 +228,7 @@ def _crafted(ck, change):
 
 
 CRAFTED = {
-    "huge hidden": (lambda c: c["model_config"].update(hidden=10**9), "parameters; charlstm stops at"),
+    "huge hidden": (lambda c: c["model_config"].update(hidden=10**9), "parameters or more; charlstm stops at"),
     "hidden just under the bound": (lambda c: c["model_config"].update(hidden=8000), "weights do not match|has shape"),
     "hidden as text": (lambda c: c["model_config"].update(hidden="12"), "must be a finite int"),
     "empty train config": (lambda c: c.update(train_config={}), "holds no training config"),
@@ -248,11 +248,13 @@ def test_crafted_checkpoints_are_one_clear_error_before_anything_is_allocated(ru
     change, message = CRAFTED[case]
     bad = tmp_path / "crafted.pt"
     torch.save(_crafted(checkpoint.load(run_dir / "last.pt"), change), bad)
-    code = ("import resource, sys, time; from charlstm import checkpoint\n"
+    code = ("import sys, time; from charlstm import checkpoint\n"
             "from charlstm.errors import CheckpointError\n"
             "t = time.perf_counter()\n"
             "try:\n    checkpoint.load(sys.argv[1])\nexcept CheckpointError as e:\n    msg = str(e)\n"
-            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+            # VmHWM: this process's peak resident memory (ru_maxrss would carry the forking parent's over exec)
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+            "print(time.perf_counter() - t, int(hwm) / 1024)\n"
             "print(msg)\n")
     proc = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -276,3 +278,41 @@ def test_training_state_is_checked_before_resume_uses_it(run_dir, case):
     checkpoint.validate(ck, "x.pt")  # still fine to sample from
     with pytest.raises(CheckpointError, match="it cannot be resumed"):
         checkpoint.validate_training_state(ck, "x.pt")
+
+
+SAVE_UNDER_SIGNAL = """
+import glob, os, signal, sys, threading, time
+from pathlib import Path
+import torch
+from charlstm import checkpoint
+torch.set_num_threads(2)
+(torch.randn(500, 500) @ torch.randn(500, 500)).sum()  # torch's worker threads exist, as in training
+path = Path(sys.argv[1])
+signal.signal(signal.SIGINT, lambda s, f: os._exit(130))  # the CLI's second Ctrl-C
+def interrupt():
+    while not glob.glob(str(path.parent / ".big.pt.tmp-*")):
+        time.sleep(0.001)
+    os.kill(os.getpid(), signal.SIGINT)  # to the process, as Ctrl-C and kill send it
+    print("sent", flush=True)
+threading.Thread(target=interrupt, daemon=True).start()
+checkpoint.save({"w": torch.arange(20_000_000, dtype=torch.float32)}, path)
+print("saved", flush=True)
+time.sleep(5)
+"""
+
+
+def test_a_signal_during_a_save_is_handled_after_the_rename(tmp_path):
+    path = tmp_path / "big.pt"
+    proc = subprocess.run([sys.executable, "-c", SAVE_UNDER_SIGNAL, str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stdout.split() == ["sent"]  # the handler ran (os._exit) right after the rename, inside save
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.arange(20_000_000, dtype=torch.float32))
+    assert [p.name for p in tmp_path.iterdir()] == ["big.pt"]
+
+
+def test_a_save_leaves_the_signal_handlers_as_they_were(tmp_path):
+    import signal
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    checkpoint.save({"x": 1}, tmp_path / "a.pt")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -33,3 +33,15 @@ def test_unknown_cells_are_refused():
         plan(["unused.txt"], ["lsmt"], {})
     with pytest.raises(ConfigError, match="got nothing"):
         plan(["unused.txt"], [], {})
+
+
+def test_no_cell_starts_once_a_stop_was_asked(tmp_path, corpus_file, tiny_config):
+    asked = {"stop": False}
+    seen = []
+    for result, ev in compare([corpus_file], ["lstm", "gru", "rnn"], dict(TINY_MODEL, hidden=16, layers=1),
+                              tiny_config(steps=50, eval_every=100), tmp_path, device="cpu",
+                              should_stop=lambda: asked["stop"]):
+        seen.append((result.cell, type(ev).__name__))
+        asked["stop"] = True  # Ctrl-C during the first cell
+    assert seen[-1] == ("lstm", "Stopped") and {c for c, _ in seen} == {"lstm"}
+    assert not (tmp_path / "gru").exists() and not (tmp_path / "rnn").exists()

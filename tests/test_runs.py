@@ -122,3 +122,19 @@ def test_metrics_are_never_written_through_a_link(tmp_path):
     with pytest.raises(CheckpointError, match="could not write"):
         runs.append_metrics(run, {"step": 1})
     assert victim.read_text() == "keep"
+
+
+def test_run_folders_are_known_by_any_of_their_files(tmp_path):
+    for name in (runs.LOCK, runs.CORPUS_META, runs.TOKENS, runs.LAST, runs.BEST):
+        make_run(tmp_path / name.strip("."), name)
+        assert runs.is_run_folder(tmp_path / name.strip("."))
+    assert not runs.is_run_folder(make_run(tmp_path / "plain", "notes.txt"))
+    assert runs.temp_path(tmp_path / "x.bin").name == f".x.bin.tmp-{os.getpid()}"
+
+
+def test_a_lock_on_a_folder_removed_meanwhile_is_refused(tmp_path, monkeypatch):
+    from charlstm.errors import RunBusyError
+    monkeypatch.setattr(runs, "_same_file", lambda fd, path: False)  # as if the holder removed the folder
+    with pytest.raises(RunBusyError, match="was removed by the process that was writing it"):
+        with runs.writer_lock(tmp_path):
+            pass

@@ -144,3 +144,55 @@ def test_same_vocabulary_under_c_locale(tmp_path):
                                   capture_output=True, text=True, check=True).stdout)
     assert out[0] == out[1]
     assert "\\xf0\\x9f\\x99\\x82" in out[0]  # the emoji made it into the vocabulary
+
+
+def test_a_failed_write_is_one_error_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    import errno
+
+    from charlstm.textfiles import encode_files, find_files, scan_vocabulary, tokenizer_from_counts
+    p = tmp_path / "a.txt"
+    p.write_text("hello world\n" * 100)
+    files = find_files([p]).files
+    tok = tokenizer_from_counts(scan_vocabulary(files, ReadOptions()), "NFC")
+    out = tmp_path / "run" / "tokens.bin"
+    out.parent.mkdir()
+    out.write_bytes(b"old")
+    real = os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(CorpusError, match=f"could not write {out}: No space left on device; nothing was kept"):
+        encode_files(files, tok, ReadOptions(), out)
+    monkeypatch.setattr(os, "fsync", real)
+    assert [q.name for q in out.parent.iterdir()] == ["tokens.bin"] and out.read_bytes() == b"old"
+
+
+def test_cache_files_are_never_written_through_links(tmp_path):
+    p = tmp_path / "a.txt"
+    p.write_text("hello world\n" * 100)
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("corpus.json", "tokens.bin", f".tokens.bin.tmp-{os.getpid()}", f".corpus.json.tmp-{os.getpid()}"):
+        (run / name).symlink_to(victim)
+    prepare_corpus([p], run)
+    assert victim.read_text() == "keep"
+    assert not (run / "tokens.bin").is_symlink() and not (run / "corpus.json").is_symlink()
+    assert prepare_corpus([p], run).from_cache
+
+
+def test_a_directory_walk_passes_over_run_folders_and_checkpoints(tmp_path):
+    (tmp_path / "a.txt").write_text("text\n")
+    (tmp_path / "model.pt").write_bytes(b"pk")
+    for run, marker in (("done", "last.pt"), ("writing", ".lock"), ("cached", "corpus.json")):
+        (tmp_path / "checkpoints" / run).mkdir(parents=True)
+        (tmp_path / "checkpoints" / run / marker).write_text("{}")
+        (tmp_path / "checkpoints" / run / "metrics.jsonl").write_text("{}\n")
+    found = find_files([tmp_path])
+    assert found.files == [tmp_path / "a.txt"]
+    assert sorted((q.name, why) for q, why in found.skipped) == [
+        ("cached", "a charlstm run folder"), ("done", "a charlstm run folder"), ("model.pt", "a checkpoint"),
+        ("writing", "a charlstm run folder")]
+    assert find_files([tmp_path / "model.pt"]).files == [tmp_path / "model.pt"]  # named directly: read as before

@@ -4,30 +4,123 @@ and the rendering of a training run. The options themselves are in options.py.
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import signal
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 
 from ..config import parse_duration
-from ..errors import CharLSTMError
+from ..errors import CharLSTMError, ConfigError, Interrupted
 
 DEBUG = {"on": False}
 
 
+SIGNAL = {"num": None}  # the signal the last StopFlag saw: an Interrupted exits 128 + it
+
+
+def os_error_text(e: OSError) -> str:
+    """One line for an OSError: the path, what the system said, and what to do."""
+    what = e.strerror or str(e)
+    where = e.filename if e.filename is not None else None
+    if e.filename2 is not None:
+        where = f"{e.filename} -> {e.filename2}"
+    hint = {errno.ENOENT: "check the path", errno.EACCES: "check its permissions",
+            errno.EPERM: "check its permissions", errno.ENOSPC: "free some space and try again",
+            errno.EDQUOT: "free some space and try again", errno.EROFS: "choose a writable place",
+            errno.ENOTDIR: "a part of the path is a file, not a folder",
+            errno.EISDIR: "it is a folder; give a file", errno.ENAMETOOLONG: "choose a shorter name"}.get(e.errno)
+    text = f"{where}: {what}" if where is not None else what
+    return f"{text} ({hint})" if hint else text
+
+
+def _unicode_error_text(e: UnicodeError) -> str:
+    reason = getattr(e, "reason", None) or str(e)
+    codec = getattr(e, "encoding", None)
+    if isinstance(e, UnicodeEncodeError):
+        return (f"cannot write text as {codec}: {reason} (a character it cannot hold, such as a lone surrogate "
+                "from an undecodable command-line argument)")
+    return (f"cannot decode text{f' as {codec}' if codec else ''}: {reason} (re-run with --encoding NAME if "
+            "the file uses another encoding, or --errors replace)")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "failed"
+
+
 @contextmanager
 def user_errors():
-    """One error policy: CharLSTMError -> one red line on stderr, exit 1."""
+    """The one error policy, for every command body: a failure the user can cause (CharLSTMError,
+    an OSError such as a missing folder, no permission or a full disk, undecodable text) is one red
+    line on stderr and exit 1; a stop asked before training started (Interrupted) is one line and
+    exit 128 + the signal; --debug shows the traceback instead. Anything else is a bug and keeps
+    its traceback."""
     from .tables import error_line, stderr_console
     try:
         yield
-    except CharLSTMError as e:
+    except Interrupted as e:
         if DEBUG["on"]:
             raise
-        error_line(stderr_console(), str(e))
+        signum = getattr(e, "signum", None) or SIGNAL["num"] or signal.SIGINT
+        stderr_console().print(_one_line(f"interrupted: {e}" if str(e) else "interrupted; nothing was saved"),
+                               markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(128 + int(signum)) from None
+    except KeyboardInterrupt:  # Ctrl-C where no StopFlag listens (reading, scoring, tracing)
+        if DEBUG["on"]:
+            raise
+        stderr_console().print("interrupted", markup=False, highlight=False)
+        raise typer.Exit(130) from None
+    except (CharLSTMError, OSError, UnicodeError) as e:
+        if DEBUG["on"]:
+            raise
+        if isinstance(e, CharLSTMError):
+            text = str(e)
+        elif isinstance(e, UnicodeError):
+            text = _unicode_error_text(e)
+        else:
+            text = os_error_text(e)
+        error_line(stderr_console(), _one_line(text))
         raise typer.Exit(1) from None
+
+
+def check_output(path: Path | None, option: str) -> None:
+    """An output file's folder must exist and the path must not be a folder: say so before any work."""
+    if path is None:
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file name, e.g. {path / 'out'}")
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise ConfigError(f"{option} {path}: the folder {parent} {what}; create it first or choose another path")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: the folder {parent} is not writable")
+
+
+@contextmanager
+def atomic_output(path: Path, encoding: str | None = "utf-8"):
+    """Write `path` all at once: the body writes a temp file beside it (created exclusively and
+    never through a symlink), which replaces `path` only when the body ends without an error, so a
+    refused or failed command leaves an existing file as it was and no temp file behind."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        with (os.fdopen(fd, "w", encoding=encoding) if encoding else os.fdopen(fd, "wb")) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 class StopFlag:
@@ -38,6 +131,7 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        SIGNAL["num"] = None
         self.message: str | None = None
         self.tell = lambda message: print(f"\n{message}", file=sys.stderr, flush=True)
 
@@ -49,7 +143,7 @@ class StopFlag:
             if os.isatty(2):
                 os.write(2, b"\x1b[?25h\n")  # show the cursor again; the shell prompt on a line of its own
             os._exit(128 + signum)
-        self.signum = signum
+        self.signum = SIGNAL["num"] = signum
         self.message = (f"{signal.Signals(signum).name}: saving at the next step boundary "
                         "(press Ctrl-C again to quit at once)")
         self.tell(self.message)

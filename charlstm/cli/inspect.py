@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from ..errors import ConfigError
-from .common import run_training, user_errors
-from .options import DEFAULTS, Device, Feature, Json, Plain, Quiet, Root, State, Threads
+from .common import atomic_output, check_output, run_training, user_errors
+from .options import (
+    DEFAULTS,
+    MAX_SEED,
+    Device,
+    Feature,
+    Json,
+    Plain,
+    Quiet,
+    Root,
+    State,
+    Threads,
+    check_finite,
+    check_name,
+)
 
 Text_ = Annotated[str | None, typer.Option("--text", help="Text to run through the model.",
                                            show_default="--file, else the run's validation text")]
@@ -21,8 +37,7 @@ Ckpt = Annotated[Path | None, typer.Argument(help="Checkpoint file or run direct
 
 
 def _load_text(ckpt_path: Path, text: str | None, file: Path | None, chars: int) -> str:
-    if text is not None and file is not None:
-        raise ConfigError("give --text or --file, not both")
+    _check_text(text, file)
     if text is not None:
         return text
     if file is not None:
@@ -32,6 +47,8 @@ def _load_text(ckpt_path: Path, text: str | None, file: Path | None, chars: int)
             out.append(block)
             if sum(map(len, out)) >= chars:
                 break
+        if not "".join(out).strip():
+            raise ConfigError(f"nothing to inspect: --file {file} holds no text")
         return "".join(out)[:chars]
     # default: the start of the run's own validation text
     from .. import checkpoint
@@ -47,6 +64,25 @@ def _load_text(ckpt_path: Path, text: str | None, file: Path | None, chars: int)
     from ..textfiles import id_dtype
     val = split(Tokens(path=tokens_path, dtype=id_dtype(tok)), ck["train_config"]["val_fraction"])[1]
     return tok.decode(val.read(0, chars).tolist())
+
+
+def _check_text(text: str | None, file: Path | None) -> None:
+    """Refuse --text/--file mistakes before the model is loaded."""
+    if text is not None and file is not None:
+        raise ConfigError("give --text or --file, not both")
+    if text is not None and not text:
+        raise ConfigError("nothing to inspect: --text is empty")
+    if file is not None and not file.is_file():
+        raise ConfigError(f"--file {file}: {'is a folder' if file.is_dir() else 'no such file'}; give a text file")
+
+
+def _known(tok, body: str) -> str:
+    """The text to trace: unknown characters are skipped, but a text with fewer than two known
+    ones is refused with the reason (the first unknown character) rather than traced empty."""
+    if len(tok.encode(body, skip_unknown=True)) < 2:
+        tok.encode(body)  # raises PrimeError naming an unknown character, if there is one
+        raise ConfigError("nothing to inspect: the text needs at least 2 characters")
+    return body
 
 
 def _model(checkpoint_arg: Path | None, root: Path):
@@ -91,12 +127,14 @@ def inspect(
 
         find = find.value if find is not None else None
         state = state.value
+        _check_text(text, file)
+        check_output(html, "--html")
         path, model, tok = _model(checkpoint, root)
         if layer >= model.config.layers:
             raise ConfigError(f"--layer {layer}: the model has layers 0..{model.config.layers - 1}")
         if model.config.cell != "lstm":
             state = "h"  # only an LSTM has a cell state apart from h
-        body = _load_text(path, text, file, chars)
+        body = _known(tok, _load_text(path, text, file, chars))
         tr = trace(model, tok, body)
         acts = tr["layers"][layer][state]
         acts = np.tanh(acts) if state == "c" else acts
@@ -110,10 +148,11 @@ def inspect(
         if unit >= acts.shape[1]:
             raise ConfigError(f"--unit {unit}: layer {layer} has units 0..{acts.shape[1] - 1}")
         label = f"{'tanh(c)' if state == 'c' else 'h'} of layer {layer}, unit {unit} ({path})"
-        con.print(f"[bold]{label}[/]")
+        con.print(Text(label, style="bold"))
         con.print(activation_text(tr["chars"], acts[:, unit]), soft_wrap=True)
         if html:
-            html.write_text(activation_html(tr["chars"], acts[:, unit], label), encoding="utf-8")
+            with atomic_output(html) as f:
+                f.write(activation_html(tr["chars"], acts[:, unit], label))
             stderr_console().print(f"wrote {html}", markup=False)
 
 
@@ -135,16 +174,30 @@ def gates(
         from ..pictures import saturation_svg
         from .tables import saturation_table, stderr_console, stdout_console
 
+        _check_text(text, file)
+        check_output(svg, "--svg")
         path, model, tok = _model(checkpoint, root)
         if model.config.cell == "rnn":
             raise ConfigError("a plain RNN has no gates; use an lstm or gru checkpoint")
-        tr = trace(model, tok, _load_text(path, text, file, chars))
+        tr = trace(model, tok, _known(tok, _load_text(path, text, file, chars)))
         stdout_console().print(saturation_table([saturation(lay) for lay in tr["layers"]]))
         if svg:
             names = [g for g in GATES[model.config.cell] if g not in ("cell", "new")]
             panels = [{g: unit_saturation(lay, g) for g in names} for lay in tr["layers"]]
-            svg.write_text(saturation_svg(panels, f"gate saturation per unit ({path})"), encoding="utf-8")
+            with atomic_output(svg) as f:
+                f.write(saturation_svg(panels, f"gate saturation per unit ({path})"))
             stderr_console().print(f"wrote {svg}", markup=False)
+
+
+@contextmanager
+def _removed_if_refused(where: Path, created: bool, results: dict):
+    """A comparison refused before its first cell started (bad text, bad cells) leaves no folder."""
+    try:
+        yield
+    except BaseException:
+        if created and not results:
+            shutil.rmtree(where, ignore_errors=True)
+        raise
 
 
 def compare(
@@ -154,10 +207,10 @@ def compare(
     hidden: Annotated[int, typer.Option("--hidden", min=1, help="Hidden size of the first cell; the others get "
                                         "the size that matches its parameter count.")] = 256,
     embed: Annotated[int, typer.Option("--embed", min=1, help="Character embedding size.")] = 128,
-    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=0.99,
+    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=0.99, callback=check_finite,
                                            help="Dropout between layers and before the output.")] = 0.2,
     weight_drop: Annotated[float, typer.Option("--weight-drop", min=0.0, max=0.99, help="DropConnect on the "
-                                               "hidden-to-hidden weights of every cell.")] = 0.0,
+                                               "hidden-to-hidden weights of every cell.", callback=check_finite)] = 0.0,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Budget per cell in steps.",
                                               show_default="none")] = None,
     time: Annotated[str | None, typer.Option("--time", help="Budget per cell, e.g. 5m.",
@@ -165,13 +218,14 @@ def compare(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1,
                                             help="Parallel lanes of text.")] = DEFAULTS.batch_size,
     seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Characters per window.")] = DEFAULTS.seq_len,
-    lr: Annotated[float, typer.Option("--lr", min=0.0,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, callback=check_finite,
                                       help="Peak learning rate, the same for every cell.")] = DEFAULTS.lr,
     eval_every: Annotated[int, typer.Option("--eval-every", min=1,
                                             help="Steps between validation runs.")] = DEFAULTS.eval_every,
-    name: Annotated[str | None, typer.Option("--name", help="Folder under --root for the runs.",
+    name: Annotated[str | None, typer.Option("--name", callback=check_name, help="Folder under --root for the runs.",
                                              show_default="compare-DATE-TIME")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed, the same for every cell.")] = DEFAULTS.seed,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED,
+                                      help="Random seed, the same for every cell.")] = DEFAULTS.seed,
     root: Root = Path("checkpoints"),
     device: Device = "auto",
     threads: Threads = None,
@@ -200,13 +254,15 @@ def compare(
         model = dict(layers=layers, hidden=hidden, embed=embed, dropout=dropout, weight_drop=weight_drop)
         flag = StopFlag()
         results, con = {}, stderr_console()
-        with flag.installed():
+        created = not where.exists()
+        with flag.installed(), _removed_if_refused(where, created, results):
             def events():
                 for result, ev in run_compare(corpus, [c.strip() for c in cells.split(",") if c.strip()], model,
                                               cfg, where, device=device, threads=threads, should_stop=flag):
                     results[result.cell] = result
                     if isinstance(ev, Started):
-                        con.print(f"\n[bold]{result.cell}[/]: hidden {result.hidden}, {result.params:,} parameters")
+                        con.print(Text("\n") + Text(result.cell, style="bold")
+                                  + Text(f": hidden {result.hidden}, {result.params:,} parameters"))
                     yield ev
             run_training(events(), quiet, plain, json_lines, flag)
         # the results on stdout; under --json stdout holds only the events, so they join the notes on stderr
@@ -217,6 +273,6 @@ def compare(
         for r in results.values():
             m, tok = ck.build_model(ck.load(runs.checkpoint_path(Path(r.run_dir), root)))
             text = generate_text(m, tok, SampleConfig(length=240, temperature=0.8, seed=seed))[0]
-            out.print(f"[bold]{r.cell}[/] sample:")
+            out.print(Text(r.cell, style="bold") + Text(" sample:"))
             out.print(text, markup=False, highlight=False)
         con.print(f"runs in {where}", markup=False)

@@ -13,6 +13,7 @@ text, which rich markup would read as a style tag and swallow.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from enum import Enum
 from pathlib import Path
@@ -59,6 +60,41 @@ def check_device(value: str) -> str:
     return value
 
 
+MAX_THREADS = 1024
+MAX_SEED = 2**63 - 1  # config.MAX_SEED: torch.manual_seed takes 64 bits
+
+
+def check_finite(value: float | None) -> float | None:
+    """Refuse nan and infinities for a float option (click's ranges let nan through)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def check_encoding(value: str) -> str:
+    """Refuse an --encoding Python does not know, or a codec that is not a text encoding (hex,
+    rot13, base64 turn bytes into bytes or text into text), before anything is read."""
+    import codecs
+    try:
+        info = codecs.lookup(value)
+    except (LookupError, ValueError, TypeError):
+        raise typer.BadParameter(f"{value!r} is not a text encoding Python knows (e.g. utf-8, latin-1, "
+                                 "utf-16, cp1252)") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise typer.BadParameter(f"{value!r} is a {info.name} codec, not a text encoding (e.g. utf-8, latin-1)")
+    return value
+
+
+def check_name(value: str | None) -> str | None:
+    """A run name must name a folder: not empty, not '.' or '..', no NUL."""
+    if value is None:
+        return None
+    parts = value.replace("\\", "/").split("/")
+    if not value.strip() or "\0" in value or any(p in (".", "..") for p in parts) or value.startswith("/"):
+        raise typer.BadParameter(f"{value!r} is not a run name: give a folder name under --root, like 'demo'")
+    return value
+
+
 def complete_device(incomplete: str) -> list[str]:
     return [d for d in ("auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps") if d.startswith(incomplete)]
 
@@ -90,15 +126,16 @@ Device = Annotated[str, typer.Option(
     "--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. One rule and one default for "
     "every command, so a model trains, samples and is scored on the same hardware unless you say otherwise.",
     callback=check_device, autocompletion=complete_device, rich_help_panel=P_RUN)]
-Threads = Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.",
+Threads = Annotated[int | None, typer.Option("--threads", min=1, max=MAX_THREADS, help="CPU threads for torch.",
                                              show_default="torch's choice, one per core", rich_help_panel=P_RUN)]
 Precision = Annotated[PrecisionKind | None, typer.Option(
     "--precision", help="auto (bf16 autocast where a timed probe shows it much faster, e.g. CPUs with AMX; fp16 "
     "with loss scaling on GPUs without bf16; else fp32), fp32, bf16 or fp16.", rich_help_panel=P_RUN)]
 Steps = Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many optimizer steps.",
                                            show_default="none", rich_help_panel=P_BUDGET)]
-Epochs = Annotated[float | None, typer.Option("--epochs", min=0.0, help="Stop after this many passes over the "
-                                              "training text.", show_default="none", rich_help_panel=P_BUDGET)]
+Epochs = Annotated[float | None, typer.Option("--epochs", min=0.0, callback=check_finite, help="Stop after this many "
+                                              "passes over the training text.", show_default="none",
+                                              rich_help_panel=P_BUDGET)]
 Time = Annotated[str | None, typer.Option("--time", help="Stop after this much training time, e.g. 90s, 10m, 1h30m "
                                           "(evaluation not counted).", show_default="10m when no budget is given",
                                           rich_help_panel=P_BUDGET)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -11,10 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from ..errors import CharLSTMError, ConfigError
-from .common import user_errors
-from .options import Device, Engine, Root, Threads, unescape
+from .common import atomic_output, check_output, user_errors
+from .options import MAX_SEED, Device, Engine, Root, Threads, check_finite, unescape
 
 ESCAPES = r"\n, \t and \\ read as a line break, a tab and a backslash"
 
@@ -24,13 +26,13 @@ def sample(
                                                       show_default="the newest run under --root")] = None,
     temp: Annotated[float, typer.Option("--temp", "-t", min=0.0, help="Temperature: lower is safer, higher is "
                                         "wilder; 0 always picks the most likely character.",
-                                        rich_help_panel="Sampling")] = 1.0,
+                                        callback=check_finite, rich_help_panel="Sampling")] = 1.0,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Sample only from the K most likely "
                                               "characters.", show_default="all",
                                               rich_help_panel="Sampling")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Sample only from the smallest set of characters "
                                                 "holding this much probability, in (0, 1].", show_default="1 (off)",
-                                                rich_help_panel="Sampling")] = None,
+                                                callback=check_finite, rich_help_panel="Sampling")] = None,
     prime: Annotated[str, typer.Option("--prime", "-p", help=f"Text to start from (printed, then continued); "
                                        f"{ESCAPES}.", callback=unescape, show_default="none: start after a line break",
                                        rich_help_panel="Prime")] = "",
@@ -38,7 +40,8 @@ def sample(
                                        rich_help_panel="Length")] = 500,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed: the same seed gives the same text. "
                                              "The seed used is printed on stderr, so a good sample can be repeated.",
-                                             show_default="a fresh random one", rich_help_panel="Sampling")] = None,
+                                             show_default="a fresh random one", rich_help_panel="Sampling", min=0,
+                                             max=MAX_SEED)] = None,
     num_samples: Annotated[int, typer.Option("--num-samples", min=1, help="Independent samples, generated "
                                              "together.", rich_help_panel="Length")] = 1,
     separator: Annotated[str, typer.Option("--separator", help=f"Printed between samples; {ESCAPES}.",
@@ -80,12 +83,18 @@ def sample(
     with user_errors():
         if top_p is not None and not 0 < top_p <= 1:
             raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
+        check_output(output, "--output")
+        from rich.markup import escape
+
+        from ..sample import SampleConfig
+        seed = secrets.randbelow(2**31) if seed is None else seed
+        cfg = SampleConfig(length=length, temperature=temp, top_k=top_k, top_p=top_p, seed=seed,
+                           num_samples=num_samples)
         import torch
 
         from .. import checkpoint as ck
         from .. import runs
         from ..devices import resolve_device
-        from ..sample import SampleConfig
         from .tables import stderr_console
 
         if threads:
@@ -94,33 +103,32 @@ def sample(
         saved = ck.load(path, map_location="cpu")
         dev = resolve_device(device)
         model, tok = ck.build_model(saved, dev)
-        seed = secrets.randbelow(2**31) if seed is None else seed
-        cfg = SampleConfig(length=length, temperature=temp, top_k=top_k, top_p=top_p, seed=seed,
-                           num_samples=num_samples)
+        if not interactive:
+            tok.encode(prime, skip_unknown=skip_unknown)  # refuse unknown characters before writing anything
         err = stderr_console()
-        err.print(f"[dim]sampling from {path} on {dev}[/]")
+        err.print(f"[dim]sampling from {escape(str(path))} on {dev}[/]")
         err.print(f"[dim]seed {seed} (repeat with --seed {seed})[/]")
-        out = open(output, "w", encoding="utf-8") if output else sys.stdout
-        run = dict(model=model, tok=tok, cfg=cfg, skip_unknown=skip_unknown, echo_prime=echo_prime,
-                   separator=separator, engine=engine.value, stop_at=stop_at, lines=lines, out=out, err=err)
-        try:
-            if interactive:
-                _interactive(run)
-            else:
-                texts = _one(prime, **run)
-                if novelty:
-                    _novelty(path, tok, texts, saved["train_config"]["val_fraction"], err)
-            if output:
-                err.print(f"[dim]wrote {output}[/]")
-        except KeyboardInterrupt:
-            out.write("\n")
-            raise typer.Exit(130) from None
-        except BrokenPipeError:  # `charlstm sample | head`
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(0) from None
-        finally:
-            if output:
-                out.close()
+        stopped = False
+        with atomic_output(output) if output else contextlib.nullcontext(sys.stdout) as out:
+            run = dict(model=model, tok=tok, cfg=cfg, skip_unknown=skip_unknown, echo_prime=echo_prime,
+                       separator=separator, engine=engine.value, stop_at=stop_at, lines=lines, out=out, err=err)
+            try:
+                if interactive:
+                    _interactive(run)
+                else:
+                    texts = _one(prime, **run)
+                    if novelty:
+                        _novelty(path, tok, texts, saved["train_config"]["val_fraction"], err)
+            except KeyboardInterrupt:  # the text so far is kept (in --output too), ended with a line break
+                out.write("\n")
+                stopped = True
+            except BrokenPipeError:  # `charlstm sample | head`
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise typer.Exit(0) from None
+        if output:
+            err.print(f"[dim]wrote {escape(str(output))}[/]")
+        if stopped:
+            raise typer.Exit(130)
 
 
 def _one(prime: str, model, tok, cfg, skip_unknown: bool, echo_prime: bool, separator: str, engine: str,
@@ -152,7 +160,7 @@ def _one(prime: str, model, tok, cfg, skip_unknown: bool, echo_prime: bool, sepa
         out.write("\n")
     out.flush()
     for note in notes:
-        err.print(f"[dim]{note}[/]")
+        err.print(Text(note, style="dim"))
     return ["".join(t) for t in texts]
 
 
@@ -196,7 +204,7 @@ def _interactive(run: dict) -> None:
         try:
             _one(line, **{**run, "cfg": dataclasses.replace(cfg, seed=seed)})
         except CharLSTMError as e:  # an unknown character in one prime should not end the session
-            err.print(f"[red]error:[/] {e}", highlight=False)
+            err.print(Text("error: ", style="red") + Text(str(e)), highlight=False)
 
 
 def _novelty(path: Path, tok, texts: list[str], val_fraction: float, err) -> None:

@@ -163,7 +163,7 @@ def info_table(ckpt: dict, path) -> Table:
     m, t, c = ckpt["model_config"], ckpt["train_config"], ckpt.get("corpus", {})
     n_params = sum(v.numel() for v in ckpt["model"].values())
     best = ckpt.get("best_val_loss")
-    table = Table(title=f"{ckpt.get('run_name', '?')}  ({path})", title_justify="left", show_header=False)
+    table = Table(title=Text(f"{ckpt.get('run_name', '?')}  ({path})"), title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
     rows = [
@@ -180,7 +180,7 @@ def info_table(ckpt: dict, path) -> Table:
                   f"torch {ckpt.get('torch_version', '?')}"),
     ]
     for k, v in rows:
-        table.add_row(k, Text(v))
+        table.add_row(k, Text(str(v)))
     return table
 
 
@@ -192,14 +192,14 @@ def runs_table(rows) -> Table:
                          no_wrap=col in ("run", "model", "saved"))
     for d, ckpt, *_ in rows:
         if ckpt is None:
-            table.add_row(str(d), Text("unreadable", style="red"), "-", "-", "-", "-", "-")
+            table.add_row(Text(str(d)), Text("unreadable", style="red"), "-", "-", "-", "-", "-")
             continue
         best = ckpt.get("best_val_loss")
         m = ckpt["model_config"]
-        table.add_row(str(d), f"{m['cell']} {m['layers']}×{m['hidden']}", f"{ckpt['step']:,}",
-                      format_duration(ckpt.get("train_time", 0.0)), f"{best:.4f}" if best is not None else "-",
-                      f"{bpc(best):.3f}" if best is not None else "-",
-                      str(ckpt.get("saved_at", "?"))[:16].replace("T", " "))
+        cells = (str(d), f"{m['cell']} {m['layers']}×{m['hidden']}", f"{ckpt['step']:,}",
+                 format_duration(ckpt.get("train_time", 0.0)), f"{best:.4f}" if best is not None else "-",
+                 f"{bpc(best):.3f}" if best is not None else "-", str(ckpt.get("saved_at", "?"))[:16].replace("T", " "))
+        table.add_row(*map(Text, cells))  # names and stored fields are never read as markup
     return table
 
 
@@ -210,9 +210,9 @@ def corpora_table(local, sources, folder) -> Table:
     sources = list(sources)
     for p in local:
         if p.stem not in {s.name for s in sources}:
-            table.add_row(p.stem, str(p), f"{p.stat().st_size / 1e6:.1f} MB", "bundled")
+            table.add_row(Text(p.stem), Text(str(p)), f"{p.stat().st_size / 1e6:.1f} MB", "bundled")
     for s in sources:
         have = (folder / f"{s.name}.txt").exists()
-        table.add_row(s.name, str(folder / f"{s.name}.txt") if have else f"charlstm corpora get {s.name}",
-                      f"{s.size / 1e6:.1f} MB" if s.size else "?", s.description)
+        table.add_row(Text(s.name), Text(str(folder / f"{s.name}.txt") if have else f"charlstm corpora get {s.name}"),
+                      f"{s.size / 1e6:.1f} MB" if s.size else "?", Text(s.description))
     return table

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +12,7 @@ from typing import Annotated
 import typer
 
 from ..errors import CharLSTMError
-from .common import user_errors
+from .common import check_output, user_errors
 from .options import Axis, Device, Root
 
 corpora_app = typer.Typer(help="List the bundled corpora and those that can be fetched; `get` fetches one.",
@@ -102,7 +104,8 @@ def runs(
         from .. import runs as rs
         from .tables import runs_table, stderr_console, stdout_console
         if not root.is_dir():
-            raise CharLSTMError(f"no runs: {root} does not exist (train one with `charlstm train CORPUS`)")
+            what = "is not a folder" if root.exists() else "does not exist"
+            raise CharLSTMError(f"no runs: {root} {what} (train one with `charlstm train CORPUS`, or give --root)")
         rows = []
         for d in rs.find(root):
             try:
@@ -135,9 +138,20 @@ def plot(
     """Draw train and validation loss curves of one or more runs to a PNG or SVG file (needs matplotlib:
     pip install "charlstm\\[plot]")."""
     with user_errors():
+        check_output(output, "--output")
         from ..plotting import plot_runs
         from ..runs import run_dir_of
-        plot_runs([run_dir_of(r, root) for r in runs_], output, x.value)
+        dirs = [run_dir_of(r, root) for r in runs_]
+        # drawn to a temp file beside the output (created exclusively, keeping the suffix that picks the
+        # format), which replaces the output only once the picture is complete
+        tmp = output.parent / f".{output.stem}.{os.getpid()}.{secrets.token_hex(4)}{output.suffix}"
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666))
+        try:
+            plot_runs(dirs, tmp, x.value)
+            os.replace(tmp, output)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
         typer.echo(f"wrote {output}")
 
 
@@ -148,10 +162,13 @@ def corpora(ctx: typer.Context,
     """What ships in corpora/ and what `charlstm corpora get NAME` can fetch."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..fetch import SOURCES
-    from .tables import corpora_table, stdout_console
-    local = sorted(p for p in folder.glob("*.txt")) if folder.is_dir() else []
-    stdout_console().print(corpora_table(local, SOURCES.values(), folder))
+    with user_errors():
+        from ..fetch import SOURCES
+        from .tables import corpora_table, stdout_console
+        if folder.exists() and not folder.is_dir():
+            raise CharLSTMError(f"--dir {folder} is a file, not a folder of corpora")
+        local = sorted(p for p in folder.glob("*.txt")) if folder.is_dir() else []
+        stdout_console().print(corpora_table(local, SOURCES.values(), folder))
 
 
 @corpora_app.command("get")
@@ -169,16 +186,32 @@ def corpora_get(
             raise CharLSTMError(f"unknown corpus {name!r}: choose one of {', '.join(sorted(SOURCES))}")
         src = SOURCES[name]
         dest = folder / f"{name}.txt"
+        if folder.exists() and not folder.is_dir():
+            raise CharLSTMError(f"--dir {folder} is a file; give a folder to save into")
+        if not folder.exists() and not (folder.parent if str(folder.parent) else Path(".")).is_dir():
+            raise CharLSTMError(f"--dir {folder}: its parent folder {folder.parent} does not exist; create it first")
+        if dest.is_dir():
+            raise CharLSTMError(f"{dest} is a folder; move it away or choose another --dir")
         if dest.exists() and not force:
             typer.echo(f"{dest} already exists (--force downloads it again)")
             return
-        bar = tqdm(desc=name, total=src.size, unit="B", unit_scale=True, file=sys.stderr, leave=False)
+        created = not folder.exists()
+        if created:
+            folder.mkdir()
+        bar = tqdm(desc=name, total=src.size, unit="B", unit_scale=True, file=sys.stderr, leave=False,
+                   disable=not sys.stderr.isatty())
 
         def step(n: int, total: int | None) -> None:
             bar.total = total
             bar.update(n)
-        _, digest = download(src, dest, step)
-        bar.close()
+        try:
+            _, digest = download(src, dest, step)
+        except BaseException:
+            if created and not any(folder.iterdir()):
+                folder.rmdir()  # nothing left behind, not even the folder made for it
+            raise
+        finally:
+            bar.close()
         check = "checksum ok" if src.sha256 else f"no published checksum; sha256 {digest}"
         typer.echo(f"saved {dest} ({dest.stat().st_size:,} bytes, {check})")
         typer.echo(f"train on it: charlstm train {dest}")

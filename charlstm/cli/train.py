@@ -12,6 +12,7 @@ from ..sizing import FEW_PASSES
 from .common import StopFlag, budget_options, progress_factory, run_training, save_every_options, user_errors
 from .options import (
     DEFAULTS,
+    MAX_SEED,
     P_EVAL,
     P_INPUT,
     P_MODEL,
@@ -49,6 +50,9 @@ from .options import (
     Steps,
     Threads,
     Time,
+    check_encoding,
+    check_finite,
+    check_name,
 )
 
 SIZED = "from --preset"
@@ -57,7 +61,7 @@ SIZED = "from --preset"
 def train(
     corpus: Annotated[list[Path], typer.Argument(help="Text files and/or directories to train on.",
                                                  show_default=False)],
-    name: Annotated[str | None, typer.Option("--name", help="Run name (folder under --root).",
+    name: Annotated[str | None, typer.Option("--name", callback=check_name, help="Run name (folder under --root).",
                                              show_default="corpus name + date", rich_help_panel=P_RUN)] = None,
     root: Root = Path("checkpoints"),
     cell: Annotated[Cell, typer.Option("--cell", help="Recurrent cell: lstm, gru or rnn.",
@@ -74,22 +78,22 @@ def train(
                                               rich_help_panel=P_MODEL, show_default=SIZED)] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", min=0.0, max=0.99, help="Dropout between layers and "
                                                   "before the output layer.", rich_help_panel=P_MODEL,
-                                                  show_default=SIZED)] = None,
+                                                  callback=check_finite, show_default=SIZED)] = None,
     weight_drop: Annotated[float | None, typer.Option("--weight-drop", min=0.0, max=0.99, help="Fraction of the "
                                                       "hidden-to-hidden weights zeroed for each training window "
                                                       "(DropConnect): the preset's value when the run reads "
                                                       f"its text {FEW_PASSES:g} times or more, else 0.",
-                                                      rich_help_panel=P_MODEL,
+                                                      callback=check_finite, rich_help_panel=P_MODEL,
                                                       show_default=SIZED)] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Parallel lanes of text (B).",
                                                    rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
     seq_len: Annotated[int | None, typer.Option("--seq-len", min=1, help="Characters per window: how far gradients "
                                                 "flow back (T).", rich_help_panel=P_TRAIN,
                                                 show_default=SIZED)] = None,
-    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Peak learning rate.",
+    lr: Annotated[float | None, typer.Option("--lr", min=0.0, callback=check_finite, help="Peak learning rate.",
                                              rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
     min_lr: Annotated[float, typer.Option("--min-lr", min=0.0, help="Learning rate at the end of cosine/wsd "
-                                          "decay.", rich_help_panel=P_TRAIN)] = DEFAULTS.min_lr,
+                                          "decay.", callback=check_finite, rich_help_panel=P_TRAIN)] = DEFAULTS.min_lr,
     schedule: Annotated[Schedule, typer.Option("--schedule", help="constant, cosine (decay over the budget) or wsd "
                                           "(constant, then decay over the last 20%).",
                                           rich_help_panel=P_TRAIN)] = Schedule(DEFAULTS.schedule),
@@ -99,7 +103,7 @@ def train(
                                                  rich_help_panel=P_TRAIN)] = Optimizer(DEFAULTS.optimizer),
     weight_decay: Annotated[float | None, typer.Option("--weight-decay", min=0.0, help="Decoupled weight decay on "
                                                        "weight matrices.", rich_help_panel=P_TRAIN,
-                                                       show_default=SIZED)] = None,
+                                                       callback=check_finite, show_default=SIZED)] = None,
     plateau: Annotated[int | None, typer.Option("--plateau", min=0, help="Cut the learning rate 0.3x after this "
                                                 "many evaluations without a better validation loss (0: never).",
                                                 rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
@@ -107,9 +111,9 @@ def train(
                                           "without a better validation loss (0: never).",
                                           rich_help_panel=P_EVAL)] = DEFAULTS.patience,
     clip: Annotated[float, typer.Option("--clip", min=0.0, help="Clip the global gradient norm to this "
-                                        "(0: off).", rich_help_panel=P_TRAIN)] = DEFAULTS.clip,
+                                        "(0: off).", callback=check_finite, rich_help_panel=P_TRAIN)] = DEFAULTS.clip,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same run on the CPU).",
-                                      rich_help_panel=P_TRAIN)] = DEFAULTS.seed,
+                                      min=0, max=MAX_SEED, rich_help_panel=P_TRAIN)] = DEFAULTS.seed,
     max_bad_steps: MaxBad = DEFAULTS.max_bad_steps,
     steps: Steps = None,
     epochs: Epochs = None,
@@ -118,17 +122,18 @@ def train(
     eval_chars: Annotated[int, typer.Option("--eval-chars", min=0, help="Validation characters per evaluation "
                                             "(0: all).", rich_help_panel=P_EVAL)] = DEFAULTS.eval_chars,
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Last fraction of the text held out "
-                                                "for validation.", rich_help_panel=P_EVAL)] = DEFAULTS.val_fraction,
+                                                "for validation.", callback=check_finite,
+                                                rich_help_panel=P_EVAL)] = DEFAULTS.val_fraction,
     save_every: SaveEvery = None,
     sample_every: SampleEvery = DEFAULTS.sample_every,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the corpus files.",
-                                          rich_help_panel=P_INPUT)] = "utf-8",
+                                          callback=check_encoding, rich_help_panel=P_INPUT)] = "utf-8",
     errors: Annotated[Errors, typer.Option("--errors", help="Invalid bytes: strict (stop with the byte offset), "
                                            "replace or ignore.", rich_help_panel=P_INPUT)] = Errors.strict,
     newline: Annotated[Newline, typer.Option("--newline", help="lf (turn \\r\\n and \\r into \\n) or keep.",
                                              rich_help_panel=P_INPUT)] = Newline.lf,
     normalization: Annotated[Normalization, typer.Option("--normalization", help="Unicode normalization: NFC, "
-                                                         "NFKC or none.", rich_help_panel=P_INPUT)
+                                                         "NFKC or none.", case_sensitive=False, rich_help_panel=P_INPUT)
                              ] = Normalization.NFC,
     max_vocab: Annotated[int, typer.Option("--max-vocab", min=2, help="Refuse corpora with more distinct "
                                            "characters than this.", rich_help_panel=P_INPUT)] = DEFAULTS.max_vocab,

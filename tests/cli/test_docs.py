@@ -75,7 +75,7 @@ def test_train_help_shows_computed_defaults_and_choices():
     assert "[default: (from --preset)]" in text
     assert text.count("[default: (from --preset)]") == 10  # layers hidden embed dropout weight-drop b T lr wd plateau
     for choices in ("lstm|gru|rnn", "auto|tiny|small|medium|large", "constant|cosine|wsd", "adam|adamw",
-                    "auto|fp32|bf16|fp16", "NFC|NFKC|none", "strict|replace|ignore", "lf|keep"):
+                    "auto|fp32|bf16|fp16", "nfc|nfkc|none", "strict|replace|ignore", "lf|keep"):
         assert choices in text, choices
     assert "[default: lstm]" in text and "[default: 200]" in text and "[default: (1000 and 5m)]" in text
 

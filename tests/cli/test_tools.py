@@ -213,3 +213,65 @@ def test_novelty_report_counts_within_samples_only(runs):
     shares, _ = report(run, tok, ["lamp lamp lamp"], 0.1, sizes=(5,))
     assert shares[5] == pytest.approx(4 / 10)  # "lamp " and " lamp" (twice each) occur; "amp l" etc. do not
     assert report(run.parent, tok, ["x"], 0.1) is None  # no token cache there
+
+
+class _BrokenServer:
+    """Serves /short (fewer bytes than its Content-Length), /chunked (a chunked transfer cut off
+    mid-chunk), /badlength (a Content-Length that is not a number) and /good."""
+
+    def __init__(self, body: bytes):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                self.send_response(200)
+                if self.path == "/chunked":
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(body[:100]), body[:100]))
+                    self.wfile.write(b"400\r\n" + body[:10])  # promises 1024 bytes, sends 10, hangs up
+                elif self.path == "/badlength":
+                    self.send_header("Content-Length", "lots")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(body if self.path == "/good" else body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+
+            def log_message(self, *a):
+                pass
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def test_broken_downloads_are_one_line_and_leave_nothing(tmp_path, monkeypatch):
+    import os
+
+    from charlstm import fetch
+    body = (VERSE * 50).encode()
+    srv = _BrokenServer(body)
+    sources = {name: fetch.Source(name, f"{srv.url}/{name}", "no pinned checksum")
+               for name in ("short", "chunked", "badlength", "good")}
+    monkeypatch.setattr(fetch, "SOURCES", sources)
+    for name, message in (("short", "of"), ("chunked", "could not download"), ("badlength", "could not download")):
+        r = CliRunner().invoke(app, ["corpora", "get", name, "--dir", str(tmp_path / "c")])
+        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+        assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
+        assert not (tmp_path / "c").exists()  # not the file, no .part file, not even the folder made for it
+    old = os.umask(0o027)
+    try:
+        r = invoke("corpora", "get", "good", "--dir", tmp_path / "c")
+    finally:
+        os.umask(old)
+    saved = tmp_path / "c" / "good.txt"
+    assert r.exit_code == 0 and saved.read_bytes() == body
+    assert saved.stat().st_mode & 0o777 == 0o640  # 0644 less the umask, not the temp file's 0600
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["good.txt"]
+    srv.httpd.shutdown()

@@ -1,0 +1,102 @@
+"""`charlstm train` and `resume` as processes: two writers, a full disk, a stop while the corpus is read."""
+
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from charlstm import checkpoint, runs
+
+TINY = ["--layers", "1", "--hidden", "16", "--embed", "8", "--batch-size", "4", "--seq-len", "16", "--plain",
+        "--device", "cpu", "--eval-every", "1000"]
+
+
+def charlstm(*args, limit=None, **kw):
+    def child():
+        if limit is not None:  # files may not grow past `limit` bytes; a failed write, not a killed process
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return subprocess.Popen([sys.executable, "-m", "charlstm", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=child, **kw)
+
+
+def finish(proc, timeout=120):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def no_temp_files(folder):
+    return not [p for p in folder.rglob("*") if runs.TMP_MARK in p.name]
+
+
+def test_two_trains_of_one_name_the_second_is_refused(tmp_path, corpus_file):
+    root = tmp_path / "ck"
+    first = charlstm("train", corpus_file, "--name", "same", "--root", root, "--time", "4s", *TINY)
+    time.sleep(0.3)
+    second = charlstm("train", corpus_file, "--name", "same", "--root", root, "--time", "4s", *TINY)
+    code2, _, err2 = finish(second)
+    code1, _, err1 = finish(first)
+    assert code1 == 0, err1
+    assert code2 == 1 and f"is being written by process {first.pid}" in err2, err2
+    assert len(err2.strip().splitlines()) == 1
+    saved = checkpoint.load(root / "same" / "last.pt")
+    steps = [r["step"] for r in runs.read_metrics(root / "same")[0] if r["kind"] == "train"]
+    assert steps == sorted(set(steps)) and steps[-1] == saved["step"]  # one run's log, not two interleaved
+
+
+def test_a_full_disk_while_encoding_is_one_line_and_leaves_nothing(tmp_path, corpus_file):
+    big = tmp_path / "big.txt"
+    big.write_text(corpus_file.read_text() * 40)  # tokens.bin ~ 90 KB, past the 64 KiB limit
+    root = tmp_path / "ck"
+    code, _, err = finish(charlstm("train", big, "--name", "r", "--root", root, "--steps", "2", *TINY,
+                                   limit=1 << 16))
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"could not write {root / 'r' / 'tokens.bin'}: File too large; nothing was kept" in err
+    assert not (root / "r").exists() and no_temp_files(root)
+
+
+def test_a_full_disk_at_a_save_keeps_the_previous_checkpoint(tmp_path, corpus_file):
+    root = tmp_path / "ck"
+    code, _, err = finish(charlstm("train", corpus_file, "--name", "r", "--root", root, "--steps", "2", *TINY))
+    assert code == 0, err
+    last = root / "r" / "last.pt"
+    before = last.read_bytes()
+    limit = max(p.stat().st_size for p in (root / "r").iterdir() if p.name != "last.pt" and p.name != "best.pt")
+    limit = max(limit + 4096, len(before) // 2)  # every other file fits; a checkpoint does not
+    assert limit < len(before)
+    code, _, err = finish(charlstm("resume", root / "r", "--root", root, "--steps", "4", "--plain", limit=limit))
+    assert code == 1 and "could not save" in err and "the previous checkpoint is untouched" in err, err
+    assert len([ln for ln in err.strip().splitlines() if ln.startswith("error")]) == 1 and "Traceback" not in err
+    assert last.read_bytes() == before and checkpoint.load(last)["step"] == 2
+    assert no_temp_files(root)
+
+
+def test_sigterm_while_the_corpus_is_read_stops_at_once_and_leaves_nothing(tmp_path):
+    rng = np.random.default_rng(0)
+    text = rng.integers(97, 123, size=120 << 20, dtype=np.uint8)
+    text[::80] = 10
+    big = tmp_path / "big.txt"
+    big.write_bytes(text.tobytes())
+    root = tmp_path / "ck"
+    proc = charlstm("train", big, "--name", "r", "--root", root, "--steps", "2", *TINY)
+    deadline = time.monotonic() + 60
+    while not (root / "r").exists():  # the run folder is made just before the corpus is read
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    time.sleep(0.3)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = finish(proc)
+    assert time.monotonic() - sent < 2.0
+    assert code != 0 and "stopped while reading the corpus; nothing was kept" in err, err
+    assert "Traceback" not in err
+    assert not (root / "r").exists()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_each(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two trains at once on a small machine
