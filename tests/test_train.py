@@ -1,5 +1,7 @@
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -212,11 +214,13 @@ def test_resume_falls_back_and_cleans_up(tmp_path, corpus_file, tiny_config):
     run = tmp_path / "r"
     list(train([corpus_file], TINY_MODEL, tiny_config(steps=10), run_dir=run))
     (run / "last.pt").write_bytes(b"torn")
-    (run / ".last.pt.tmp-12345").write_bytes(b"orphan")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = run / f".last.pt.tmp-{int(dead.stdout)}"  # its writer has exited
+    orphan.write_bytes(b"orphan")
     ev = list(resume(run, overrides={"steps": 12}))
     notes = " ".join(ev[0].notes)
     assert "skipped a bad checkpoint" in notes and "resuming from best.pt" in notes
-    assert "removed 1 temp file" in notes and not (run / ".last.pt.tmp-12345").exists()
+    assert "removed 1 temp file" in notes and not orphan.exists()
     assert ev[-1].reason == "done" and ev[-1].step == 12
 
 
