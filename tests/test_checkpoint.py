@@ -177,6 +177,11 @@ def test_checkpoints_written_before_the_layout_change_still_load():
     assert text == "\n,b\nh rpmvgr.e gTwtvnTw\nTTbm,,ar.  ae\nah"
 
 
+def child(code: str, *args) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh Python (its own memory, limits and signals), text output captured."""
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
+
+
 def test_a_real_full_disk_is_one_error_and_the_old_checkpoint_stays(run_dir):
     # a child process whose files may not grow past 64 KiB: torch.save fails inside its zip writer
     path = run_dir / "last.pt"
@@ -187,7 +192,7 @@ def test_a_real_full_disk_is_one_error_and_the_old_checkpoint_stays(run_dir):
             "p = Path(sys.argv[1]); ck = checkpoint.load(p); ck['pad'] = bytes(1 << 20)\n"
             "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))\n"
             "try:\n    checkpoint.save(ck, p)\nexcept CheckpointError as e:\n    print(e); sys.exit(3)\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    proc = child(code, path)
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.startswith(f"could not save {path}: ") and "the previous checkpoint is untouched" in proc.stdout
     assert "Traceback" not in proc.stderr
@@ -256,7 +261,7 @@ def test_crafted_checkpoints_are_one_clear_error_before_anything_is_allocated(ru
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
             "print(time.perf_counter() - t, int(hwm) / 1024)\n"
             "print(msg)\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True)
+    proc = child(code, bad)
     assert proc.returncode == 0, proc.stderr
     timing, msg = proc.stdout.splitlines()
     seconds, peak_mb = map(float, timing.split())

@@ -135,30 +135,38 @@ def test_novelty_known_answers():
     assert copied_share(np.array([1, 2]), ngram_hashes(train, 3), 3) == (0.0, 0)
 
 
-class _Server:
-    def __init__(self, files: dict[str, bytes]):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+class _Quiet(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
 
-            def log_message(self, *a):
-                pass
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+class _Server:
+    """A local HTTP server on 127.0.0.1 running `handler` in a thread; `url` is its address."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def _files_server(files: dict[str, bytes]) -> _Server:
+    class Handler(_Quiet):
+        def do_GET(self):
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+    return _Server(Handler)
 
 
 def test_corpora_list_and_get_from_a_local_server(tmp_path, monkeypatch):
     from charlstm import fetch
     body = (VERSE * 50).encode()
-    srv = _Server({"/good.txt": body})
+    srv = _files_server({"/good.txt": body})
     sources = {
         "good": fetch.Source("good", srv.url + "/good.txt", "test text", hashlib.sha256(body).hexdigest(), len(body)),
         "tampered": fetch.Source("tampered", srv.url + "/good.txt", "wrong checksum", "0" * 64),
@@ -215,40 +223,33 @@ def test_novelty_report_counts_within_samples_only(runs):
     assert report(run.parent, tok, ["x"], 0.1) is None  # no token cache there
 
 
-class _BrokenServer:
-    """Serves /short (fewer bytes than its Content-Length), /chunked (a chunked transfer cut off
-    mid-chunk), /badlength (a Content-Length that is not a number) and /good."""
+def _broken_server(body: bytes) -> _Server:
+    """/good sends the body; /short half of it under the full Content-Length; /chunked breaks off
+    inside a chunk; /badlength sends an unreadable Content-Length."""
+    class Handler(_Quiet):
+        protocol_version = "HTTP/1.1"
 
-    def __init__(self, body: bytes):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                self.send_response(200)
-                if self.path == "/chunked":
-                    self.send_header("Transfer-Encoding", "chunked")
-                    self.send_header("Connection", "close")
-                    self.end_headers()
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(body[:100]), body[:100]))
-                    self.wfile.write(b"400\r\n" + body[:10])  # promises 1024 bytes, sends 10, hangs up
-                elif self.path == "/badlength":
-                    self.send_header("Content-Length", "lots")
-                    self.send_header("Connection", "close")
-                    self.end_headers()
-                    self.wfile.write(body)
-                else:
-                    self.send_header("Content-Length", str(len(body)))
-                    self.send_header("Connection", "close")
-                    self.end_headers()
-                    self.wfile.write(body if self.path == "/good" else body[: len(body) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-
-            def log_message(self, *a):
-                pass
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        def do_GET(self):
+            self.send_response(200)
+            if self.path == "/chunked":
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(body[:100]), body[:100]))
+                self.wfile.write(b"400\r\n" + body[:10])  # promises 1024 bytes, sends 10, hangs up
+            elif self.path == "/badlength":
+                self.send_header("Content-Length", "lots")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body if self.path == "/good" else body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+    return _Server(Handler)
 
 
 def test_broken_downloads_are_one_line_and_leave_nothing(tmp_path, monkeypatch):
@@ -256,7 +257,7 @@ def test_broken_downloads_are_one_line_and_leave_nothing(tmp_path, monkeypatch):
 
     from charlstm import fetch
     body = (VERSE * 50).encode()
-    srv = _BrokenServer(body)
+    srv = _broken_server(body)
     sources = {name: fetch.Source(name, f"{srv.url}/{name}", "no pinned checksum")
                for name in ("short", "chunked", "badlength", "good")}
     monkeypatch.setattr(fetch, "SOURCES", sources)
