@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import CELLS, ConfigError, TrainConfig
+from .config import CELLS, ConfigError, TrainConfig, param_count
 from .events import Eval, Event, Step, Stopped
-from .model import params_for
 from .textfiles import ReadOptions, find_files, scan_vocabulary, tokenizer_from_counts
 from .train import train
 
@@ -32,7 +31,7 @@ class CellResult:
 
 def matched_hidden(cell: str, vocab: int, embed: int, layers: int, target: int) -> int:
     """Hidden size whose parameter count is closest to `target`."""
-    return min(range(1, 4097), key=lambda h: abs(params_for(cell, vocab, embed, h, layers) - target))
+    return min(range(1, 4097), key=lambda h: abs(param_count(cell, vocab, embed, h, layers) - target))
 
 
 def plan(corpus: list[str | Path], cells: list[str], model: dict, opts: ReadOptions | None = None,
@@ -46,11 +45,11 @@ def plan(corpus: list[str | Path], cells: list[str], model: dict, opts: ReadOpti
     vocab = tokenizer_from_counts(scan_vocabulary(find_files(corpus, opts.pattern).files, opts, None, should_stop),
                                   opts.normalization).vocab_size
     embed, layers = model.get("embed", 128), model.get("layers", 2)
-    target = params_for(cells[0], vocab, embed, model.get("hidden", 512), layers)
+    target = param_count(cells[0], vocab, embed, model.get("hidden", 512), layers)
     out = []
     for c in cells:
         h = model.get("hidden", 512) if c == cells[0] else matched_hidden(c, vocab, embed, layers, target)
-        out.append((c, h, params_for(c, vocab, embed, h, layers)))
+        out.append((c, h, param_count(c, vocab, embed, h, layers)))
     return out
 
 

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .config import ModelConfig, param_count
+from .config import ModelConfig
 
 State = tuple[torch.Tensor, ...]  # lstm: (h[L,B,H], c[L,B,H]); gru and rnn: (h[L,B,H],)
 
@@ -76,8 +76,6 @@ def detach_state(state: State) -> State:
     """Cut the graph at a window boundary: memory flows on, gradients stop (truncated BPTT)."""
     return tuple(s.detach() for s in state)
 
-
-params_for = param_count  # kept for callers of the model module
 
 
 def weight_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:

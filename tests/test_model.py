@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from charlstm.config import ModelConfig
+from charlstm.config import ModelConfig, param_count
 from charlstm.errors import ConfigError
-from charlstm.model import CharLSTM, detach_state, params_for
+from charlstm.model import CharLSTM, detach_state
 
 CELLS = ["lstm", "gru", "rnn"]
 
@@ -58,8 +58,8 @@ def test_gradcheck_float64(cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_params_for_matches_built_model(cell):
-    assert params_for(cell, 11, 6, 10, 2) == make(cell).num_params()
+def test_param_count_matches_built_model(cell):
+    assert param_count(cell, 11, 6, 10, 2) == make(cell).num_params()
 
 
 def test_config_validation():

@@ -67,8 +67,8 @@ def test_compare_three_cells(tmp_path, corpus_file):
 
 def test_compare_matches_parameter_counts():
     from charlstm.compare import matched_hidden
-    from charlstm.model import params_for
-    target = params_for("lstm", 65, 128, 256, 2)
+    from charlstm.config import param_count
+    target = param_count("lstm", 65, 128, 256, 2)
     for cell in ("gru", "rnn"):
         h = matched_hidden(cell, 65, 128, 2, target)
-        assert abs(params_for(cell, 65, 128, h, 2) - target) / target < 0.01
+        assert abs(param_count(cell, 65, 128, h, 2) - target) / target < 0.01
