@@ -258,6 +258,9 @@ def _validate_record(ckpt: dict, path: Path | str) -> None:
     metrics = ckpt.get("metrics", [])
     _need(isinstance(metrics, list) and all(isinstance(r, dict) for r in metrics), path,
           "its metrics are not a list of records")
+    scored = ckpt.get("val_scored", {})
+    _need(isinstance(scored, dict) and all(_is_int(scored.get(k, 0)) for k in ("chars", "of")), path,
+          f"val_scored is {scored!r}")
     for key in ("run_name", "saved_at", "charlstm_version", "torch_version"):
         _need(isinstance(ckpt.get(key, ""), str), path, f"{key} is not text")
 

@@ -67,6 +67,11 @@ def evaluate(model: CharLSTM, ids: Tokens | np.ndarray, batch_size: int = 64, se
     return total / n
 
 
+def scored_targets(n_ids: int, max_chars: int | None = None) -> int:
+    """How many characters `evaluate(ids, max_chars=...)` predicts: all but the first of the ids it reads."""
+    return max(0, (n_ids if max_chars is None else min(n_ids, max_chars)) - 1)
+
+
 def bits(nats: float) -> float:
     return nats / math.log(2)
 

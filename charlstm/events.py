@@ -53,6 +53,8 @@ class Eval:
     train_loss: float | None
     seconds: float  # how long the evaluation took
     elapsed: float = 0.0  # seconds of training when it was made
+    scored_chars: int = 0  # validation characters predicted (the first --eval-chars of the split)
+    val_chars: int = 0  # all characters of the validation split that could be predicted
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,7 +34,7 @@ from .config import TrainConfig, budget_text
 from .corpus import Corpus, check_trainable, split
 from .distributed import Dist
 from .errors import NonFiniteError
-from .evaluate import evaluate
+from .evaluate import evaluate, scored_targets
 from .events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
 from .gradients import GradientMonitor, layer_groups, layer_norms
 from .model import CharLSTM, State, detach_state
@@ -85,6 +85,7 @@ class Run:
     lr_scale: float = 1.0  # product of the plateau cuts so far
     evals_since_best: int = 0
     stop_early: bool = False
+    val_scored: dict = field(default_factory=dict)  # what the last evaluation scored: {"chars": n, "of": total}
 
     @cached_property
     def budget(self) -> dict:
@@ -131,6 +132,7 @@ class Run:
             "plateau": {"lr_scale": self.lr_scale, "evals_since_best": self.evals_since_best},
             "scaler": self.scaler.state_dict(),
             "metrics": self.history,
+            "val_scored": self.val_scored,  # in best.pt: what its best_val_loss was measured on
             "corpus": self.corpus_info,
             "run_name": self.run_dir.name,
         }
@@ -149,6 +151,7 @@ class Run:
         self.step = self.resumed_from = saved["step"]
         self.cursor, self.train_time = saved["cursor"], saved["train_time"]
         self.best_val_loss, self.history = saved["best_val_loss"], list(saved["metrics"])
+        self.val_scored = dict(saved.get("val_scored", {}))  # absent in checkpoints written before it was kept
         plateau = saved.get("plateau", {})
         self.lr_scale, self.evals_since_best = plateau.get("lr_scale", 1.0), plateau.get("evals_since_best", 0)
         if saved.get("scaler"):
@@ -372,6 +375,7 @@ def _evaluate(run: Run, val_ids: Tokens, train_loss: float | None) -> Iterator[E
                        max_chars=cfg.eval_chars)
     val = run.dist.broadcast(val)
     secs = time.perf_counter() - t0
+    run.val_scored = {"chars": scored_targets(len(val_ids), cfg.eval_chars), "of": scored_targets(len(val_ids))}
     is_best = math.isfinite(val) and (run.best_val_loss is None or val < run.best_val_loss)
     if is_best:
         run.best_val_loss = val
@@ -383,11 +387,13 @@ def _evaluate(run: Run, val_ids: Tokens, train_loss: float | None) -> Iterator[E
     if cut:
         run.lr_scale *= schedule.PLATEAU_FACTOR
     record = {"kind": "eval", "step": run.step, "val_loss": val, "train_loss": train_loss, "is_best": is_best,
-              "time": run.train_time, "lr_scale": run.lr_scale}
+              "time": run.train_time, "lr_scale": run.lr_scale, "scored_chars": run.val_scored["chars"],
+              "val_chars": run.val_scored["of"]}
     run.history.append(record)
     _log(run, record)
     yield Eval(step=run.step, val_loss=val, best_val_loss=run.best_val_loss if run.best_val_loss is not None
-               else math.nan, is_best=is_best, train_loss=train_loss, seconds=secs, elapsed=run.train_time)
+               else math.nan, is_best=is_best, train_loss=train_loss, seconds=secs, elapsed=run.train_time,
+               scored_chars=run.val_scored["chars"], val_chars=run.val_scored["of"])
     if cut:
         yield Alert(step=run.step, kind="plateau", message=f"no better validation loss in {run.evals_since_best} "
                     f"evaluations: learning rate cut to {run.lr_scale:.3g}x (--plateau 0 keeps it)")

@@ -441,3 +441,17 @@ def test_a_file_name_that_is_not_utf8_trains_and_resumes(tmp_path, corpus_file, 
     assert "caf\\udce9.txt" in (run / runs.CORPUS_META).read_text()
     ev = list(resume(run, overrides={"steps": 6}))
     assert ev[-1].reason == "done" and ev[-1].step == 6
+
+
+def test_evaluations_say_what_they_scored_and_best_pt_keeps_it(tmp_path, corpus_file, tiny_config):
+    run = tmp_path / "r"
+    ev = list(train([corpus_file], TINY_MODEL, tiny_config(steps=10, eval_every=5, eval_chars=100), run_dir=run))
+    n_val = int(len(corpus_file.read_text()) * 0.1)  # the split's last 10%, ids as characters here
+    evals = [e for e in ev if isinstance(e, Eval)]
+    assert [(e.scored_chars, e.val_chars) for e in evals] == [(99, n_val - 1)] * 2
+    records, _ = runs.read_metrics(run)
+    assert {(r["scored_chars"], r["val_chars"]) for r in records if r["kind"] == "eval"} == {(99, n_val - 1)}
+    assert torch.load(run / "best.pt", weights_only=True)["val_scored"] == {"chars": 99, "of": n_val - 1}
+    whole = list(train([corpus_file], TINY_MODEL, tiny_config(steps=5, eval_every=5, eval_chars=None),
+                       run_dir=tmp_path / "w"))
+    assert [(e.scored_chars, e.val_chars) for e in whole if isinstance(e, Eval)] == [(n_val - 1, n_val - 1)]

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from ..config import format_duration
 from ..events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
-from .tables import bpc, rows_grid, sparkline, start_rows, start_title, summary_rows
+from .tables import bpc, rows_grid, scored_text, sparkline, start_rows, start_title, summary_rows
 
 PREVIEW_LINES = 8  # most lines of the preview sample shown
 WIDE = 70  # text width of the panel from which per-layer norms and the sparkline are shown
@@ -119,10 +119,16 @@ class Frame:
             train += "  " + spark
         rows = [("train loss", Text(train))]
         if self.eval is not None:
-            val = f"{self.eval.val_loss:.4f} nats  {bpc(self.eval.val_loss):.3f} bits/char"
+            nats = f"{self.eval.val_loss:.4f} nats"
+            val = f"{nats}  {bpc(self.eval.val_loss):.3f} bits/char"
             best = f"best {self.eval.best_val_loss:.4f}"
             at = f" @ step {self.best_step:,}" if self.best_step is not None else ""
-            rows.append(("val loss", Text(first_fit([f"{val}  {best}{at}", f"{val}  {best}", val], width))))
+            fits = [f"{val}  {best}{at}", f"{val}  {best}", val]
+            if scored_text(self.eval.scored_chars, self.eval.val_chars):  # --eval-chars cut the split: say so
+                part = f"({self.eval.scored_chars / self.eval.val_chars:.0%} of val)"
+                fits = [f"{val}  {best}{at}  {part}", f"{nats}  {best}{at}  {part}", f"{nats}  {best}  {part}",
+                        f"{nats}  {part}", nats]
+            rows.append(("val loss", Text(first_fit(fits, width))))
         rows.append(("speed", Text(first_fit([f"{ev.chars_per_s:,.0f} chars/s   lr {ev.lr:.2e}",
                                               f"{ev.chars_per_s:,.0f} chars/s"], width))))
         rows.append(("gradients", Text(first_fit([

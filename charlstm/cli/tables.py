@@ -159,10 +159,16 @@ def budget_of(t: dict) -> dict:
     return given or {"time": 600.0}
 
 
+def scored_text(chars: int, of: int) -> str:
+    """What a validation loss was measured on, when it was not the whole split."""
+    return f"on the first {chars:,} of {of:,} val chars" if 0 < chars < of else ""
+
+
 def info_table(ckpt: dict, path) -> Table:
     m, t, c = ckpt["model_config"], ckpt["train_config"], ckpt.get("corpus", {})
     n_params = sum(v.numel() for v in ckpt["model"].values())
     best = ckpt.get("best_val_loss")
+    scored = scored_text(ckpt.get("val_scored", {}).get("chars", 0), ckpt.get("val_scored", {}).get("of", 0))
     table = Table(title=Text(f"{ckpt.get('run_name', '?')}  ({path})"), title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -174,7 +180,8 @@ def info_table(ckpt: dict, path) -> Table:
                      f"precision {t['precision']}"),
         ("progress", f"step {ckpt['step']:,}, epoch {ckpt.get('epoch', 0):.2f}, "
                      f"{format_duration(ckpt.get('train_time', 0.0))} trained, budget {budget_text(budget_of(t))}"),
-        ("best val", f"{best:.4f} nats/char ({bpc(best):.3f} bits/char)" if best is not None else "not evaluated yet"),
+        ("best val", f"{best:.4f} nats/char ({bpc(best):.3f} bits/char){' ' + scored if scored else ''}"
+                     if best is not None else "not evaluated yet"),
         ("corpus", f"{', '.join(c.get('paths', []))} ({c.get('tokens', 0):,} characters)"),
         ("saved", f"{ckpt.get('saved_at', '?')} by charlstm {ckpt.get('charlstm_version', '?')}, "
                   f"torch {ckpt.get('torch_version', '?')}"),

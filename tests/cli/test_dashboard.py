@@ -37,7 +37,8 @@ def events():
     for i in range(10, 300, 10):
         yield step(i)
         if i == 100:
-            yield Eval(step=100, val_loss=3.0579, best_val_loss=3.0579, is_best=True, train_loss=3.1, seconds=1.2)
+            yield Eval(step=100, val_loss=3.0579, best_val_loss=3.0579, is_best=True, train_loss=3.1, seconds=1.2,
+                       scored_chars=199_999, val_chars=300_000)  # --eval-chars cut the split: the panel says so
             yield Sample(step=100, text=("def area(r):\n    return 3.14159 * r * r  # a line far longer than any "
                                          "terminal is wide, as generated text often is\n\tclass Circle:\x07\n") * 4)
             yield Saved(step=100, path="checkpoints/pydocs-20261127-222550/best.pt", reason="best")
@@ -66,6 +67,7 @@ def test_the_description_and_panel_fit_the_terminal(width):
         text = "\n".join(panel)
         assert "epoch 0.38" in text and "step 290/4,000" in text and "gradient norm 1.2e+03" in text
         assert all(line.startswith(("│", "╭", "╰")) for line in panel[:-1]) and panel[-1] == ""
+        assert "(67% of val)" in text  # --eval-chars scored part of the split
         if width == 80:
             assert "sample @ step 100" in text and "def area(r):" in text
             assert "▁" in text or "█" in text  # the loss sparkline

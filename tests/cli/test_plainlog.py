@@ -49,3 +49,20 @@ def test_quiet_shows_only_what_needs_attention():
         "warning (step 290): gradient norm 1.2e+03 is 40x its recent median: lower --lr or --clip"]
     view.show(Stopped(**{**STOPPED.__dict__, "reason": "interrupted", "message": "stopped at step 290"}))
     assert "stopped at step 290" in out.getvalue() and "charlstm resume" in out.getvalue()
+
+
+def test_an_eval_on_part_of_the_split_says_what_it_scored():
+    import io
+
+    from rich.console import Console
+
+    from charlstm.cli.plainlog import PlainLog
+    from charlstm.events import Eval
+    out = io.StringIO()
+    log = PlainLog(Console(file=out, width=200))
+    log.show(Eval(step=5, val_loss=1.5, best_val_loss=1.5, is_best=True, train_loss=None, seconds=0.1,
+                  scored_chars=199_999, val_chars=299_999))
+    log.show(Eval(step=6, val_loss=1.4, best_val_loss=1.4, is_best=True, train_loss=None, seconds=0.1,
+                  scored_chars=299_999, val_chars=299_999))
+    first, second = out.getvalue().splitlines()
+    assert "on the first 199,999 of 299,999 val chars" in first and "val chars" not in second
