@@ -109,15 +109,8 @@ def _checked_counts(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _in_order(chars: list[str], normalization: str) -> CharTokenizer:
-    """A CharTokenizer whose ids follow `chars` as given. CharTokenizer's constructor (and so its
-    from_dict) sorts by codepoint, which would move old characters to new ids, so the order is set
-    after it has validated the characters and the normalization form."""
-    if len(set(chars)) != len(chars):
-        raise ValueError("vocabulary entries must be distinct")
-    tok = CharTokenizer(chars, normalization)
-    tok.chars = list(chars)
-    tok.stoi = {c: i for i, c in enumerate(tok.chars)}
-    return tok
+    """A CharTokenizer whose ids follow `chars` as given (old ids first, then the appended ones)."""
+    return CharTokenizer(chars, normalization, keep_order=True)
 
 
 def extend_weights(state_dict: dict[str, torch.Tensor], old_vocab: int, new_vocab: int) -> dict[str, torch.Tensor]:

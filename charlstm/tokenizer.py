@@ -30,11 +30,15 @@ def describe_char(ch: str) -> str:
 
 
 class CharTokenizer:
-    """Maps characters to ids 0..V-1 in codepoint order."""
+    """Maps characters to ids 0..V-1: in codepoint order for a new corpus. With `keep_order` the
+    given order is kept, as a checkpoint stores it: a vocabulary extended for fine-tuning keeps
+    its old ids and appends the new characters after them."""
 
-    def __init__(self, chars: Iterable[str], normalization: str = "NFC"):
-        chars = sorted(set(chars))
-        if any(len(c) != 1 for c in chars):
+    def __init__(self, chars: Iterable[str], normalization: str = "NFC", keep_order: bool = False):
+        chars = list(chars) if keep_order else sorted(set(chars))
+        if len(set(chars)) != len(chars):
+            raise ValueError("vocabulary entries must be distinct")
+        if any(not isinstance(c, str) or len(c) != 1 for c in chars):
             raise ValueError("vocabulary entries must be single characters")
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}")
@@ -82,7 +86,7 @@ class CharTokenizer:
 
     @classmethod
     def from_dict(cls, d: dict) -> CharTokenizer:
-        return cls(list(d["chars"]), d["normalization"])
+        return cls(list(d["chars"]), d["normalization"], keep_order=True)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CharTokenizer) and (self.chars, self.normalization) == (

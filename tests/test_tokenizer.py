@@ -84,3 +84,12 @@ def test_nfc_nfd_property(text):
     tok = CharTokenizer.from_text(text)
     assert CharTokenizer.from_text(nfd) == tok
     assert tok.encode(nfd) == tok.encode(text)
+
+
+def test_a_stored_vocabulary_keeps_its_order_and_refuses_duplicates():
+    import pytest
+    tok = CharTokenizer.from_dict({"chars": ["a", "b", "c", "!"], "normalization": "NFC"})  # "!" appended
+    assert tok.chars == ["a", "b", "c", "!"] and tok.encode("a!") == [0, 3]
+    assert CharTokenizer(["b", "a", "b"]).chars == ["a", "b"]  # a new corpus: codepoint order
+    with pytest.raises(ValueError, match="distinct"):
+        CharTokenizer.from_dict({"chars": ["a", "a"], "normalization": "NFC"})
