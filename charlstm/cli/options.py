@@ -71,6 +71,14 @@ def check_finite(value: float | None) -> float | None:
     return value
 
 
+def check_probability(value: float | None) -> float | None:
+    """A share of probability mass: finite and in (0, 1]."""
+    check_finite(value)
+    if value is not None and not 0 < value <= 1:
+        raise typer.BadParameter(f"{value} is not in (0, 1]")
+    return value
+
+
 def check_encoding(value: str) -> str:
     """Refuse an --encoding Python does not know, or a codec that is not a text encoding (hex,
     rot13, base64 turn bytes into bytes or text into text), before anything is read."""

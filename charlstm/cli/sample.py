@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ..errors import CharLSTMError, ConfigError
+from ..errors import CharLSTMError
 from .common import atomic_output, check_output, user_errors
-from .options import MAX_SEED, Device, Engine, Root, Threads, check_finite, unescape
+from .options import MAX_SEED, Device, Engine, Root, Threads, check_finite, check_probability, unescape
 
 ESCAPES = r"\n, \t and \\ read as a line break, a tab and a backslash"
 
@@ -32,7 +32,7 @@ def sample(
                                               rich_help_panel="Sampling")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Sample only from the smallest set of characters "
                                                 "holding this much probability, in (0, 1].", show_default="1 (off)",
-                                                callback=check_finite, rich_help_panel="Sampling")] = None,
+                                                callback=check_probability, rich_help_panel="Sampling")] = None,
     prime: Annotated[str, typer.Option("--prime", "-p", help=f"Text to start from (printed, then continued); "
                                        f"{ESCAPES}.", callback=unescape, show_default="none: start after a line break",
                                        rich_help_panel="Prime")] = "",
@@ -81,8 +81,6 @@ def sample(
     [bold]charlstm sample --prime "ROMEO:" --stop-at '\\n\\n' --novelty[/]
     """
     with user_errors():
-        if top_p is not None and not 0 < top_p <= 1:
-            raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
         check_output(output, "--output")
         from rich.markup import escape
 
