@@ -155,8 +155,14 @@ class Dist:
             return torch.device("cuda", torch.cuda.current_device())
         return torch.device("cpu")
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
+        """Leave the process group. With `wait` (a run that ended the same way on every rank) the
+        ranks first meet at a barrier, so none tears gloo down while another still has work in flight
+        (seen here as a rare 'terminate called without an active exception' at exit). After an error
+        no rank waits: another may never arrive."""
         if self.active:
             import torch.distributed as dist
             if dist.is_initialized():
+                if wait:
+                    dist.barrier()
                 dist.destroy_process_group()

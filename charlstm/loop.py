@@ -185,6 +185,7 @@ def train_loop(run: Run, should_stop: Callable[[], bool] | None = None) -> Itera
     """Train `run` until it ends, yielding events: Started first, Stopped last."""
     run.ddp = run.dist.wrap(run.model, run.device)
     run.dist.seed_rank(run.cfg.seed, run.step)
+    finished = False  # every rank got here through the same steps: safe to wait for each other at the end
     try:
         train_ids, val_ids = lay_out(run.corpus.tokens, run.cfg)
         run.windows_per_epoch = num_windows(lane_length(len(train_ids), run.cfg.batch_size), run.cfg.seq_len)
@@ -192,15 +193,17 @@ def train_loop(run: Run, should_stop: Callable[[], bool] | None = None) -> Itera
         if run.progress() >= 1.0:
             yield _stopped(run, "done", f"the budget ({budget_text(run.budget)}) was already reached at step "
                            f"{run.step}; give a larger --steps, --epochs or --time to train further")
-            return
-        yield from _loop(run, train_ids, val_ids, should_stop or (lambda: False))
+        else:
+            yield from _loop(run, train_ids, val_ids, should_stop or (lambda: False))
+        finished = True
     except _WeightsNotFinite as e:  # a save found NaN or infinite weights: nothing was written over the last one
         msg = (f"the weights became NaN or infinite by step {run.step}; {e} was not written and the last good "
                "checkpoint was kept. Try a lower --lr or --clip")
         yield _stopped(run, "nonfinite", msg)
         raise NonFiniteError(msg) from None
     finally:
-        run.dist.close()
+        run.ddp = None  # DDP's reducer holds gloo work objects: let it go before the group does
+        run.dist.close(wait=finished)
 
 
 def _loop(run: Run, train_ids: Tokens, val_ids: Tokens, should_stop: Callable[[], bool]) -> Iterator[Event]:
