@@ -116,8 +116,13 @@ def weight_drop_for(preset_value: float, passes: float | None) -> tuple[float, s
     if preset_value == 0 or passes is None:
         return preset_value, ""
     if passes < FEW_PASSES:
-        return 0.0, f"~{passes:.0f} passes over the text, too few to memorise it"
-    return preset_value, f"~{passes:.0f} passes over the text"
+        return 0.0, f"{_passes(passes)} over the text, too few to memorise it"
+    return preset_value, f"{_passes(passes)} over the text"
+
+
+def _passes(n: float) -> str:
+    """~7 passes; under one pass, the share of the text read (a short run must not say "~0 passes")."""
+    return f"~{n:.0f} passes" if n >= 1.5 else "~1 pass" if n >= 0.5 else f"{n:.0%} of one pass"
 
 
 def describe(values: dict, weight_drop_why: str = "") -> str:

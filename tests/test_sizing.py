@@ -52,6 +52,8 @@ def test_expected_passes_known_answers():
 def test_weight_drop_only_when_the_text_is_read_often_enough():
     assert sizing.weight_drop_for(0.3, 5.0) == (0.0, "~5 passes over the text, too few to memorise it")
     assert sizing.weight_drop_for(0.3, 20.0) == (0.3, "~20 passes over the text")
+    assert sizing.weight_drop_for(0.3, 0.19) == (0.0, "19% of one pass over the text, too few to memorise it")
+    assert sizing.weight_drop_for(0.3, 1.2)[1].startswith("~1 pass over")
     assert sizing.weight_drop_for(0.3, None) == (0.3, "")  # unknown: keep the preset's value
     assert sizing.weight_drop_for(0.0, 50.0) == (0.0, "")
 
@@ -74,7 +76,7 @@ def test_sized_runs_choose_weight_drop_from_the_passes(tmp_path, corpus_file, ti
     started = ev[0]
     assert started.model_config["weight_drop"] == expected_wd
     note = next(n for n in started.notes if n.startswith("size: "))
-    assert f"weight drop {expected_wd:g} (~" in note and says in note
+    assert f"weight drop {expected_wd:g} (" in note and "pass" in note and says in note
     assert len(timed) == ("time" in budget)  # a step is timed only for a time budget
     assert torch.load(tmp_path / "r" / "last.pt", weights_only=True)["model_config"]["weight_drop"] == expected_wd
 
