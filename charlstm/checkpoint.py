@@ -263,12 +263,21 @@ def _validate_record(ckpt: dict, path: Path | str) -> None:
           f"val_scored is {scored!r}")
     for key in ("run_name", "saved_at", "charlstm_version", "torch_version"):
         _need(isinstance(ckpt.get(key, ""), str), path, f"{key} is not text")
+    lineage = ckpt.get("lineage", [])
+    _need(isinstance(lineage, list) and all(isinstance(r, dict) and all(
+        isinstance(k, str) and (v is None or isinstance(v, (str, int, float, list))) for k, v in r.items())
+        for r in lineage), path, "its lineage is not a list of records")
+    _need(isinstance(ckpt.get("slim", {}), dict), path, "its slim record is damaged")
 
 
 def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None:
     """What only `resume` reads, type-checked before any of it is used: the carried hidden state,
     the random state, the loss scaler and the optimizer's layout (train.py loads the optimizer state
     into a throwaway optimizer to check the rest)."""
+    if "slim" in ckpt:
+        raise CheckpointError(f"{path} is a slim checkpoint (weights only, no optimizer or data position), so it "
+                              "cannot be resumed; start from it with `charlstm train CORPUS --init-from "
+                              f"{path}` instead")
     m = ModelConfig.from_dict(ckpt["model_config"])
     cfg = TrainConfig.from_dict(ckpt["train_config"])
     hidden = ckpt.get("hidden")

@@ -54,18 +54,21 @@ class Corpus:
 
 def prepare_corpus(paths: list[str | Path], cache_dir: Path, opts: ReadOptions | None = None,
                    tokenizer: CharTokenizer | None = None, progress: ProgressFactory | None = None,
-                   max_vocab: int | None = None, should_stop: ShouldStop | None = None) -> Corpus:
+                   max_vocab: int | None = None, should_stop: ShouldStop | None = None,
+                   vocab_for: Callable[[dict[str, int]], CharTokenizer] | None = None) -> Corpus:
     """Find, read, check and encode the corpus into `cache_dir`, reusing an earlier encoding when
     the files and options are unchanged. With `tokenizer`, the corpus must fit that vocabulary
-    (resume); without, the vocabulary is built from the corpus. `should_stop` is asked once per
-    block read (True raises errors.Interrupted). On any failure the cache files are as they were (or
-    gone), no temporary file is left, and `cache_dir` is removed if this call made it."""
+    (resume); with `vocab_for`, the vocabulary is what it returns for the corpus's character counts
+    (fine-tuning: the parent's, extended or mapped); without either, it is built from the corpus.
+    `should_stop` is asked once per block read (True raises errors.Interrupted). On any failure the
+    cache files are as they were (or gone), no temporary file is left, and `cache_dir` is removed if
+    this call made it."""
     opts = opts or ReadOptions()
     found = find_files(paths, opts.pattern)
     created = not cache_dir.exists()
     cache_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _prepare(found, cache_dir, opts, tokenizer, progress, max_vocab, should_stop)
+        return _prepare(found, cache_dir, opts, tokenizer, progress, max_vocab, should_stop, vocab_for)
     except BaseException:
         if created:
             shutil.rmtree(cache_dir, ignore_errors=True)
@@ -73,7 +76,8 @@ def prepare_corpus(paths: list[str | Path], cache_dir: Path, opts: ReadOptions |
 
 
 def _prepare(found: CorpusFiles, cache_dir: Path, opts: ReadOptions, tokenizer: CharTokenizer | None,
-             progress: ProgressFactory | None, max_vocab: int | None, should_stop: ShouldStop | None) -> Corpus:
+             progress: ProgressFactory | None, max_vocab: int | None, should_stop: ShouldStop | None,
+             vocab_for: Callable[[dict[str, int]], CharTokenizer] | None = None) -> Corpus:
     tokens_path, meta_path = cache_dir / runs.TOKENS, cache_dir / runs.CORPUS_META
     fp = fingerprint(found.files, opts)
     meta = read_meta(meta_path)
@@ -85,11 +89,13 @@ def _prepare(found: CorpusFiles, cache_dir: Path, opts: ReadOptions, tokenizer: 
 
     total = found.total_bytes
     counts = scan_vocabulary(found.files, opts, progress("scanning", total) if progress else None, should_stop)
+    char_counts = {chr(c): int(counts[c]) for c in np.flatnonzero(counts)}
+    if vocab_for is not None and char_counts:
+        tokenizer = vocab_for(char_counts)
     tokenizer = _vocabulary(counts, found, opts, tokenizer, max_vocab)
     meta_path.unlink(missing_ok=True)  # the cache is invalid from here until both files are written again
     n = encode_files(found.files, tokenizer, opts, tokens_path, progress("encoding", total) if progress else None,
                      should_stop)
-    char_counts = {chr(c): int(counts[c]) for c in np.flatnonzero(counts)}
     # ASCII JSON: a file name that is not valid UTF-8 holds lone surrogates, kept as \udcXX escapes
     write_atomically(meta_path, [json.dumps({"fingerprint": fp, "vocab": tokenizer.to_dict(), "tokens": n,
                                              "counts": char_counts}).encode()])
@@ -114,7 +120,7 @@ def _vocabulary(counts: np.ndarray, found: CorpusFiles, opts: ReadOptions, token
             "--normalization NFKC, or raise --max-vocab")
     if tokenizer is None:
         return seen
-    extra = sorted(set(seen.chars) - set(tokenizer.chars))
+    extra = sorted(set(seen.chars) - set(tokenizer.stoi))
     if extra:
         shown = ", ".join(describe_char(c) for c in extra[:10])
         raise ResumeMismatchError(

@@ -15,9 +15,10 @@ import torch
 
 from .config import ModelConfig
 from .errors import ConfigError
+from .sizing import VOCAB_MODES
 from .tokenizer import CharTokenizer, describe_char, normalize
 
-MODES = ("extend", "strict", "map")
+MODES = VOCAB_MODES
 GROWN = ("embed.weight", "head.weight", "head.bias")  # the state dict entries with one row per character
 SHOWN = 10  # unseen characters named in an error message
 
@@ -80,12 +81,15 @@ def plan_vocab(old: CharTokenizer, counts: dict[str, int], mode: str = "extend",
         shown = ", ".join(describe_char(c) for c in unseen[:SHOWN])
         more = f" and {len(unseen) - SHOWN} more" if len(unseen) > SHOWN else ""
         raise ConfigError(f"the new text holds {len(unseen)} characters the model never saw: {shown}{more} "
-                          f"({coverage:.1%} of it is known; mode 'extend' adds them, 'map' replaces them)")
+                          f"({coverage:.1%} of it is known; --vocab extend adds them, --vocab map reads them as a "
+                          "known one)")
     if mode == "map":
         if map_to is None or map_to not in old.stoi:
             got = "none was given" if map_to is None else f"got {_show(map_to)}"
             raise ConfigError(f"mode 'map' needs a replacement character from the model's vocabulary; {got}")
-        return VocabPlan("map", old, [], coverage, {c: map_to for c in unseen})
+        mapping = {c: map_to for c in unseen}
+        tok = CharTokenizer(old.chars, old.normalization, keep_order=True, aliases={**old.aliases, **mapping})
+        return VocabPlan("map", tok, [], coverage, mapping)
     if not unseen:
         return VocabPlan(mode, old, [], coverage, {})
     return VocabPlan(mode, _in_order(old.chars + unseen, old.normalization), unseen, coverage, {})
@@ -153,3 +157,58 @@ def extended_config(model_config: ModelConfig, new_vocab: int) -> ModelConfig:
     if new_vocab < model_config.vocab_size:
         raise ValueError(f"a vocabulary only grows: cannot go from {model_config.vocab_size} to {new_vocab} characters")
     return dataclasses.replace(model_config, vocab_size=new_vocab)
+
+
+# --- starting a run from a trained model -----------------------------------------------------------
+
+SIZE_FIELDS = ("cell", "layers", "hidden", "embed")  # what the checkpoint fixes; dropout and weight drop may change
+WHY = "measured on three small corpora: bench/RESULTS.md, Fine-tuning"
+
+
+def check_size(parent: ModelConfig, asked: dict) -> None:
+    """Refuse size options that disagree with the checkpoint being fine-tuned (one line)."""
+    bad = [f"--{k} {asked[k]}" for k in SIZE_FIELDS if k in asked and asked[k] != getattr(parent, k)]
+    if bad:
+        raise ConfigError(f"{', '.join(bad)} {'disagrees' if len(bad) == 1 else 'disagree'} with the model being "
+                          f"fine-tuned ({describe_size(parent)}): with --init-from the size comes from the "
+                          "checkpoint; leave the option out")
+
+
+def describe_size(cfg: ModelConfig) -> str:
+    return f"{cfg.cell} {cfg.layers}x{cfg.hidden}, embed {cfg.embed}"
+
+
+def lineage(parent: dict, source: str) -> list[dict]:
+    """The lineage a run fine-tuned from `parent` records: the parent first, then its own ancestors."""
+    entry = {"run_name": parent.get("run_name", ""), "source": source, "step": int(parent.get("step", 0)),
+             "best_val_loss": parent.get("best_val_loss"), "corpus": [_base(p) for p in parent["corpus"]["paths"]],
+             "vocab_size": int(parent["model_config"]["vocab_size"]), "saved_at": parent.get("saved_at", "")}
+    return [entry, *parent.get("lineage", [])]
+
+
+def _base(path: str) -> str:
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
+def start_weights(parent: dict, new_vocab: int, changes: dict) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    """The config and fp32 weights a fine-tuning run starts from: the parent's, grown to `new_vocab`
+    characters (extend_weights), with `changes` (dropout, weight_drop) applied to the config."""
+    cfg = extended_config(ModelConfig.from_dict(parent["model_config"]), new_vocab)
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if k not in SIZE_FIELDS})
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in parent["model"].items()}
+    return cfg, extend_weights(weights, ModelConfig.from_dict(parent["model_config"]).vocab_size, new_vocab)
+
+
+def describe_plan(plan: VocabPlan) -> str:
+    """One line: how much of the new text the old vocabulary covered and what was added or mapped."""
+    text = f"vocabulary: the model's {plan.old_vocab} characters cover {plan.coverage:.2%} of the new text"
+    if plan.added:
+        shown = ", ".join(repr(c) for c in plan.added[:SHOWN])
+        more = f" and {len(plan.added) - SHOWN} more" if len(plan.added) > SHOWN else ""
+        return f"{text}; added {len(plan.added)}: {shown}{more} (new rows start at the mean of the old ones)"
+    if plan.mapping:
+        target = next(iter(plan.mapping.values()))
+        shown = ", ".join(repr(c) for c in list(plan.mapping)[:SHOWN])
+        more = f" and {len(plan.mapping) - SHOWN} more" if len(plan.mapping) > SHOWN else ""
+        return f"{text}; read as {target!r}: {shown}{more}"
+    return f"{text}; nothing to add"

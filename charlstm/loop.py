@@ -86,6 +86,7 @@ class Run:
     evals_since_best: int = 0
     stop_early: bool = False
     val_scored: dict = field(default_factory=dict)  # what the last evaluation scored: {"chars": n, "of": total}
+    lineage: list[dict] = field(default_factory=list)  # the models this run was fine-tuned from, nearest first
 
     @cached_property
     def budget(self) -> dict:
@@ -135,6 +136,7 @@ class Run:
             "val_scored": self.val_scored,  # in best.pt: what its best_val_loss was measured on
             "corpus": self.corpus_info,
             "run_name": self.run_dir.name,
+            "lineage": self.lineage,
         }
 
     def restore(self, saved: dict) -> None:
@@ -152,6 +154,7 @@ class Run:
         self.cursor, self.train_time = saved["cursor"], saved["train_time"]
         self.best_val_loss, self.history = saved["best_val_loss"], list(saved["metrics"])
         self.val_scored = dict(saved.get("val_scored", {}))  # absent in checkpoints written before it was kept
+        self.lineage = list(saved.get("lineage", []))
         plateau = saved.get("plateau", {})
         self.lr_scale, self.evals_since_best = plateau.get("lr_scale", 1.0), plateau.get("evals_since_best", 0)
         if saved.get("scaler"):
@@ -213,6 +216,8 @@ def _loop(run: Run, train_ids: Tokens, val_ids: Tokens, should_stop: Callable[[]
     monitor, tally = GradientMonitor(model.config.layers, clip, model.config.cell), _Tally()
     part, marks = dist.part(cfg.batch_size), sorted(t for t in cfg.eval_at if t > run.train_time)
     bad_in_a_row, last_save, save_period = 0, time.monotonic(), cfg.save_every_time or math.inf
+    if run.step == 0 and run.lineage:  # fine-tuning: the starting model scored on the new text first
+        yield from _evaluate(run, val_ids, None)
     model.train()
     while True:
         # stop asked? (on any rank: every rank stops at this step)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from . import starter
 from .errors import CheckpointError, RunBusyError
 
 LAST, BEST = "last.pt", "best.pt"
@@ -79,7 +80,8 @@ def name_of(run_dir: Path, root: Path = DEFAULT_ROOT) -> str:
 
 def locate(target: str | Path | None, root: Path = DEFAULT_ROOT) -> Path:
     """The run folder or checkpoint file a user means by `target`: None (the newest run under
-    `root`), a checkpoint file, a run folder, or a run's name under `root`."""
+    `root`), a checkpoint file, a run folder, a run's name under `root`, or `starter` (the packaged
+    starter model, unless a run or file of that name exists)."""
     root = Path(root)
     if target is None:
         found = find(root)
@@ -93,6 +95,10 @@ def locate(target: str | Path | None, root: Path = DEFAULT_ROOT) -> Path:
     if p.is_dir() or (root / p).is_dir():
         where = p if p.is_dir() else root / p
         raise CheckpointError(f"no checkpoint ({LAST} or {BEST}) in {where}")
+    if str(target) == starter.NAME:
+        if starter.path() is None:
+            raise CheckpointError("this install has no starter model (build it with `python tools/make_starter.py`)")
+        return starter.path()
     raise CheckpointError(f"no run {str(target)!r}: not a checkpoint file, a run folder, or a run under {root}/ "
                           "(`charlstm runs` lists them)")
 

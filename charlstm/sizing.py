@@ -52,6 +52,13 @@ SMALL_CORPUS = 300_000  # characters: below this even `medium` memorises within 
 FEW_PASSES = 9.0
 SHORT_BUDGET = 150.0  # seconds on a CPU: below this `small` is ahead of `medium`
 
+# Fine-tuning a trained model (`train --init-from`): its size comes from the checkpoint, and what the
+# user leaves open of the rest is this: the peak rate as a share of the parent's, a fresh cosine decay
+# after a short warm-up (the new optimizer's moments start at zero) and a shorter default budget.
+# Measured in bench/RESULTS.md ("Fine-tuning").
+FINE_TUNE = dict(lr_share=0.5, schedule="cosine", warmup=20, time=120.0)
+VOCAB_MODES = ("extend", "strict", "map")  # finetune.plan_vocab: what happens to characters the model never saw
+
 
 
 @dataclass(frozen=True)

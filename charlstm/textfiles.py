@@ -210,7 +210,8 @@ def id_dtype(tokenizer: CharTokenizer) -> np.dtype:
 
 def _lookup_table(tokenizer: CharTokenizer) -> np.ndarray:
     lut = np.full(MAX_CODEPOINT, -1, dtype=np.int32)
-    lut[[ord(c) for c in tokenizer.chars]] = np.arange(tokenizer.vocab_size)
+    known = list(tokenizer.stoi.items())  # the vocabulary and any aliases
+    lut[[ord(c) for c, _ in known]] = [i for _, i in known]
     return lut
 
 

@@ -34,7 +34,10 @@ class CharTokenizer:
     given order is kept, as a checkpoint stores it: a vocabulary extended for fine-tuning keeps
     its old ids and appends the new characters after them."""
 
-    def __init__(self, chars: Iterable[str], normalization: str = "NFC", keep_order: bool = False):
+    def __init__(self, chars: Iterable[str], normalization: str = "NFC", keep_order: bool = False,
+                 aliases: dict[str, str] | None = None):
+        """`aliases` maps characters outside the vocabulary to one inside it, which they are read as
+        (fine-tuning with `--vocab map`); they never come out of `decode`."""
         chars = list(chars) if keep_order else sorted(set(chars))
         if len(set(chars)) != len(chars):
             raise ValueError("vocabulary entries must be distinct")
@@ -42,9 +45,14 @@ class CharTokenizer:
             raise ValueError("vocabulary entries must be single characters")
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}")
+        aliases = dict(aliases or {})
+        if any(not isinstance(a, str) or len(a) != 1 or a in chars or b not in chars for a, b in aliases.items()):
+            raise ValueError("aliases must map characters outside the vocabulary to characters inside it")
         self.chars: list[str] = chars
         self.normalization = normalization
+        self.aliases = aliases
         self.stoi: dict[str, int] = {c: i for i, c in enumerate(chars)}
+        self.stoi.update({a: self.stoi[b] for a, b in aliases.items()})
 
     @classmethod
     def from_text(cls, text: str, normalization: str = "NFC") -> CharTokenizer:
@@ -82,15 +90,21 @@ class CharTokenizer:
         return "".join(self.chars[i] for i in ids)
 
     def to_dict(self) -> dict:
-        return {"chars": "".join(self.chars), "normalization": self.normalization}
+        d = {"chars": "".join(self.chars), "normalization": self.normalization}
+        if self.aliases:
+            d["aliases"] = dict(self.aliases)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> CharTokenizer:
-        return cls(list(d["chars"]), d["normalization"], keep_order=True)
+        aliases = d.get("aliases", {})
+        if not isinstance(aliases, dict):
+            raise ValueError("aliases must be a mapping of characters")
+        return cls(list(d["chars"]), d["normalization"], keep_order=True, aliases=aliases)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, CharTokenizer) and (self.chars, self.normalization) == (
-            other.chars, other.normalization)
+        return isinstance(other, CharTokenizer) and (self.chars, self.normalization, self.aliases) == (
+            other.chars, other.normalization, other.aliases)
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size}, normalization={self.normalization!r})"

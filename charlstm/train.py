@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, runs, sizing
+from . import checkpoint, finetune, runs, sizing, starter
 from .batching import window
-from .config import ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig, budget_text
 from .corpus import Corpus, ProgressFactory, prepare_corpus
 from .devices import configure, resolve_device
 from .distributed import Dist
@@ -58,25 +58,42 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
           read_options: ReadOptions | None = None, device: str = "auto", threads: int | None = None,
           should_stop: Callable[[], bool] | None = None,
           progress: ProgressFactory | None = None, preset: str | None = None,
-          keep: Collection[str] = ()) -> Iterator[Event]:
+          keep: Collection[str] = (), init_from: str | Path | None = None, vocab: str = "extend",
+          map_to: str | None = None) -> Iterator[Event]:
     """Start a new run on `corpus` (files or directories) and yield its events.
     `model` holds ModelConfig fields other than vocab_size (cell, embed, hidden, layers, dropout,
     weight_drop).
     With `preset` ("auto" or a name in sizing.PRESETS), the model fields missing from `model` and
     the sized TrainConfig fields not named in `keep` are filled in by `sizing.choose`.
+    With `init_from` (a run, a checkpoint file or `starter`), the model starts from those weights:
+    its size comes from the checkpoint (size fields in `model` that disagree are refused), the
+    vocabulary is the parent's, extended, checked or mapped as `vocab` says (finetune.plan_vocab,
+    `map_to` for 'map'), the optimizer is fresh, and the learning rate, schedule, warm-up and budget
+    not named in `keep` (or given in `config`'s budget) are fine-tuning's (sizing.FINE_TUNE).
     Without `run_dir`, a new folder under `root` is made with a default name; a given `run_dir` that
     holds a run, or that another process is writing, is refused (RunBusyError names the process)."""
     cfg, opts, root = config or TrainConfig(), read_options or ReadOptions(), Path(root)
     ModelConfig(vocab_size=2, **(model or {}))  # check the options before reading anything
     if preset is not None:
         sizing.check(preset)
+    parent = None
+    if init_from is not None:  # read and checked before any folder is made
+        if preset not in (None, "auto"):
+            raise ConfigError(f"--preset {preset} sizes a new model; with --init-from the size comes from the "
+                              "checkpoint")
+        parent = _parent(init_from, root, dict(model or {}), vocab, map_to)
+        preset = None
     dev, dist = _join(device, threads)
     run_dir, created = _claim(run_dir, corpus, root, dist)
     # a run being written is refused by the lock (naming the writer), a finished one by the check under it
     with _held(run_dir, dist, lambda: _refuse_existing(run_dir)):
         try:  # a refusal before the first event (bad text, a precision that cannot run) leaves nothing behind
-            run = _new_run(corpus, opts, progress, run_dir, dev, dist, dict(model or {}), cfg, preset, set(keep),
-                           should_stop)
+            if parent is not None:
+                run = _fine_tune_run(corpus, opts, progress, run_dir, dev, dist, dict(model or {}), cfg, set(keep),
+                                     should_stop, parent, vocab, map_to)
+            else:
+                run = _new_run(corpus, opts, progress, run_dir, dev, dist, dict(model or {}), cfg, preset, set(keep),
+                               should_stop)
             events = train_loop(run, should_stop)
             first = next(events)
         except BaseException:
@@ -357,6 +374,73 @@ def _probe(model: CharLSTM, ids: Tokens, cfg: TrainConfig, device: torch.device)
             loss.backward()
         model.zero_grad(set_to_none=True)
     return run_pass
+
+
+def _parent(init_from: str | Path, root: Path, model: dict, vocab: str, map_to: str | None) -> tuple[dict, str]:
+    """The checkpoint a fine-tuning run starts from and how to name it, once its size agrees with
+    the options and the vocabulary mode is known."""
+    if vocab not in finetune.MODES:
+        raise ConfigError(f"--vocab must be one of {', '.join(finetune.MODES)}, got {vocab!r}")
+    if map_to is not None and vocab != "map":
+        raise ConfigError("--map-to is only used with --vocab map")
+    path = runs.checkpoint_path(init_from, root)
+    parent = checkpoint.load(path)
+    finetune.check_size(ModelConfig.from_dict(parent["model_config"]), model)
+    source = starter.NAME if path == starter.path() else str(path)
+    return parent, source
+
+
+def _fine_tune_run(corpus: list[str | Path], opts: ReadOptions, progress: ProgressFactory | None, run_dir: Path,
+                   dev: torch.device, dist: Dist, model: dict, cfg: TrainConfig, keep: set[str],
+                   should_stop: Callable[[], bool] | None, parent: tuple[dict, str], vocab: str,
+                   map_to: str | None) -> Run:
+    """A run that starts from a trained model: the corpus read with the parent's vocabulary (grown,
+    checked or mapped), the parent's weights grown to match, fine-tuning's rate, schedule and budget."""
+    saved, source = parent
+    old = CharTokenizer.from_dict(saved["vocab"])
+    if "normalization" in keep and opts.normalization != old.normalization:
+        raise ConfigError(f"--normalization {opts.normalization} differs from the model's ({old.normalization}): "
+                          "a fine-tuned model reads text the way it was trained; leave the option out")
+    plans: list[finetune.VocabPlan] = []
+
+    def vocab_for(counts: dict[str, int]) -> CharTokenizer:
+        plans.append(finetune.plan_vocab(old, counts, vocab, map_to))
+        return plans[-1].tokenizer
+    data = _read_corpus(corpus, run_dir, dataclasses.replace(opts, normalization=old.normalization), dist, progress,
+                        vocab_for=vocab_for, should_stop=should_stop)
+    cfg, lr_note = _fine_tune_config(TrainConfig.from_dict(saved["train_config"]), cfg, keep)
+    net_cfg, weights = finetune.start_weights(saved, data.tokenizer.vocab_size, model)
+    seed_everything(cfg.seed)
+    net = CharLSTM(net_cfg)
+    net.load_state_dict(weights)
+    best = saved.get("best_val_loss")
+    notes = [f"init: {source} ({finetune.describe_size(net_cfg)}, step {saved.get('step', 0):,}"
+             f"{f', best val {best:.4f}' if best is not None else ''}); the size comes from it, the optimizer starts "
+             f"fresh; {lr_note}"]
+    notes += [finetune.describe_plan(p) for p in plans[-1:]]
+    run = _build_run(run_dir, net.to(dev), cfg, data, _corpus_info(corpus, opts, data), dev, dist, notes)
+    run.lineage = finetune.lineage(saved, source)
+    return run
+
+
+def _fine_tune_config(parent: TrainConfig, cfg: TrainConfig, keep: set[str]) -> tuple[TrainConfig, str]:
+    """The fine-tuning run's config: batch shape, weight decay and plateau from the parent, the rate a
+    share of the parent's, a fresh cosine decay with a short warm-up, and a shorter default budget;
+    whatever the user gave (`keep`, or any budget) wins. Returns it and the note saying why."""
+    changes = {k: getattr(parent, k) for k in ("batch_size", "seq_len", "weight_decay", "plateau") if k not in keep}
+    if "lr" not in keep:
+        changes["lr"] = parent.lr * sizing.FINE_TUNE["lr_share"]
+    changes.update({k: sizing.FINE_TUNE[k] for k in ("schedule", "warmup") if k not in keep})
+    if not (cfg.steps or cfg.epochs or cfg.time):
+        changes["time"] = sizing.FINE_TUNE["time"]
+    lr = changes.get("lr", cfg.lr)
+    cfg = cfg.replace(**changes, min_lr=min(cfg.min_lr, lr))
+    given = sorted(k for k in ("lr", "schedule", "warmup") if k in keep)
+    share = "as given" if "lr" in keep else f"{sizing.FINE_TUNE['lr_share']:g}x its peak"
+    kept = f"; your {', '.join('--' + k for k in given)} kept" if given else ""
+    note = (f"fine-tuning: lr {cfg.lr:g} ({share}), {cfg.schedule} with {cfg.warmup} warm-up steps, "
+            f"{budget_text(cfg.budget)} ({finetune.WHY}{kept})")
+    return cfg, note
 
 
 def _apply_sizing(preset: str, n_chars: int, cfg: TrainConfig, dev: torch.device, model: dict,

@@ -68,8 +68,12 @@ def test_strict_names_at_most_ten():
 
 def test_map_sends_every_unseen_character_to_map_to():
     plan = plan_vocab(OLD, {"a": 1, "é": 1, "z": 2}, mode="map", map_to=" ")
-    assert plan.tokenizer is OLD and plan.added == []
+    assert plan.tokenizer.chars == OLD.chars and plan.added == []
     assert plan.mapping == {"é": " ", "z": " "}
+    # the mapped characters are read as the replacement, and are never written back out
+    assert plan.tokenizer.encode("aéz") == [OLD.stoi["a"], OLD.stoi[" "], OLD.stoi[" "]]
+    assert plan.tokenizer.decode(plan.tokenizer.encode("aé")) == "a "
+    assert CharTokenizer.from_dict(plan.tokenizer.to_dict()) == plan.tokenizer
     assert plan.coverage == pytest.approx(1 / 4)
 
 

@@ -15,8 +15,10 @@ import typer
 
 from .. import __version__
 from .common import DEBUG
+from .export import export
 from .inspect import compare, gates, inspect
 from .sample import sample
+from .serve import serve
 from .tools import corpora_app, eval_command, info, plot, runs
 from .train import resume, train
 
@@ -58,6 +60,8 @@ app.command("eval", no_args_is_help=True)(eval_command)
 app.command()(info)
 app.command()(runs)
 app.command(no_args_is_help=True)(plot)
+app.command()(serve)
+app.command(no_args_is_help=True)(export)
 app.add_typer(corpora_app, name="corpora")
 
 

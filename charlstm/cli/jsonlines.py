@@ -87,6 +87,8 @@ def info_record(ckpt: dict, path) -> dict:
         "charlstm_version": ckpt.get("charlstm_version"),
         "torch_version": ckpt.get("torch_version"),
         "format_version": ckpt.get("format_version"),
+        "lineage": ckpt.get("lineage", []),
+        "slim": ckpt.get("slim"),
     }
 
 

@@ -22,7 +22,7 @@ from typing import Annotated, get_args
 import typer
 
 from ..config import CELLS, OPTIMIZERS, SCHEDULES, TrainConfig
-from ..sizing import PRESET_NAMES
+from ..sizing import PRESET_NAMES, VOCAB_MODES
 from ..tokenizer import NORMALIZATIONS
 
 DEFAULTS = TrainConfig()
@@ -47,6 +47,7 @@ Newline = _choices("Newline", ("lf", "keep"))  # textfiles.NEWLINES
 State = _choices("State", ("c", "h"))
 Feature = _choices("Feature", ("quotes", "line", "brackets"))  # introspect.FEATURES
 Axis = _choices("Axis", ("step", "time"))  # plotting.plot_runs
+VocabMode = _choices("VocabMode", VOCAB_MODES)
 
 DEVICE_KINDS = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")

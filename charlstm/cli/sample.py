@@ -91,19 +91,22 @@ def sample(
         import torch
 
         from .. import checkpoint as ck
-        from .. import runs
         from ..devices import resolve_device
         from .tables import stderr_console
 
         if threads:
             torch.set_num_threads(threads)
-        path = runs.checkpoint_path(checkpoint, root, last)
+        path, first_time = _which(checkpoint, root, last)
         saved = ck.load(path, map_location="cpu")
         dev = resolve_device(device)
         model, tok = ck.build_model(saved, dev)
         if not interactive:
             tok.encode(prime, skip_unknown=skip_unknown)  # refuse unknown characters before writing anything
         err = stderr_console()
+        if first_time:
+            err.print(f"[dim]no runs under {escape(str(root))}/ yet: sampling from the starter model that comes with "
+                      "charlstm (train your own with `charlstm train CORPUS`, or build on this one with "
+                      "`--init-from starter`)[/]")
         err.print(f"[dim]sampling from {escape(str(path))} on {dev}[/]")
         err.print(f"[dim]seed {seed} (repeat with --seed {seed})[/]")
         stopped = False
@@ -127,6 +130,15 @@ def sample(
             err.print(f"[dim]wrote {escape(str(output))}[/]")
         if stopped:
             raise typer.Exit(130)
+
+
+def _which(target: Path | None, root: Path, last: bool) -> tuple[Path, bool]:
+    """The checkpoint to sample from, and whether it is the starter model standing in for runs not
+    trained yet (no run named, none under --root, and this install has a starter)."""
+    from .. import runs, starter
+    if target is None and not (root.exists() and not root.is_dir()) and not runs.find(root) and starter.path():
+        return starter.path(), True
+    return runs.checkpoint_path(target, root, last), False
 
 
 def _one(prime: str, model, tok, cfg, skip_unknown: bool, echo_prime: bool, separator: str, engine: str,

@@ -186,9 +186,22 @@ def info_table(ckpt: dict, path) -> Table:
         ("saved", f"{ckpt.get('saved_at', '?')} by charlstm {ckpt.get('charlstm_version', '?')}, "
                   f"torch {ckpt.get('torch_version', '?')}"),
     ]
+    if "slim" in ckpt:
+        rows.append(("format", f"slim (weights{' in fp16' if ckpt['slim'].get('half') else ''}, no optimizer): "
+                               "sample, eval, inspect and --init-from read it; resume does not"))
+    rows += [("fine-tuned from" if i == 0 else "", lineage_text(r)) for i, r in enumerate(ckpt.get("lineage", []))]
     for k, v in rows:
         table.add_row(k, Text(str(v)))
     return table
+
+
+def lineage_text(record: dict) -> str:
+    """One ancestor of a fine-tuned run: where it came from, how far it was trained, on what."""
+    best = record.get("best_val_loss")
+    val = f", best val {best:.4f}" if isinstance(best, (int, float)) else ""
+    corpus = ", ".join(map(str, record.get("corpus") or [])) or "?"
+    return (f"{record.get('source') or record.get('run_name') or '?'} (run {record.get('run_name') or '?'}, "
+            f"step {record.get('step', 0):,}{val}, {record.get('vocab_size', '?')} characters, trained on {corpus})")
 
 
 def runs_table(rows) -> Table:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..config import TrainConfig
-from ..sizing import FEW_PASSES
+from ..sizing import FEW_PASSES, FINE_TUNE
 from .common import StopFlag, budget_options, progress_factory, run_training, save_every_options, user_errors
 from .options import (
     DEFAULTS,
@@ -50,9 +50,11 @@ from .options import (
     Steps,
     Threads,
     Time,
+    VocabMode,
     check_encoding,
     check_finite,
     check_name,
+    unescape,
 )
 
 SIZED = "from --preset"
@@ -64,8 +66,18 @@ def train(
     name: Annotated[str | None, typer.Option("--name", callback=check_name, help="Run name (folder under --root).",
                                              show_default="corpus name + date", rich_help_panel=P_RUN)] = None,
     root: Root = Path("checkpoints"),
-    cell: Annotated[Cell, typer.Option("--cell", help="Recurrent cell: lstm, gru or rnn.",
-                                       rich_help_panel=P_MODEL)] = Cell.lstm,
+    init_from: Annotated[str | None, typer.Option("--init-from", help="Start from a trained model: a run name, run "
+                                                  "folder or checkpoint file, or 'starter' (the model in the box). "
+                                                  "Its size comes with it; the optimizer starts fresh.",
+                                                  rich_help_panel=P_MODEL, show_default="a new model")] = None,
+    vocab: Annotated[VocabMode, typer.Option("--vocab", help="With --init-from, characters the model never saw: "
+                                             "extend (append them; old ids kept), strict (refuse) or map (read "
+                                             "them as --map-to).", rich_help_panel=P_MODEL)] = VocabMode.extend,
+    map_to: Annotated[str | None, typer.Option("--map-to", help="With --vocab map: the known character unseen ones "
+                                               "are read as, e.g. ' ' or '?' (\\n, \\t understood).",
+                                               rich_help_panel=P_MODEL, show_default="none")] = None,
+    cell: Annotated[Cell | None, typer.Option("--cell", help="Recurrent cell: lstm, gru or rnn.",
+                                              rich_help_panel=P_MODEL, show_default="lstm")] = None,
     preset: Annotated[Preset, typer.Option("--preset", help="Model and batch size: auto (chosen from the corpus "
                                         "size, --time and the device, with the reason shown), tiny, small, "
                                         "medium or large. Options below override single values.",
@@ -94,11 +106,16 @@ def train(
                                              rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
     min_lr: Annotated[float, typer.Option("--min-lr", min=0.0, help="Learning rate at the end of cosine/wsd "
                                           "decay.", callback=check_finite, rich_help_panel=P_TRAIN)] = DEFAULTS.min_lr,
-    schedule: Annotated[Schedule, typer.Option("--schedule", help="constant, cosine (decay over the budget) or wsd "
-                                          "(constant, then decay over the last 20%).",
-                                          rich_help_panel=P_TRAIN)] = Schedule(DEFAULTS.schedule),
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Steps of linear learning-rate warm-up.",
-                                        rich_help_panel=P_TRAIN)] = DEFAULTS.warmup,
+    schedule: Annotated[Schedule | None, typer.Option("--schedule", help="constant, cosine (decay over the budget) "
+                                                 "or wsd (constant, then decay over the last 20%).",
+                                                 rich_help_panel=P_TRAIN,
+                                                 show_default=f"{DEFAULTS.schedule}; {FINE_TUNE['schedule']} with "
+                                                              "--init-from")
+                        ] = None,
+    warmup: Annotated[int | None, typer.Option("--warmup", min=0, help="Steps of linear learning-rate warm-up.",
+                                               rich_help_panel=P_TRAIN,
+                                               show_default=f"{DEFAULTS.warmup}; {FINE_TUNE['warmup']} with "
+                                                            "--init-from")] = None,
     optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="adamw or adam.",
                                                  rich_help_panel=P_TRAIN)] = Optimizer(DEFAULTS.optimizer),
     weight_decay: Annotated[float | None, typer.Option("--weight-decay", min=0.0, help="Decoupled weight decay on "
@@ -132,9 +149,11 @@ def train(
                                            "replace or ignore.", rich_help_panel=P_INPUT)] = Errors.strict,
     newline: Annotated[Newline, typer.Option("--newline", help="lf (turn \\r\\n and \\r into \\n) or keep.",
                                              rich_help_panel=P_INPUT)] = Newline.lf,
-    normalization: Annotated[Normalization, typer.Option("--normalization", help="Unicode normalization: NFC, "
-                                                         "NFKC or none.", case_sensitive=False, rich_help_panel=P_INPUT)
-                             ] = Normalization.NFC,
+    normalization: Annotated[Normalization | None, typer.Option("--normalization", help="Unicode normalization: "
+                                                                "NFC, NFKC or none.", case_sensitive=False,
+                                                                rich_help_panel=P_INPUT,
+                                                                show_default="NFC; the model's with --init-from")
+                             ] = None,
     max_vocab: Annotated[int, typer.Option("--max-vocab", min=2, help="Refuse corpora with more distinct "
                                            "characters than this.", rich_help_panel=P_INPUT)] = DEFAULTS.max_vocab,
     pattern: Annotated[str, typer.Option("--pattern", help="File-name glob for files inside directories, "
@@ -153,6 +172,9 @@ def train(
     text, and writes checkpoints to ROOT/NAME/ (last.pt, best.pt, metrics.jsonl).
 
     Example: [bold]charlstm train corpora/pydocs.txt --time 5m[/]
+
+    Fine-tune: [bold]charlstm train lyrics.txt --init-from starter[/] (new characters are added;
+    the model is scored on the new text before the first step).
     """
     with user_errors():
         from ..textfiles import ReadOptions
@@ -162,16 +184,18 @@ def train(
                                            precision=precision.value).items()
                      if v is not None}
         sized = {k: v for k, v in dict(batch_size=batch_size, seq_len=seq_len, lr=lr, weight_decay=weight_decay,
-                                        plateau=plateau).items() if v is not None}
-        cfg = TrainConfig(schedule=schedule.value, warmup=warmup, optimizer=optimizer.value,
+                                        plateau=plateau, schedule=schedule.value if schedule else None,
+                                        warmup=warmup).items() if v is not None}
+        cfg = TrainConfig(optimizer=optimizer.value,
                           min_lr=min(min_lr, lr or min_lr),
                           clip=clip, seed=seed, eval_chars=eval_chars or None, max_vocab=max_vocab,
                           val_fraction=val_fraction, patience=patience, **sized,
                           **budget_options(steps, epochs, time), **save_every_options(save_every), **overrides)
         opts = ReadOptions(encoding=encoding, errors=errors.value, newline=newline.value,
-                           normalization=normalization.value,
+                           normalization=normalization.value if normalization else "NFC",
                            pattern=pattern)
-        model = {k: v for k, v in dict(cell=cell.value, layers=layers, hidden=hidden, embed=embed,
+        keep = set(sized) | ({"normalization"} if normalization else set())
+        model = {k: v for k, v in dict(cell=cell.value if cell else None, layers=layers, hidden=hidden, embed=embed,
                                        dropout=dropout, weight_drop=weight_drop).items() if v is not None}
         from ..train import train as run_train
         flag = StopFlag()
@@ -179,7 +203,8 @@ def train(
             events = run_train(corpus, model, cfg, run_dir=root / name if name else None, root=root,
                                read_options=opts, device=device, threads=threads, should_stop=flag,
                                progress=progress_factory(quiet or json_lines), preset=preset.value,
-                               keep=set(sized))
+                               keep=keep, init_from=init_from, vocab=vocab.value,
+                               map_to=unescape(map_to) if map_to is not None else None)
             run_training(events, quiet, plain, json_lines, flag)
 
 

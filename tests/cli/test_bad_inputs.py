@@ -209,7 +209,7 @@ CASES = [
     ("sample-markup-run", ["sample", "a[/]b", "--root", R], 1, "a[/]b"),
     ("sample-markup-bold-run", ["sample", "[bold]x", "--root", R], 1, "[bold]x"),
     ("sample-empty-run-folder", ["sample", f"{R}/emptyrun"], 1, "emptyrun"),
-    ("sample-no-runs", ["sample", "--root", f"{O}/nothing"], 1, "no runs"),
+    ("info-no-runs", ["info", "--root", f"{O}/nothing"], 1, "no runs"),
     ("sample-root-is-file", ["sample", "--root", f"{O}/afile"], 1, ""),
     # ---- compare ----------------------------------------------------------------------------------
     ("compare-unknown-cell", [*CO, "--cells", "lstm,transformer"], 1, "transformer"),

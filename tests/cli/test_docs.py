@@ -77,7 +77,11 @@ def test_train_help_shows_computed_defaults_and_choices():
     for choices in ("lstm|gru|rnn", "auto|tiny|small|medium|large", "constant|cosine|wsd", "adam|adamw",
                     "auto|fp32|bf16|fp16", "nfc|nfkc|none", "strict|replace|ignore", "lf|keep"):
         assert choices in text, choices
-    assert "[default: lstm]" in text and "[default: 200]" in text and "[default: (1000 and 5m)]" in text
+    assert "[default: (lstm)]" in text and "[default: 200]" in text and "[default: (1000 and 5m)]" in text
+    # what --init-from changes is said where it applies
+    assert "[default: (wsd; cosine with --init-from)]" in text
+    assert "[default: (NFC; the model's with --init-from)]" in text
+    assert "extend|strict|map" in text and "[default: (a new model)]" in text
 
 
 def test_other_commands_list_their_choices_and_defaults():

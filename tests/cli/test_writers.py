@@ -36,7 +36,10 @@ def no_temp_files(folder):
 def test_two_trains_of_one_name_the_second_is_refused(tmp_path, corpus_file):
     root = tmp_path / "ck"
     first = charlstm("train", corpus_file, "--name", "same", "--root", root, "--time", "4s", *TINY)
-    time.sleep(0.3)
+    deadline = time.monotonic() + 60  # the first one holds the run's lock before the second starts, however busy
+    while not (root / "same" / runs.LOCK).exists() and time.monotonic() < deadline:  # the machine
+        time.sleep(0.05)
+    time.sleep(0.2)
     second = charlstm("train", corpus_file, "--name", "same", "--root", root, "--time", "4s", *TINY)
     code2, _, err2 = finish(second)
     code1, _, err1 = finish(first)

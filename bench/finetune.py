@@ -1,0 +1,112 @@
+"""Fine-tuning from the starter model against training from scratch, on small corpora it never saw.
+
+    python bench/make_ft_corpora.py /tmp/ftcorpora          # prose.txt, code.txt, newchars.txt
+    python bench/finetune.py curves /tmp/ftcorpora/*.txt --budget-min 5 --marks 1,2
+    python bench/finetune.py lr /tmp/ftcorpora/prose.txt /tmp/ftcorpora/newchars.txt --steps 100 \\
+        --shares 1,0.5,0.25 --threads 1
+
+`curves`: for each corpus, one after the other, (1) `charlstm train CORPUS --time B` with every
+other option at its default (sized from the corpus, the budget and the device) and (2) `charlstm
+train CORPUS --init-from starter --time B` with fine-tuning's defaults; both are evaluated on the
+whole validation split (the last 10%, the same characters for both: the split is by position) at
+the marks and at the end, and fine-tuning also before its first step. Prints one JSON line per run
+and a table. Time nothing else while it runs.
+
+`lr`: fine-tuning at a fixed number of steps (so the result does not depend on the machine's speed
+or load) with the peak rate at several shares of the starter's, to choose `sizing.FINE_TUNE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+
+def run(corpus: Path, work: Path, cfg_kw: dict, init_from: str | None, keep: set[str], threads: int | None) -> dict:
+    from charlstm.config import TrainConfig
+    from charlstm.events import Eval, Started, Stopped
+    from charlstm.train import train
+    cfg = TrainConfig(eval_chars=None, sample_every=0, **cfg_kw)
+    curve, info = [], {}
+    events = train([corpus], {}, cfg, run_dir=work, preset=None if init_from else "auto", keep=keep,
+                   init_from=init_from, threads=threads)
+    for ev in events:
+        if isinstance(ev, Started):
+            info = {"params": ev.params, "model": ev.model_config, "train": ev.train_config, "notes": list(ev.notes)}
+        elif isinstance(ev, Eval):
+            curve.append({"step": ev.step, "time": round(ev.elapsed, 1), "val_loss": ev.val_loss})
+        elif isinstance(ev, Stopped):
+            info["best_val_loss"] = ev.best_val_loss
+    return {"curve": curve, **info}
+
+
+def at(curve: list[dict], seconds: float) -> float:
+    """The validation loss of the last evaluation at or before `seconds` of training."""
+    seen = [p["val_loss"] for p in curve if p["time"] <= seconds + 1.0]
+    return seen[-1] if seen else math.nan
+
+
+def curves(args: argparse.Namespace) -> None:
+    budget = args.budget_min * 60
+    marks = [float(m) * 60 for m in args.marks.split(",") if m]
+    rows = []
+    for corpus in args.corpora:
+        for label, init in (("scratch", None), ("starter", "starter")):
+            with tempfile.TemporaryDirectory() as tmp:
+                out = run(corpus, Path(tmp) / "run", dict(time=budget, eval_at=tuple(marks)), init, set(),
+                          args.threads)
+            out.update(corpus=corpus.name, start=label)
+            print(json.dumps(out), flush=True)
+            rows.append(out)
+    points = [*marks, budget]
+    print(f"\n{platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print("| corpus | start | model | " + " | ".join(f"{p / 60:g} min" for p in points) + " |")
+    print("|---|---|---|" + "---|" * len(points))
+    for r in rows:
+        m = r["model"]
+        zero = f" (0 min: {r['curve'][0]['val_loss']:.4f})" if r["start"] == "starter" else ""
+        print(f"| {r['corpus']} | {r['start']}{zero} | {m['cell']} {m['layers']}x{m['hidden']} | "
+              + " | ".join(f"{at(r['curve'], p):.4f}" for p in points) + " |")
+
+
+def lr(args: argparse.Namespace) -> None:
+    from charlstm import checkpoint, starter
+    peak = checkpoint.load(starter.path())["train_config"]["lr"]
+    print("| corpus | lr share | lr | warm-up | val at 0 | best val |")
+    print("|---|---|---|---|---|---|")
+    for corpus in args.corpora:
+        for share in (float(s) for s in args.shares.split(",")):
+            for warmup in (int(w) for w in args.warmups.split(",")):
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = run(corpus, Path(tmp) / "run", dict(steps=args.steps, lr=peak * share, warmup=warmup,
+                                                              eval_every=args.steps), "starter",
+                              {"lr", "warmup"}, args.threads)
+                print(f"| {corpus.name} | {share:g} | {peak * share:g} | {warmup} | "
+                      f"{out['curve'][0]['val_loss']:.4f} | {out['best_val_loss']:.4f} |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="mode", required=True)
+    c = sub.add_parser("curves")
+    c.add_argument("corpora", nargs="+", type=Path)
+    c.add_argument("--budget-min", type=float, default=5.0)
+    c.add_argument("--marks", default="1,2", help="minutes at which to evaluate besides the end")
+    c.add_argument("--threads", type=int, default=None)
+    r = sub.add_parser("lr")
+    r.add_argument("corpora", nargs="+", type=Path)
+    r.add_argument("--steps", type=int, default=100)
+    r.add_argument("--shares", default="1,0.5,0.25")
+    r.add_argument("--warmups", default="20")
+    r.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    {"curves": curves, "lr": lr}[args.mode](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Generate text from a charlstm model exported with `charlstm export --format onnx`.
+
+Needs only numpy and onnxruntime (pip install numpy onnxruntime): no torch, no charlstm. The
+vocabulary and normalization form are read from the .onnx file's metadata.
+
+    python sample_onnx.py model.onnx --prime "ROMEO:" --length 500 --temp 0.8
+
+At --temp 0 it prints exactly what `charlstm sample --temp 0` prints for the same prime and length:
+the prime, then the most likely character at every step, then one line break.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import unicodedata
+
+import numpy as np
+import onnxruntime as ort
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+class Model:
+    """The .onnx session, its vocabulary and the recurrent state carried from step to step."""
+
+    def __init__(self, path: str, threads: int | None = None):
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.chars = json.loads(meta["vocab"])
+        self.normalization = json.loads(meta["normalization"])
+        self.stoi = {c: i for i, c in enumerate(self.chars)}
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        config = json.loads(meta["model_config"])
+        self.state_shape = (config["layers"], 1, config["hidden"])
+
+    def encode(self, text: str) -> list[int]:
+        if self.normalization != "none":
+            text = unicodedata.normalize(self.normalization, text)
+        unknown = sorted(set(text) - self.stoi.keys())
+        if unknown:
+            raise ValueError("the prime holds characters the model never saw: " + ", ".join(map(repr, unknown)))
+        return [self.stoi[c] for c in text]
+
+    def start(self, ids: list[int]) -> np.ndarray:
+        """Feed ids[P] from a zero state; returns the logits[V] after the last one."""
+        self.state = [np.zeros(self.state_shape, np.float32) for _ in self.inputs[1:]]
+        return self.step(ids)
+
+    def step(self, ids: list[int]) -> np.ndarray:
+        tokens = np.asarray([ids], dtype=np.int64)
+        logits, *self.state = self.session.run(None, dict(zip(self.inputs, [tokens, *self.state])))
+        return logits[0, -1]
+
+
+def probabilities(logits: np.ndarray, temperature: float, top_k: int | None, top_p: float | None) -> np.ndarray:
+    """Softmax of logits / temperature, keeping only the top_k most likely characters and the
+    smallest set holding top_p of the probability (each when given)."""
+    z = logits.astype(np.float64) / temperature
+    if top_k is not None and top_k < z.size:
+        z = np.where(z < np.sort(z)[-top_k], -np.inf, z)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    if top_p is not None and top_p < 1.0:
+        order = np.argsort(-p, kind="stable")
+        sorted_p = p[order]
+        # drop a character when those ranked above it already hold top_p of the mass
+        drop = np.cumsum(sorted_p) - sorted_p >= top_p
+        p[order[drop]] = 0.0
+        p /= p.sum()
+    return p
+
+
+def generate(model: Model, prime: str, length: int, temperature: float = 1.0, top_k: int | None = None,
+             top_p: float | None = None, seed: int | None = None):
+    """Yield `length` characters after `prime` one at a time. Temperature 0 takes the most likely
+    character (the first, on a tie). With no prime, generation starts after a line break (or, if
+    the vocabulary has none, after a random character)."""
+    rng = np.random.default_rng(seed)
+    ids = model.encode(prime)
+    if not ids:
+        ids = [model.stoi["\n"]] if "\n" in model.stoi else [int(rng.integers(len(model.chars)))]
+    logits = model.start(ids)
+    for _ in range(length):
+        if temperature == 0:
+            nxt = int(np.argmax(logits))
+        else:
+            cdf = np.cumsum(probabilities(logits, temperature, top_k, top_p))
+            nxt = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), cdf.size - 1)
+        yield model.chars[nxt]
+        logits = model.step([nxt])
+
+
+def unescape(text: str) -> str:
+    r"""\n, \t and \\ in the prime read as a line break, a tab and a backslash (as charlstm does)."""
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[0]), text, flags=re.DOTALL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model", help="the exported .onnx file")
+    ap.add_argument("--prime", "-p", default="", help=r"text to start from, printed first (\n: a line break)")
+    ap.add_argument("--length", "-n", type=int, default=500, help="characters to generate (default 500)")
+    ap.add_argument("--temp", "-t", type=float, default=1.0, help="temperature; 0 picks the most likely (default 1)")
+    ap.add_argument("--top-k", type=int, default=None, help="sample only from the K most likely characters")
+    ap.add_argument("--top-p", type=float, default=None, help="sample only from the smallest set holding this "
+                    "much probability, in (0, 1]")
+    ap.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime")
+    args = ap.parse_args(argv)
+    if args.length < 0 or args.temp < 0 or (args.top_k is not None and args.top_k < 1) or (
+            args.top_p is not None and not 0 < args.top_p <= 1):
+        ap.error("need --length >= 0, --temp >= 0, --top-k >= 1 and --top-p in (0, 1]")
+    model = Model(args.model, args.threads)
+    prime = unescape(args.prime)
+    try:
+        model.encode(prime)  # refuse unknown characters before printing anything
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    out = sys.stdout
+    out.write(unicodedata.normalize(model.normalization, prime) if model.normalization != "none" else prime)
+    for ch in generate(model, prime, args.length, args.temp, args.top_k, args.top_p, args.seed):
+        out.write(ch)
+        if ch == "\n":
+            out.flush()
+    out.write("\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

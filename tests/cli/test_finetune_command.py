@@ -1,0 +1,148 @@
+"""`charlstm train --init-from` through the CLI, the starter model in the box, and slim checkpoints
+read by every command."""
+
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from conftest import VERSE
+from typer.testing import CliRunner
+
+from charlstm import checkpoint, starter
+from charlstm.cli import app
+
+NEW = ("Ünter the bright lamp, ñandú birds ran across the bay; çà et là the kettle sang.\n"
+       "Nobody came to hear it, and the boats sailed on past the winter stone.\n") * 30
+SMALL = ["--batch-size", 4, "--seq-len", 16, "--eval-every", 2, "--sample-every", 0, "--plain",
+         "--precision", "fp32"]
+
+
+def invoke(*args, **kw):
+    return CliRunner().invoke(app, [str(a) for a in args], **kw)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ft")
+    (d / "verse.txt").write_text(VERSE * 12, encoding="utf-8")
+    (d / "new.txt").write_text(NEW, encoding="utf-8")
+    r = invoke("train", d / "verse.txt", "--root", d / "runs", "--name", "parent", "--layers", 1, "--hidden", 24,
+               "--embed", 8, "--steps", 10, *SMALL)
+    assert r.exit_code == 0, r.output
+    return d
+
+
+def one_error_line(r, code=1):
+    assert r.exit_code == code, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.output, r.output
+    return lines[0]
+
+
+def test_fine_tune_end_to_end_prints_what_it_did_and_info_shows_the_lineage(home):
+    r = invoke("train", home / "new.txt", "--root", home / "runs", "--name", "child", "--init-from", "parent",
+               "--steps", 4, *SMALL)
+    assert r.exit_code == 0, r.output
+    assert "init: " in r.output and "optimizer starts fresh" in r.output and "0.5x its peak" in r.output
+    assert "added 6: 'à', 'N', 'Ü', 'ç', 'ñ', 'ú' (new rows start at the mean of the old ones)" in r.output
+    assert "eval   step       0" in r.output  # scored on the new text before the first step
+    info = invoke("info", "child", "--root", home / "runs")
+    assert info.exit_code == 0 and "fine-tuned from" in info.output and "run parent" in info.output
+    s = invoke("sample", "child", "--root", home / "runs", "-n", 40, "--seed", 1, "--prime", "ñandú")
+    assert s.exit_code == 0 and s.stdout.startswith("ñandú")  # new characters are part of the vocabulary
+    resumed = invoke("resume", "child", "--root", home / "runs", "--steps", 6, "--plain")
+    assert resumed.exit_code == 0 and "eval   step       0" not in resumed.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--hidden", 99], "--hidden 99 disagrees with the model being fine-tuned (lstm 1x24, embed 8)"),
+    (["--cell", "gru"], "--cell gru disagrees"),
+    (["--preset", "small"], "--preset small sizes a new model"),
+    (["--vocab", "strict"], "characters the model never saw"),
+    (["--vocab", "map"], "mode 'map' needs a replacement character"),
+    (["--vocab", "map", "--map-to", "Q"], "got 'Q' (U+0051"),
+    (["--map-to", " "], "--map-to is only used with --vocab map"),
+    (["--normalization", "NFKC"], "--normalization NFKC differs from the model's (NFC)"),
+])
+def test_refusals_are_one_line_and_leave_nothing_behind(home, args, message):
+    r = invoke("train", home / "new.txt", "--root", home / "runs", "--name", "refused", "--init-from", "parent",
+               "--steps", 2, *SMALL, *args)
+    assert message in one_error_line(r)
+    assert not (home / "runs" / "refused").exists()
+
+
+def test_an_unknown_parent_is_one_line(home):
+    r = invoke("train", home / "new.txt", "--root", home / "runs", "--init-from", "nope", "--steps", 2)
+    assert "no run 'nope'" in one_error_line(r)
+
+
+def test_map_mode_through_the_cli(home):
+    r = invoke("train", home / "new.txt", "--root", home / "runs", "--name", "mapped", "--init-from", "parent",
+               "--vocab", "map", "--map-to", r"\n", "--steps", 2, *SMALL)
+    assert r.exit_code == 0, r.output
+    assert "read as '\\n': 'à', 'N', 'Ü', 'ç', 'ñ', 'ú'" in r.output
+    ck = checkpoint.load(home / "runs" / "mapped" / "last.pt")
+    assert set(ck["vocab"]["aliases"]) == {"à", "N", "Ü", "ç", "ñ", "ú"}
+    assert set(ck["vocab"]["aliases"].values()) == {"\n"}
+
+
+# --- the starter model ------------------------------------------------------------------------------
+
+def test_the_starter_is_packaged_small_and_loads():
+    path = starter.path()
+    assert path is not None, "charlstm/assets/starter.pt is missing: build it with tools/make_starter.py"
+    assert path.stat().st_size <= 8 * 1024 * 1024
+    ck = checkpoint.load(path)
+    assert "slim" in ck and "optimizer" not in ck and ck["best_val_loss"] is not None
+    assert ck["corpus"]["paths"] == ["pydocs.txt", "tinyshakespeare.txt"]
+
+
+def test_sample_with_no_runs_samples_from_the_starter_and_says_so(tmp_path):
+    r = invoke("sample", "--root", tmp_path / "none", "-n", 60, "--seed", 3)
+    assert r.exit_code == 0, r.output
+    assert "sampling from the starter model" in r.stderr and len(r.stdout.strip()) > 0
+    again = invoke("sample", "starter", "--root", tmp_path / "none", "-n", 60, "--seed", 3)
+    assert again.stdout == r.stdout  # the name reaches the same model
+    info = invoke("info", "starter", "--root", tmp_path / "none")
+    assert info.exit_code == 0 and "slim" in info.output
+
+
+def test_fine_tune_the_starter_end_to_end(home):
+    r = invoke("train", home / "new.txt", "--root", home / "runs", "--name", "from-starter", "--init-from",
+               "starter", "--steps", 2, *SMALL)
+    assert r.exit_code == 0, r.output
+    assert "init: starter (lstm" in r.output
+    ck = checkpoint.load(home / "runs" / "from-starter" / "last.pt")
+    assert ck["lineage"][0]["source"] == "starter"
+
+
+def test_a_wheel_carries_the_starter_and_the_page_assets(tmp_path):
+    """What a fresh `pip install` gets: the built wheel holds the starter (package data)."""
+    from charlstm.starter import FILE
+    root = FILE.parents[2]
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation",
+                        "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (wheel,) = tmp_path.glob("charlstm-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "charlstm/assets/starter.pt" in names
+    assert any(n.startswith("charlstm/assets/web/") for n in names)
+
+
+# --- slim checkpoints through every command -----------------------------------------------------------
+
+def test_a_slim_checkpoint_is_read_by_sample_eval_inspect_gates_info_and_init_from(home):
+    from charlstm import slim
+    ck = checkpoint.load(home / "runs" / "parent" / "best.pt")
+    path = home / "parent-slim.pt"
+    slim.export_pt(ck, path, half=True)
+    for args in (["sample", path, "-n", 20, "--seed", 1], ["eval", path, home / "verse.txt"],
+                 ["inspect", path, "--text", "The lamp"], ["gates", path, "--text", "The lamp"], ["info", path]):
+        r = invoke(*args, "--root", home / "runs")
+        assert r.exit_code == 0, (args, r.output)
+    r = invoke("resume", path, "--root", home / "runs")
+    assert "slim checkpoint" in one_error_line(r)
+    r = invoke("train", home / "new.txt", "--root", home / "runs", "--name", "from-slim", "--init-from", path,
+               "--steps", 2, *SMALL)
+    assert r.exit_code == 0, r.output
