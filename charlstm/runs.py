@@ -92,13 +92,13 @@ def locate(target: str | Path | None, root: Path = DEFAULT_ROOT) -> Path:
     for candidate in (p, root / p):
         if candidate.is_file() or is_run(candidate):
             return candidate
+    if str(target) == starter.NAME and starter.path() is not None:  # a folder of that name holding no run is no run
+        return starter.path()
     if p.is_dir() or (root / p).is_dir():
         where = p if p.is_dir() else root / p
         raise CheckpointError(f"no checkpoint ({LAST} or {BEST}) in {where}")
     if str(target) == starter.NAME:
-        if starter.path() is None:
-            raise CheckpointError("this install has no starter model (build it with `python tools/make_starter.py`)")
-        return starter.path()
+        raise CheckpointError("this install has no starter model (build it with `python tools/make_starter.py`)")
     raise CheckpointError(f"no run {str(target)!r}: not a checkpoint file, a run folder, or a run under {root}/ "
                           "(`charlstm runs` lists them)")
 

@@ -413,12 +413,18 @@ def _fine_tune_run(corpus: list[str | Path], opts: ReadOptions, progress: Progre
     seed_everything(cfg.seed)
     net = CharLSTM(net_cfg)
     net.load_state_dict(weights)
+    net.to(dev)
+    wd_note = ""
+    if "weight_drop" not in model:  # as sizing does it: on when the run reads its text often enough to memorise it
+        net.config = dataclasses.replace(net.config, weight_drop=sizing.FINE_TUNE["weight_drop"])
+        why = _size_weight_drop(net, cfg, lay_out(data.tokens, cfg)[0], dev, dist)
+        wd_note = f"; weight drop {net.config.weight_drop:g}" + (f" ({why})" if why else "")
     best = saved.get("best_val_loss")
     notes = [f"init: {source} ({finetune.describe_size(net_cfg)}, step {saved.get('step', 0):,}"
              f"{f', best val {best:.4f}' if best is not None else ''}); the size comes from it, the optimizer starts "
-             f"fresh; {lr_note}"]
+             f"fresh; {lr_note}{wd_note}"]
     notes += [finetune.describe_plan(p) for p in plans[-1:]]
-    run = _build_run(run_dir, net.to(dev), cfg, data, _corpus_info(corpus, opts, data), dev, dist, notes)
+    run = _build_run(run_dir, net, cfg, data, _corpus_info(corpus, opts, data), dev, dist, notes)
     run.lineage = finetune.lineage(saved, source)
     return run
 

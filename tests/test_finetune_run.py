@@ -141,6 +141,12 @@ def test_fine_tuning_defaults_and_what_the_user_gives(parent, new_file, tmp_path
     assert cfg["lr"] == pytest.approx(1e-2 * FINE_TUNE["lr_share"])  # a share of the parent's peak rate
     assert (cfg["schedule"], cfg["warmup"], cfg["batch_size"], cfg["seq_len"]) == (
         FINE_TUNE["schedule"], FINE_TUNE["warmup"], 4, 16)  # the batch shape is the parent's
+    # weight drop as sizing decides it: 3 steps read a sliver of the text, too little to memorise it
+    assert events[0].model_config["weight_drop"] == 0.0
+    assert any("weight drop 0 (" in n and "too few to memorise it" in n for n in events[0].notes)
+    many = fine_tune(parent, new_file, tmp_path / "e", tiny_config, config=TrainConfig(
+        epochs=10, eval_every=1000, sample_every=0, precision="fp32", eval_chars=None))
+    assert many[0].model_config["weight_drop"] == FINE_TUNE["weight_drop"]  # ten passes: on
     kept = fine_tune(parent, new_file, tmp_path / "k", tiny_config, keep={"lr", "schedule"},
                      config=tiny_config(steps=3, lr=5e-3, schedule="constant"))
     assert kept[0].train_config["lr"] == 5e-3 and kept[0].train_config["schedule"] == "constant"

@@ -44,7 +44,9 @@ def test_fine_tune_end_to_end_prints_what_it_did_and_info_shows_the_lineage(home
     r = invoke("train", home / "new.txt", "--root", home / "runs", "--name", "child", "--init-from", "parent",
                "--steps", 4, *SMALL)
     assert r.exit_code == 0, r.output
-    assert "init: " in r.output and "optimizer starts fresh" in r.output and "0.5x its peak" in r.output
+    from charlstm.sizing import FINE_TUNE
+    assert "init: " in r.output and "optimizer starts fresh" in r.output
+    assert f"{FINE_TUNE['lr_share']:g}x its peak" in r.output
     assert "added 6: 'à', 'N', 'Ü', 'ç', 'ñ', 'ú' (new rows start at the mean of the old ones)" in r.output
     assert "eval   step       0" in r.output  # scored on the new text before the first step
     info = invoke("info", "child", "--root", home / "runs")
