@@ -22,7 +22,7 @@ from typing import Annotated, get_args
 import typer
 
 from ..config import CELLS, OPTIMIZERS, SCHEDULES, TrainConfig
-from ..sizing import PRESET_NAMES, VOCAB_MODES
+from ..sizing import FINE_TUNE, PRESET_NAMES, VOCAB_MODES
 from ..tokenizer import NORMALIZATIONS
 
 DEFAULTS = TrainConfig()
@@ -146,7 +146,9 @@ Epochs = Annotated[float | None, typer.Option("--epochs", min=0.0, callback=chec
                                               "passes over the training text.", show_default="none",
                                               rich_help_panel=P_BUDGET)]
 Time = Annotated[str | None, typer.Option("--time", help="Stop after this much training time, e.g. 90s, 10m, 1h30m "
-                                          "(evaluation not counted).", show_default="10m when no budget is given",
+                                          "(evaluation not counted).",
+                                          show_default=f"10m when no budget is given; {FINE_TUNE['time'] / 60:g}m "
+                                                       "with --init-from",
                                           rich_help_panel=P_BUDGET)]
 EvalEvery = Annotated[int | None, typer.Option("--eval-every", min=1, help="Steps between validation runs.",
                                                rich_help_panel=P_EVAL)]
