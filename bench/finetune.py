@@ -13,7 +13,8 @@ the marks and at the end, and fine-tuning also before its first step. Prints one
 and a table. Time nothing else while it runs.
 
 `lr`: fine-tuning at a fixed number of steps (so the result does not depend on the machine's speed
-or load) with the peak rate at several shares of the starter's, to choose `sizing.FINE_TUNE`.
+or load) with the peak rate at several multiples of the starter's, and optionally other schedules
+and warm-ups, to choose `sizing.FINE_TUNE`.
 """
 
 from __future__ import annotations
@@ -77,17 +78,18 @@ def curves(args: argparse.Namespace) -> None:
 def lr(args: argparse.Namespace) -> None:
     from charlstm import checkpoint, starter
     peak = checkpoint.load(starter.path())["train_config"]["lr"]
-    print("| corpus | lr share | lr | warm-up | val at 0 | best val |")
-    print("|---|---|---|---|---|---|")
+    print("| corpus | lr share | lr | schedule | warm-up | val at 0 | best val |")
+    print("|---|---|---|---|---|---|---|")
+    grid = [(float(s), sched, int(w)) for s in args.shares.split(",") for sched in args.schedules.split(",")
+            for w in args.warmups.split(",")]
     for corpus in args.corpora:
-        for share in (float(s) for s in args.shares.split(",")):
-            for warmup in (int(w) for w in args.warmups.split(",")):
-                with tempfile.TemporaryDirectory() as tmp:
-                    out = run(corpus, Path(tmp) / "run", dict(steps=args.steps, lr=peak * share, warmup=warmup,
-                                                              eval_every=args.steps), "starter",
-                              {"lr", "warmup"}, args.threads)
-                print(f"| {corpus.name} | {share:g} | {peak * share:g} | {warmup} | "
-                      f"{out['curve'][0]['val_loss']:.4f} | {out['best_val_loss']:.4f} |", flush=True)
+        for share, sched, warmup in grid:
+            with tempfile.TemporaryDirectory() as tmp:
+                out = run(corpus, Path(tmp) / "run", dict(steps=args.steps, lr=peak * share, warmup=warmup,
+                                                          schedule=sched, eval_every=args.steps), "starter",
+                          {"lr", "warmup", "schedule"}, args.threads)
+            print(f"| {corpus.name} | {share:g} | {peak * share:g} | {sched} | {warmup} | "
+                  f"{out['curve'][0]['val_loss']:.4f} | {out['best_val_loss']:.4f} |", flush=True)
 
 
 def main() -> None:
@@ -103,6 +105,7 @@ def main() -> None:
     r.add_argument("--steps", type=int, default=100)
     r.add_argument("--shares", default="1,0.5,0.25")
     r.add_argument("--warmups", default="20")
+    r.add_argument("--schedules", default="cosine")
     r.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     {"curves": curves, "lr": lr}[args.mode](args)

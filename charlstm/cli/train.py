@@ -58,6 +58,8 @@ from .options import (
 )
 
 SIZED = "from --preset"
+SCHEDULE_DEFAULT = (DEFAULTS.schedule if FINE_TUNE["schedule"] == DEFAULTS.schedule
+                    else f"{DEFAULTS.schedule}; {FINE_TUNE['schedule']} with --init-from")
 
 
 def train(
@@ -109,9 +111,7 @@ def train(
     schedule: Annotated[Schedule | None, typer.Option("--schedule", help="constant, cosine (decay over the budget) "
                                                  "or wsd (constant, then decay over the last 20%).",
                                                  rich_help_panel=P_TRAIN,
-                                                 show_default=f"{DEFAULTS.schedule}; {FINE_TUNE['schedule']} with "
-                                                              "--init-from")
-                        ] = None,
+                                                 show_default=SCHEDULE_DEFAULT)] = None,
     warmup: Annotated[int | None, typer.Option("--warmup", min=0, help="Steps of linear learning-rate warm-up.",
                                                rich_help_panel=P_TRAIN,
                                                show_default=f"{DEFAULTS.warmup}; {FINE_TUNE['warmup']} with "

@@ -79,7 +79,7 @@ def test_train_help_shows_computed_defaults_and_choices():
         assert choices in text, choices
     assert "[default: (lstm)]" in text and "[default: 200]" in text and "[default: (1000 and 5m)]" in text
     # what --init-from changes is said where it applies
-    assert "[default: (wsd; cosine with --init-from)]" in text
+    assert "[default: (wsd)]" in text
     assert "[default: (NFC; the model's with --init-from)]" in text
     assert "extend|strict|map" in text and "[default: (a new model)]" in text
 
