@@ -58,6 +58,8 @@ def curves(args: argparse.Namespace) -> None:
     rows = []
     for corpus in args.corpora:
         for label, init in (("scratch", None), ("starter", "starter")):
+            if label not in args.starts.split(","):
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 out = run(corpus, Path(tmp) / "run", dict(time=budget, eval_at=tuple(marks)), init, set(),
                           args.threads)
@@ -100,6 +102,7 @@ def main() -> None:
     c.add_argument("--budget-min", type=float, default=5.0)
     c.add_argument("--marks", default="1,2", help="minutes at which to evaluate besides the end")
     c.add_argument("--threads", type=int, default=None)
+    c.add_argument("--starts", default="scratch,starter", help="which runs to make: scratch, starter or both")
     r = sub.add_parser("lr")
     r.add_argument("corpora", nargs="+", type=Path)
     r.add_argument("--steps", type=int, default=100)
