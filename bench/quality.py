@@ -4,8 +4,10 @@ Trains, one after the other, (1) charlstm with every option at its default excep
 (the same code path as `charlstm train CORPUS --time X`: sized from the corpus, budget and device),
 and (2) the plain PyTorch reference
 (`ref_torch_train.py --config M --dropout 0.2 --lr 2e-3`), each for --budget-min minutes of
-training time (evaluation pauses the clock), and prints both validation curves: mean
-cross-entropy in nats/char over the whole validation split (last 10%), state carried.
+training time (evaluation pauses the clock), and prints, in one go: the machine (CPU name and its
+vector units), what charlstm chose there (size and precision, with its reasons), and both
+validation curves side by side with charlstm's lead: mean cross-entropy in nats/char over the
+whole validation split (last 10%), state carried.
 
     python bench/quality.py --corpus ../shared/corpora/tinyshakespeare.txt --ref-dir ../shared/bench \\
         --budget-min 10 --marks 1,2.5,5,7.5
@@ -19,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import machine
 
 CHARLSTM = """
 import json, sys
@@ -56,16 +60,23 @@ def main() -> None:
     ap.add_argument("--marks", default="1,2.5,5,7.5", help="minutes at which to evaluate, besides the end")
     ap.add_argument("--overrides", default="{}", help='JSON of TrainConfig fields (and "model", "preset") to change')
     ap.add_argument("--json", default=None)
+    ap.add_argument("--keep", default=None, help="keep charlstm's run folder here (default: a temporary one)")
     args = ap.parse_args()
     marks = sorted({float(m) for m in args.marks.split(",") if m and float(m) < args.budget_min} | {args.budget_min})
     secs = [m * 60 for m in marks]
     results = {}
+    host = machine.describe()
+    print(machine.line(host), flush=True)
     with tempfile.TemporaryDirectory() as d:
+        run_dir = args.keep or str(Path(d) / "run")
         out = subprocess.run([sys.executable, "-c", CHARLSTM, args.corpus, str(args.budget_min * 60),
-                              ",".join(str(s) for s in secs), str(Path(d) / "run"), args.overrides],
+                              ",".join(str(s) for s in secs), run_dir, args.overrides],
                              capture_output=True, text=True, check=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         results["charlstm"] = {"marks": at_marks(r["curve"], secs), **r}
+        for note in r["notes"]:
+            if note.startswith(("size:", "precision:")):
+                print(f"charlstm chose {note}", flush=True)
         if args.ref_dir:
             js = Path(d) / "ref.json"
             subprocess.run([sys.executable, str(Path(args.ref_dir) / "ref_torch_train.py"), "--config", "M",
@@ -75,11 +86,21 @@ def main() -> None:
             ref = json.load(open(js))
             curve = [{"time": c["train_min"] * 60, "val_loss": c["val_loss"]} for c in ref["curve"]]
             results["reference"] = {"marks": at_marks(curve, secs), "curve": curve}
-    print("minutes      " + "".join(f"{m:>8g}" for m in marks))
-    for name, r in results.items():
-        print(f"{name:<13}" + "".join(f"{v:8.4f}" if v is not None else "       -" for v in r["marks"]))
+    print(table(marks, results))
     if args.json:
-        Path(args.json).write_text(json.dumps({"marks_min": marks, **results}, indent=1))
+        Path(args.json).write_text(json.dumps({"machine": host, "marks_min": marks, **results}, indent=1))
+
+
+def table(marks: list[float], results: dict) -> str:
+    """Validation loss at each mark for each contender, and charlstm's lead (reference minus charlstm)."""
+    rows = {name: r["marks"] for name, r in results.items()}
+    if len(rows) == 2:
+        rows["lead"] = [b - a if a is not None and b is not None else None
+                        for a, b in zip(rows["charlstm"], rows["reference"])]
+    lines = ["minutes      " + "".join(f"{m:>8g}" for m in marks)]
+    for name, vals in rows.items():
+        lines.append(f"{name:<13}" + "".join(f"{v:8.4f}" if v is not None else "       -" for v in vals))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
