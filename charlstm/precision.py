@@ -44,6 +44,8 @@ def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def time_pass(run_pass: Callable[[str], None], precision: str, device: torch.device, reps: int = 3) -> float:

@@ -8,8 +8,11 @@ The rule comes from two regimes measured in bench/RESULTS.md:
   minutes, ~13 in 10 with bf16 on AMX), so the question is how much it learns per second; `medium`
   (2x512) reached 1.43 nats after 5 minutes there. By 10 minutes it starts to memorise, which
   dropping 30% of its recurrent weights per window (weight drop) holds off: 1.418 against 1.438.
-  Little text or a very short budget calls for a smaller model (`small`), which overfits less
-  and makes more updates per second.
+  Little text, or a budget in which `medium` can read only little of it, calls for a smaller model
+  (`small`), which overfits less and makes more updates per second. How much `medium` can read is
+  measured, not guessed: its speed varies 8x between CPUs (2,800 chars/s in fp32 on an AVX2-only
+  EPYC, 23,000 in bf16 on an AMX Xeon), so the same 3 minutes are 0.5M characters on one and 4M
+  on the other.
 - data-bound (a GPU): hundreds of passes fit in minutes, so the model overfits; there a larger
   model with heavy dropout, weight decay and a learning-rate cut at the first plateau (then early
   stopping) reached the lowest validation loss of six candidates.
@@ -18,6 +21,7 @@ Pure Python; knows nothing of torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ConfigError
@@ -50,7 +54,11 @@ SMALL_CORPUS = 300_000  # characters: below this even `medium` memorises within 
 # close to what training then does (0.36 s timed, 0.38 s per step in the run), and the cut sits
 # between the two with room for a machine 30% faster or slower.
 FEW_PASSES = 9.0
-SHORT_BUDGET = 150.0  # seconds on a CPU: below this `small` is ahead of `medium`
+# Characters `medium` must be able to read within a time budget (at its measured speed) to be chosen
+# over `small`. On an AVX2-only EPYC, 3 minutes on 4.7 MB of Python code let `medium` read 0.47M
+# characters and `small` 1.7M: small ended 0.43 nats lower (1.8113 vs 2.2402; bench/RESULTS.md).
+# On an AMX Xeon in bf16, `medium` was ahead from ~2.5 minutes (~3.5M characters) on tiny shakespeare.
+MIN_READ = 3_000_000
 
 # Fine-tuning a trained model (`train --init-from`): its size comes from the checkpoint, and what the
 # user leaves open of the rest is this: the peak rate as a multiple of the parent's, the wsd schedule
@@ -85,9 +93,12 @@ def check(preset: str) -> None:
         raise ConfigError(f"--preset must be one of {', '.join(PRESET_NAMES)}, not {preset!r}")
 
 
-def choose(preset: str, corpus_chars: int, budget_s: float | None, device_type: str) -> Sizing:
+def choose(preset: str, corpus_chars: int, budget_s: float | None, device_type: str,
+           rate: Callable[[dict], float] | None = None) -> Sizing:
     """The preset to use and why. `budget_s` is the time budget (None when the budget is in steps
-    or epochs); `device_type` is torch's device type (cpu, cuda, mps)."""
+    or epochs); `device_type` is torch's device type (cpu, cuda, mps); `rate(values)` measures the
+    characters per second a model of a preset's `values` trains at here (called only when a time
+    budget on a CPU or MPS has to be weighed; without it the budget is not weighed)."""
     check(preset)
     if preset != "auto":
         return Sizing(preset, dict(PRESETS[preset]), f"{preset} (as asked)")
@@ -102,8 +113,14 @@ def choose(preset: str, corpus_chars: int, budget_s: float | None, device_type: 
         where = "the CPU" if device_type == "cpu" else device_type.upper()
         if corpus_chars < SMALL_CORPUS:
             name, why = "small", f"{size} on {where}: a small model overfits less on little text"
-        elif budget_s is not None and budget_s < SHORT_BUDGET:
-            name, why = "small", f"a budget under {SHORT_BUDGET / 60:g} minutes on {where}: a small model learns sooner"
+        elif budget_s is not None and rate is not None:
+            per_s = rate(PRESETS["medium"])
+            read = f"{per_s * budget_s / 1e6:.1f}M characters in the budget ({per_s:,.0f} chars/s measured here)"
+            if per_s * budget_s < MIN_READ:
+                name, why = "small", (f"{size} on {where}, where medium would read only {read}: "
+                                      "a small model learns sooner")
+            else:
+                name, why = "medium", f"{size} on {where}, where medium reads {read}"
         else:
             name, why = "medium", f"{size} on {where}: sized for how much the budget can teach"
     return Sizing(name, dict(PRESETS[name]), f"{name} ({why})")

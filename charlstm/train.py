@@ -199,30 +199,39 @@ def _new_run(corpus: list[str | Path], opts: ReadOptions, progress: ProgressFact
     """A new run: the corpus read into the run folder, the sizes the user left open filled in from
     the preset, and a freshly seeded model."""
     data = _read_corpus(corpus, run_dir, opts, dist, progress, max_vocab=cfg.max_vocab, should_stop=should_stop)
-    fields, size_note = model, None
+    fields, size_note, probed = model, None, {}
     if preset is not None:
-        fields, cfg, size_note = _apply_sizing(preset, len(data.tokens), cfg, dev, model, keep)
+        rate = _rate_meter(data, cfg, dev, dist, model, keep, probed)
+        fields, cfg, size_note = _apply_sizing(preset, len(data.tokens), cfg, dev, model, keep, rate)
     train_ids, _ = lay_out(data.tokens, cfg)
+    # the model sizing timed is the one chosen: its precision and step time need not be measured again
+    same = probed.get("shape") == (fields, cfg.batch_size, cfg.seq_len)
     seed_everything(cfg.seed)
     net = CharLSTM(ModelConfig(vocab_size=data.tokenizer.vocab_size, **fields)).to(dev)
-    run = _build_run(run_dir, net, cfg, data, _corpus_info(corpus, opts, data), dev, dist, [])
+    run = _build_run(run_dir, net, cfg, data, _corpus_info(corpus, opts, data), dev, dist, [],
+                     settled=probed["settled"] if same else None)
     run.notes += [f"skipped {p} ({reason})" for p, reason in data.files.skipped[:10]]
     if len(data.files.skipped) > 10:
         run.notes.append(f"... and {len(data.files.skipped) - 10} more skipped files")
     if size_note is not None:
-        why = "" if "weight_drop" in model else _size_weight_drop(net, run.cfg, train_ids, dev, dist)
+        why = "" if "weight_drop" in model else _size_weight_drop(net, run.cfg, train_ids, dev, dist,
+                                                                  probed["secs"] if same else None)
         run.notes.insert(0, size_note(net.config.weight_drop, why))
     return run
 
 
 def _build_run(run_dir: Path, net: CharLSTM, cfg: TrainConfig, data: Corpus, corpus_info: dict, dev: torch.device,
-               dist: Dist, notes: list[str], saved: dict | None = None, path: Path | None = None) -> Run:
+               dist: Dist, notes: list[str], saved: dict | None = None, path: Path | None = None,
+               settled: tuple[str, str] | None = None) -> Run:
     """The run of `net` over `data`, new or (with the checkpoint `saved`) continued: the precision
-    settled (an asked-for half precision checked to run here), the optimizer and loss scaler made,
-    the saved state restored, and the metrics log cut back to the step the run starts from."""
+    settled (an asked-for half precision checked to run here; `settled` when sizing already did it
+    for this very model), the optimizer and loss scaler made, the saved state restored, and the
+    metrics log cut back to the step the run starts from."""
     if saved is None or cfg.precision != "fp32":  # a continued fp32 run has nothing to settle
-        probe = _probe(net, lay_out(data.tokens, cfg)[0], cfg, dev)
-        precision, why = dist.share(resolve_precision(cfg.precision, dev, probe))
+        if settled is None:
+            settled = dist.share(resolve_precision(cfg.precision, dev, _probe(net, lay_out(data.tokens, cfg)[0], cfg,
+                                                                              dev)))
+        precision, why = settled
         cfg = cfg.replace(precision=precision)
         notes = [*notes, f"precision: {why}"]
     run = Run(run_dir, net, make_optimizer(net, cfg), cfg, data, corpus_info, dev, dist,
@@ -449,12 +458,13 @@ def _fine_tune_config(parent: TrainConfig, cfg: TrainConfig, keep: set[str]) -> 
     return cfg, note
 
 
-def _apply_sizing(preset: str, n_chars: int, cfg: TrainConfig, dev: torch.device, model: dict,
-                  keep: set[str]) -> tuple[dict, TrainConfig, Callable[[float, str], str]]:
-    """Fill in what the user left open from the preset. Returns the model fields, the config, and
-    a function that writes the `size:` note (given the weight drop and why it was kept or turned off)."""
+def _apply_sizing(preset: str, n_chars: int, cfg: TrainConfig, dev: torch.device, model: dict, keep: set[str],
+                  rate: Callable[[dict], float] | None = None) -> tuple[dict, TrainConfig, Callable[[float, str], str]]:
+    """Fill in what the user left open from the preset (`rate` measures a candidate's speed here; see
+    `_rate_meter`). Returns the model fields, the config, and a function that writes the `size:`
+    note (given the weight drop and why it was kept or turned off)."""
     budget = cfg.budget
-    chosen = sizing.choose(preset, n_chars, budget.get("time") if len(budget) == 1 else None, dev.type)
+    chosen = sizing.choose(preset, n_chars, budget.get("time") if len(budget) == 1 else None, dev.type, rate)
     given = sorted([k for k in sizing.MODEL_FIELDS if k in model] + [k for k in sizing.TRAIN_FIELDS if k in keep])
     model = {**{k: v for k, v in chosen.model().items() if k not in model}, **model}
     cfg = cfg.replace(**{k: v for k, v in chosen.train().items() if k not in keep})
@@ -467,12 +477,33 @@ def _apply_sizing(preset: str, n_chars: int, cfg: TrainConfig, dev: torch.device
     return model, cfg, note
 
 
-def _size_weight_drop(net: CharLSTM, cfg: TrainConfig, train_ids: Tokens, dev: torch.device, dist: Dist) -> str:
+def _rate_meter(data: Corpus, cfg: TrainConfig, dev: torch.device, dist: Dist, model: dict, keep: set[str],
+                probed: dict) -> Callable[[dict], float]:
+    """rate(values): the characters per second a model of a preset's `values` (the user's options
+    winning) trains at here, one forward + backward timed in the precision the run would settle on.
+    What it measured is left in `probed` (shape, settled precision, seconds a step), so the run
+    does not time the same model again."""
+    def rate(values: dict) -> float:
+        fields = {**{k: values[k] for k in sizing.MODEL_FIELDS}, **model}
+        tcfg = cfg.replace(**{k: values[k] for k in ("batch_size", "seq_len") if k not in keep})
+        net = CharLSTM(ModelConfig(vocab_size=data.tokenizer.vocab_size, **fields)).to(dev)
+        probe = _probe(net, lay_out(data.tokens, tcfg)[0], tcfg, dev)
+        settled = dist.share(resolve_precision(tcfg.precision, dev, probe))
+        secs = dist.share(time_pass(probe, settled[0], dev, reps=1))
+        probed.update(shape=(fields, tcfg.batch_size, tcfg.seq_len), settled=settled, secs=secs)
+        return tcfg.batch_size * tcfg.seq_len / secs
+    return rate
+
+
+def _size_weight_drop(net: CharLSTM, cfg: TrainConfig, train_ids: Tokens, dev: torch.device, dist: Dist,
+                      secs: float | None = None) -> str:
     """Turn a preset's weight drop off when the run will read its text too few times to memorise
-    it (sizing.weight_drop_for); a step is timed only for a time budget. Returns why."""
+    it (sizing.weight_drop_for); a step is timed only for a time budget (`secs` when already known).
+    Returns why."""
     budget = cfg.budget
     timed = budget.get("time") and net.config.weight_drop > 0
-    secs = time_pass(_probe(net, train_ids, cfg, dev), cfg.precision, dev, reps=1) if timed else None
+    if timed and secs is None:
+        secs = time_pass(_probe(net, train_ids, cfg, dev), cfg.precision, dev, reps=1)
     passes = dist.share(sizing.expected_passes(budget, cfg.batch_size * cfg.seq_len, len(train_ids), secs))
     wd, why = sizing.weight_drop_for(net.config.weight_drop, passes)
     net.config = dataclasses.replace(net.config, weight_drop=wd)

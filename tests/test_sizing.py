@@ -11,19 +11,64 @@ from charlstm.events import Alert, Eval, Started, Step, Stopped
 from charlstm.train import train
 
 
-@pytest.mark.parametrize("chars, budget, device, expected", [
-    (1_115_394, 600.0, "cpu", "medium"),  # tiny shakespeare, 10 minutes on the CPU
-    (1_115_394, 60.0, "cpu", "small"),    # one minute: the small model learns sooner
-    (1_115_394, None, "cpu", "medium"),   # a step budget says nothing about time
-    (120_000, 600.0, "cpu", "small"),     # little text
-    (1_115_394, 300.0, "cuda", "large"),  # many passes fit: large and heavily regularised
-    (120_000, 300.0, "cuda", "medium"),
-    (5_000_000, 600.0, "mps", "medium"),
+@pytest.mark.parametrize("chars, budget, device, per_s, expected", [
+    (1_115_394, 600.0, "cpu", 23_000, "medium"),  # tiny shakespeare, 10 minutes, an AMX CPU in bf16: 13.8M read
+    (1_115_394, 600.0, "cpu", 2_800, "small"),    # the same on an AVX2 CPU in fp32: medium would read 1.7M
+    (1_115_394, 60.0, "cpu", 23_000, "small"),    # one minute even there: 1.4M
+    (4_700_000, 180.0, "cpu", 23_000, "medium"),  # 3 minutes of code: 4.1M
+    (1_115_394, None, "cpu", 2_800, "medium"),    # a step budget says nothing about time
+    (1_115_394, 600.0, "cpu", None, "medium"),    # nothing to measure with: the budget is not weighed
+    (120_000, 600.0, "cpu", 23_000, "small"),     # little text
+    (1_115_394, 300.0, "cuda", 2_800, "large"),   # many passes fit: large and heavily regularised
+    (120_000, 300.0, "cuda", 2_800, "medium"),
+    (5_000_000, 600.0, "mps", 10_000, "medium"),
 ])
-def test_auto_sizing_rule(chars, budget, device, expected):
-    s = sizing.choose("auto", chars, budget, device)
+def test_auto_sizing_rule(chars, budget, device, per_s, expected):
+    asked = []
+    rate = None if per_s is None else (lambda values: asked.append(values) or per_s)
+    s = sizing.choose("auto", chars, budget, device, rate)
     assert s.preset == expected and s.reason.startswith(expected + " (")
     assert s.values == sizing.PRESETS[expected]
+    assert asked in ([], [sizing.PRESETS["medium"]])  # only medium's speed is ever asked for
+    if asked:
+        assert f"{per_s:,} chars/s measured here" in s.reason and f"{per_s * budget / 1e6:.1f}M characters" in s.reason
+
+
+def test_measured_speed_decides_and_the_timed_model_is_not_timed_again(tmp_path, tiny_config, monkeypatch):
+    """A run sized by auto with a time budget times medium here and picks small when medium would
+    read fewer than MIN_READ characters; when medium is kept, its precision and step time are reused."""
+    import charlstm.train as train_mod
+    monkeypatch.setitem(sizing.PRESETS, "medium", {**sizing.PRESETS["medium"], "hidden": 16, "embed": 8,
+                                                   "batch_size": 4, "seq_len": 16})
+    monkeypatch.setitem(sizing.PRESETS, "small", {**sizing.PRESETS["small"], "hidden": 8, "embed": 4,
+                                                  "batch_size": 4, "seq_len": 16})
+    monkeypatch.setattr(sizing, "SMALL_CORPUS", 1000)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog.\n" * 200, encoding="utf-8")
+    calls = {"time": 0, "resolve": 0}
+    real_resolve = train_mod.resolve_precision
+
+    def resolve(*a, **k):
+        calls["resolve"] += 1
+        return real_resolve(*a, **k)
+    monkeypatch.setattr(train_mod, "resolve_precision", resolve)
+    for step_s, expected in ((1.0, "small"), (1e-6, "medium")):  # 64 chars/s: 0.0M read; 64M chars/s
+        calls.update(time=0, resolve=0)
+
+        def timed(*a, s=step_s, **k):
+            calls["time"] += 1
+            return s
+        monkeypatch.setattr(train_mod, "time_pass", timed)
+        cfg = tiny_config(steps=None, time=1.0, eval_every=1000, precision="auto")
+        events = train([corpus], {}, cfg, run_dir=tmp_path / expected, preset="auto")
+        started = next(events)
+        events.close()
+        note = next(n for n in started.notes if n.startswith("size: "))
+        assert note.startswith(f"size: {expected} (") and "chars/s measured here" in note
+        assert ("would read only" in note) == (expected == "small")
+        assert started.model_config["hidden"] == sizing.PRESETS[expected]["hidden"]
+        # medium is timed once for sizing; small, chosen instead, once more for its weight drop
+        assert calls == ({"time": 2, "resolve": 2} if expected == "small" else {"time": 1, "resolve": 1})
 
 
 def test_every_preset_is_a_valid_model_and_names_every_sized_field():
