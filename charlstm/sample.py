@@ -4,7 +4,9 @@ Randomness comes only from an explicit `torch.Generator`, so the same seed gives
 and sampling never disturbs a training run's random state. Temperature 0 means argmax (and then
 the seed does not matter). Each step uses exactly one uniform number per sample, drawn ahead a
 block at a time, and inverts the cumulative distribution, so the plain, fast and CUDA-graph paths
-give the same text for the same seed.
+give the same text for the same seed. The fp16 path (weights rounded to half precision, for speed
+on CPUs whose cache cannot hold the fp32 weights) is reproducible per seed too, but its numbers
+differ slightly from fp32, so its text for a seed is its own.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import torch
 from .devices import exact_math
 from .errors import ConfigError
 from .model import CharLSTM
-from .stepper import FastStepper, PlainStepper
+from .stepper import FastStepper, HalfWeightStepper, PlainStepper, half_weights_available
 from .tokenizer import CharTokenizer
 
 BLOCK = 32  # characters generated per block: uniforms are drawn, and a CUDA graph replayed, per block
-PATHS = ("auto", "plain", "fast", "graph")
+PATHS = ("auto", "plain", "fast", "graph", "fp16")
 
 
 @dataclass(frozen=True)
@@ -144,12 +146,19 @@ def graph_capable(device: torch.device) -> bool:
 def block_runner(model: CharLSTM, state, logits: torch.Tensor, cfg: SampleConfig, path: str = "auto",
                  notes: list[str] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """us[BLOCK, B, 1] -> ids[BLOCK, B]. path: plain (the model's own forward, the oracle), fast
-    (lean eager steps), graph (fast steps replayed as a CUDA graph; CUDA only), or auto (graph on
-    CUDA, fast elsewhere). If graph capture fails, it falls back to fast and says so in `notes`."""
+    (lean eager steps), graph (fast steps replayed as a CUDA graph; CUDA only), fp16 (fast steps
+    reading fp16 weights; x86 CPU only) or auto (graph on CUDA, fast elsewhere). If graph capture
+    fails, it falls back to fast and says so in `notes`."""
     if path not in PATHS:
         raise ConfigError(f"sampling path must be one of {', '.join(PATHS)}, not {path!r}")
     if path == "plain":
         return _eager_block(PlainStepper(model, state), logits, cfg)
+    if path == "fp16":
+        stepper = _half_stepper(model, state, logits.device)
+        if notes is not None:
+            notes.append("fp16 engine: weights rounded to half precision, so this seed's text differs from "
+                         "--engine fast")
+        return _eager_block(stepper, logits, cfg)
     stepper = FastStepper(model, state)
     if path == "graph" or (path == "auto" and graph_capable(logits.device)):
         if not graph_capable(logits.device):
@@ -161,6 +170,15 @@ def block_runner(model: CharLSTM, state, logits: torch.Tensor, cfg: SampleConfig
                 notes.append(f"CUDA graph capture failed ({type(e).__name__}: {e}); sampling eagerly")
             stepper = FastStepper(model, state)
     return _eager_block(stepper, logits, cfg)
+
+
+def _half_stepper(model: CharLSTM, state, device: torch.device) -> HalfWeightStepper:
+    if device.type != "cpu":
+        raise ConfigError(f"the fp16 engine runs on the CPU, not {device.type}; use --engine auto there")
+    if not half_weights_available():
+        raise ConfigError("the fp16 engine needs torch's fbgemm backend (x86 CPU builds), which this torch "
+                          "lacks; use --engine fast")
+    return HalfWeightStepper(model, state)
 
 
 def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator:
@@ -179,7 +197,7 @@ def generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime
     """Yield, for each new position, one character per sample (lists of length num_samples).
     The prime is fed first and not yielded. With no prime, generation starts after a line break
     (or, if the corpus had none, after a random character). `path` picks the stepping code
-    (see `block_runner`); every path gives the same text for the same seed."""
+    (see `block_runner`); every path but fp16 gives the same text for the same seed."""
     was_training = model.training
     model.eval()
     try:

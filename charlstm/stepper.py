@@ -8,6 +8,12 @@ and replayed (see sample.py). The first
 layer's embedding lookup and input projection fold into one table: row v of
 Embed @ W_ih^T + b_ih + b_hh is the layer-0 input term for character v.
 
+`HalfWeightStepper` is the fast path with its weight products read from fp16 copies packed for
+fbgemm (x86 CPUs): a step reads every weight once, so half the bytes is up to half the time where
+the fp32 weights do not fit the CPU's cache (bench/RESULTS.md). Activations, state and sums stay
+fp32; only the weights are rounded (relative error ~5e-4), so its text for a seed differs from the
+other paths while its validation loss stays within a few 1e-4 nats of theirs.
+
 LSTM step, gate order i, f, g, o as in nn.LSTM:
     i = sigmoid(.)  f = sigmoid(.)  g = tanh(.)  o = sigmoid(.)
     c' = f * c + i * g          h' = o * tanh(c')
@@ -47,6 +53,7 @@ class FastStepper:
             self.b_hn = [w("bias_hh", l)[2 * c.hidden:] for l in range(c.layers)] if c.cell == "gru" else None
             self.w_out = model.head.weight.detach().t().contiguous()
             self.b_out = model.head.bias.detach()
+            self._pack(model)
         # state lives in fixed tensors updated in place, so a captured CUDA graph can replay the step
         self.h = [t.clone() for t in state[0].unbind(0)]
         self.c = [t.clone() for t in state[1].unbind(0)] if c.cell == "lstm" else None
@@ -56,6 +63,23 @@ class FastStepper:
         out = b_hh.clone()
         out[2 * self.H:] = 0
         return out
+
+    def _pack(self, model: CharLSTM) -> None:
+        """Hook for steppers that keep the weights in another form."""
+
+    def input_term(self, l: int, x: torch.Tensor) -> torch.Tensor:
+        """x @ W_ih^T plus the folded biases, for layers above the first; B, G*H (a new tensor)."""
+        return torch.addmm(self.b[l], x, self.w_ih[l])
+
+    def add_recurrent(self, l: int, pre: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """pre += h @ W_hh^T, in place."""
+        return pre.addmm_(h, self.w_hh[l])
+
+    def recurrent(self, l: int, h: torch.Tensor) -> torch.Tensor:
+        return h @ self.w_hh[l]
+
+    def output(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.b_out, x, self.w_out)
 
     @property
     def state(self) -> State:
@@ -67,21 +91,70 @@ class FastStepper:
         H = self.H
         x = None
         for l in range(self.L):
-            pre = self.table[ids] if l == 0 else torch.addmm(self.b[l], x, self.w_ih[l])  # B, G*H
+            pre = self.table[ids] if l == 0 else self.input_term(l, x)  # B, G*H
             h = self.h[l]
             if self.cell == "lstm":
-                gates = pre.addmm_(h, self.w_hh[l])
+                gates = self.add_recurrent(l, pre, h)
                 s = gates.sigmoid()
                 c = torch.addcmul(s[:, H:2 * H] * self.c[l], s[:, :H], gates[:, 2 * H:3 * H].tanh())
                 h = s[:, 3 * H:] * c.tanh()
                 self.c[l].copy_(c)
             elif self.cell == "gru":
-                hh = h @ self.w_hh[l]  # B, 3H
+                hh = self.recurrent(l, h)  # B, 3H
                 rz = (pre[:, :2 * H] + hh[:, :2 * H]).sigmoid()
                 n = torch.addcmul(pre[:, 2 * H:], rz[:, :H], hh[:, 2 * H:] + self.b_hn[l]).tanh()
                 h = torch.lerp(n, h, rz[:, H:])  # (1 - z) * n + z * h
             else:
-                h = pre.addmm_(h, self.w_hh[l]).tanh()
+                h = self.add_recurrent(l, pre, h).tanh()
             self.h[l].copy_(h)
             x = h
-        return torch.addmm(self.b_out, x, self.w_out)
+        return self.output(x)
+
+
+def half_weights_available() -> bool:
+    """Whether this torch has fbgemm's fp16-weight products (x86 CPU builds)."""
+    return "fbgemm" in torch.backends.quantized.supported_engines and hasattr(torch.ops.quantized,
+                                                                              "linear_prepack_fp16")
+
+
+class HalfWeightStepper(FastStepper):
+    """FastStepper whose products read fp16 weights packed by fbgemm; CPU only."""
+
+    def _pack(self, model: CharLSTM) -> None:
+        pack, rnn = torch.ops.quantized.linear_prepack_fp16, model.rnn
+        w = lambda name, l: getattr(rnn, f"{name}_l{l}").detach().float().contiguous()  # noqa: E731
+        self.p_ih = [None] + [pack(w("weight_ih", l), self.b[l].float().contiguous()) for l in range(1, self.L)]
+        self.p_hh = [pack(w("weight_hh", l), None) for l in range(self.L)]
+        self.p_out = pack(model.head.weight.detach().float().contiguous(), self.b_out.float().contiguous())
+        self.w_ih = self.w_hh = self.w_out = None  # the fp32 copies are never read: let them go
+
+    def input_term(self, l: int, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic_fp16(x, self.p_ih[l])
+
+    def add_recurrent(self, l: int, pre: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return pre.add_(torch.ops.quantized.linear_dynamic_fp16(h, self.p_hh[l]))
+
+    def recurrent(self, l: int, h: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic_fp16(h, self.p_hh[l])
+
+    def output(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic_fp16(x, self.p_out)
+
+
+@torch.no_grad()
+def stepwise_loss(stepper_class: type[FastStepper] | type[PlainStepper], model: CharLSTM, ids: torch.Tensor,
+                  lanes: int = 64) -> float:
+    """Mean nats/char of predicting ids[1:] from ids[:-1] one step at a time through `stepper_class`,
+    over `lanes` contiguous lanes with the state carried (a remainder shorter than a lane is left
+    out). This is what a sampling engine's own arithmetic scores, to compare engines on real text."""
+    T = (len(ids) - 1) // lanes
+    if T < 1:
+        raise ValueError(f"{len(ids)} ids are too few for {lanes} lanes")
+    grid = ids[:lanes * T + 1]
+    x = torch.stack([grid[i * T:(i + 1) * T] for i in range(lanes)]).to(model.head.weight.device)
+    y = torch.stack([grid[i * T + 1:(i + 1) * T + 1] for i in range(lanes)]).to(x.device)
+    step = stepper_class(model, model.init_state(lanes, x.device))
+    total = 0.0
+    for t in range(T):
+        total += torch.nn.functional.cross_entropy(step(x[:, t]).float(), y[:, t], reduction="sum").item()
+    return total / (lanes * T)
