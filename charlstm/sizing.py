@@ -57,7 +57,8 @@ FEW_PASSES = 9.0
 # Characters `medium` must be able to read within a time budget (at its measured speed) to be chosen
 # over `small`. On an AVX2-only EPYC, 3 minutes on 4.7 MB of Python code let `medium` read 0.47M
 # characters and `small` 1.7M: small ended 0.43 nats lower (1.8113 vs 2.2402; bench/RESULTS.md).
-# On an AMX Xeon in bf16, `medium` was ahead from ~2.5 minutes (~3.5M characters) on tiny shakespeare.
+# The fixed rule this replaced (small below 150 s, set on an AMX Xeon in bf16 with no measurement of
+# the crossover recorded) put the line at ~3.5M characters there; 3M sits a little below it.
 MIN_READ = 3_000_000
 
 # Fine-tuning a trained model (`train --init-from`): its size comes from the checkpoint, and what the
