@@ -103,7 +103,7 @@ def choose(preset: str, corpus_chars: int, budget_s: float | None, device_type: 
     check(preset)
     if preset != "auto":
         return Sizing(preset, dict(PRESETS[preset]), f"{preset} (as asked)")
-    size = f"{corpus_chars / 1e6:.1f}M characters" if corpus_chars >= 1e5 else f"{corpus_chars:,} characters"
+    size = _characters(corpus_chars)
     if device_type == "cuda":
         if corpus_chars < SMALL_CORPUS:
             name, why = "medium", f"{size} is little text for a GPU: a larger model would only memorise it"
@@ -116,7 +116,7 @@ def choose(preset: str, corpus_chars: int, budget_s: float | None, device_type: 
             name, why = "small", f"{size} on {where}: a small model overfits less on little text"
         elif budget_s is not None and rate is not None:
             per_s = rate(PRESETS["medium"])
-            read = f"{per_s * budget_s / 1e6:.1f}M characters in the budget ({per_s:,.0f} chars/s measured here)"
+            read = f"{_characters(per_s * budget_s)} in the budget ({per_s:,.0f} chars/s measured here)"
             if per_s * budget_s < MIN_READ:
                 name, why = "small", (f"{size} on {where}, where medium would read only {read}: "
                                       "a small model learns sooner")
@@ -125,6 +125,11 @@ def choose(preset: str, corpus_chars: int, budget_s: float | None, device_type: 
         else:
             name, why = "medium", f"{size} on {where}: sized for how much the budget can teach"
     return Sizing(name, dict(PRESETS[name]), f"{name} ({why})")
+
+
+def _characters(n: float) -> str:
+    """1.1M characters; under 100k, the count itself (a short budget must not say "0.0M")."""
+    return f"{n / 1e6:.1f}M characters" if n >= 1e5 else f"{n:,.0f} characters"
 
 
 def expected_passes(budget: dict, chars_per_step: int, train_chars: int, step_seconds: float | None) -> float | None:

@@ -22,6 +22,7 @@ from charlstm.train import train
     (1_115_394, 300.0, "cuda", 2_800, "large"),   # many passes fit: large and heavily regularised
     (120_000, 300.0, "cuda", 2_800, "medium"),
     (5_000_000, 600.0, "mps", 10_000, "medium"),
+    (1_115_394, 15.0, "cpu", 2_800, "small"),     # 15 seconds: 42,000 characters, counted, not "0.0M"
 ])
 def test_auto_sizing_rule(chars, budget, device, per_s, expected):
     asked = []
@@ -31,7 +32,9 @@ def test_auto_sizing_rule(chars, budget, device, per_s, expected):
     assert s.values == sizing.PRESETS[expected]
     assert asked in ([], [sizing.PRESETS["medium"]])  # only medium's speed is ever asked for
     if asked:
-        assert f"{per_s:,} chars/s measured here" in s.reason and f"{per_s * budget / 1e6:.1f}M characters" in s.reason
+        read = per_s * budget
+        assert f"{per_s:,} chars/s measured here" in s.reason
+        assert (f"{read / 1e6:.1f}M characters" if read >= 1e5 else f"{read:,.0f} characters") in s.reason
 
 
 def test_measured_speed_decides_and_the_timed_model_is_not_timed_again(tmp_path, tiny_config, monkeypatch):
