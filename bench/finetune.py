@@ -31,7 +31,7 @@ from pathlib import Path
 def run(corpus: Path, work: Path, cfg_kw: dict, init_from: str | None, keep: set[str], threads: int | None) -> dict:
     from charlstm.config import TrainConfig
     from charlstm.events import Eval, Started, Stopped
-    from charlstm.train import train
+    from charlstm.training.start import train
     cfg = TrainConfig(eval_chars=None, sample_every=0, **cfg_kw)
     curve, info = [], {}
     events = train([corpus], {}, cfg, run_dir=work, preset=None if init_from else "auto", keep=keep,

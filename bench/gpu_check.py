@@ -95,7 +95,7 @@ def correctness(corpus: str) -> dict:
     from charlstm.config import ModelConfig, TrainConfig
     from charlstm.events import Step, Stopped
     from charlstm.model import CharLSTM
-    from charlstm.train import resume, train
+    from charlstm.training.start import resume, train
 
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     out = {}
@@ -160,7 +160,7 @@ def charlstm_speed(corpus: str, layers: int, hidden: int, embed: int, batch: int
                    steps: int = 20) -> float:
     from charlstm.config import TrainConfig
     from charlstm.events import Step
-    from charlstm.train import train
+    from charlstm.training.start import train
 
     cfg = TrainConfig(batch_size=batch, seq_len=seq, steps=steps + 5, eval_every=10**9, save_every=None,
                       save_every_time=None, sample_every=0, log_every=1, precision=precision)

@@ -14,7 +14,7 @@ import tempfile
 
 from charlstm.config import TrainConfig
 from charlstm.events import Eval
-from charlstm.train import train
+from charlstm.training.start import train
 
 
 def curve(corpus: str, precision: str, steps: int, eval_every: int) -> list[tuple[int, float, float]]:

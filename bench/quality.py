@@ -28,7 +28,7 @@ CHARLSTM = """
 import json, sys
 from charlstm.config import TrainConfig
 from charlstm.events import Eval, Started
-from charlstm.train import train
+from charlstm.training.start import train
 budget, marks, overrides = float(sys.argv[2]), [float(m) for m in sys.argv[3].split(",") if m], json.loads(sys.argv[5])
 model = overrides.pop("model", {})
 preset = overrides.pop("preset", "auto")

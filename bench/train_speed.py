@@ -39,7 +39,7 @@ def charlstm_speed(corpus: str, cfg: dict, warmup: int, steps: int, threads: int
     code = f"""
 import json, sys, time, tempfile
 import torch
-from charlstm.train import train
+from charlstm.training.start import train
 from charlstm.config import TrainConfig
 from charlstm.events import Step
 if {threads!r}: torch.set_num_threads({threads!r})

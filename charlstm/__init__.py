@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "fit": ("charlstm.api", "fit"),
-    "train": ("charlstm.train", "train"),
-    "resume": ("charlstm.train", "resume"),
+    "train": ("charlstm.training.start", "train"),
+    "resume": ("charlstm.training.start", "resume"),
     "load": ("charlstm.api", "load"),
     "generate": ("charlstm.sample", "generate"),
     "generate_text": ("charlstm.sample", "generate_text"),

@@ -27,7 +27,7 @@ from .devices import resolve_device
 from .events import Alert, Eval, Event, Sample, Skipped, Started, Step, Stopped
 from .model import CharLSTM
 from .tokenizer import CharTokenizer
-from .train import train
+from .training.start import train
 
 
 def load(target: str | Path | None = None, root: str | Path = "checkpoints", device: str = "cpu",

@@ -14,7 +14,7 @@ from pathlib import Path
 from .config import CELLS, ConfigError, TrainConfig, param_count
 from .events import Eval, Event, Step, Stopped
 from .textfiles import ReadOptions, find_files, scan_vocabulary, tokenizer_from_counts
-from .train import train
+from .training.start import train
 
 
 @dataclass

@@ -11,7 +11,7 @@ from conftest import TINY_MODEL
 
 from charlstm import checkpoint
 from charlstm.errors import CheckpointError
-from charlstm.train import train
+from charlstm.training.start import train
 
 PACKAGE = Path(__file__).resolve().parent.parent / "charlstm"
 

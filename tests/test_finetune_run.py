@@ -11,7 +11,7 @@ from charlstm.errors import CheckpointError, ConfigError
 from charlstm.evaluate import evaluate
 from charlstm.events import Eval, Started, Step
 from charlstm.tokenizer import CharTokenizer
-from charlstm.train import resume, train
+from charlstm.training.start import resume, train
 
 NEW_TEXT = ("Über den Wolken: the lamp was lit, and ñandú birds ran across the bay.\n"
             "Çà et là, a kettle sang; nobody came to hear it, über alles.\n") * 20
@@ -151,7 +151,7 @@ def test_fine_tuning_defaults_and_what_the_user_gives(parent, new_file, tmp_path
                      config=tiny_config(steps=3, lr=5e-3, schedule="constant"))
     assert kept[0].train_config["lr"] == 5e-3 and kept[0].train_config["schedule"] == "constant"
     assert any("your --lr, --schedule kept" in n for n in kept[0].notes)
-    from charlstm.train import _fine_tune_config
+    from charlstm.training.start import _fine_tune_config
     cfg, note = _fine_tune_config(TrainConfig(lr=4e-3), TrainConfig(), set())  # no budget given
     assert cfg.budget == {"time": FINE_TUNE["time"]} and cfg.lr == pytest.approx(4e-3 * FINE_TUNE["lr_share"])
     assert "2m00s" in note and "bench/RESULTS.md" in note

@@ -8,7 +8,7 @@ from conftest import TINY_MODEL
 from charlstm.errors import ConfigError
 from charlstm.events import Started, Step
 from charlstm.precision import kernel_failure, resolve_precision
-from charlstm.train import train
+from charlstm.training.start import train
 
 CPU = torch.device("cpu")
 
@@ -82,8 +82,8 @@ def test_fp16_trains_with_loss_scaling_and_resumes(tmp_path, corpus_file, tiny_c
     # fp16 is refused on the CPU (oneDNN's LSTM has no fp16 kernel); to exercise the loss-scaling path
     # here, the precision choice is forced and the native (non-oneDNN) kernels run, which keep the
     # LSTM in fp32 under autocast while the output layer runs in fp16
-    import charlstm.train as train_mod
-    from charlstm.train import resume
+    import charlstm.training.start as train_mod
+    from charlstm.training.start import resume
     with pytest.raises(ConfigError, match="fp16 is for CUDA"):
         resolve_precision("fp16", CPU)
     ref = [e.loss for e in train([corpus_file], TINY_MODEL, tiny_config(steps=12), run_dir=tmp_path / "f")

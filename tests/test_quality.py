@@ -6,7 +6,7 @@ from conftest import ROOT
 
 from charlstm.config import TrainConfig
 from charlstm.events import Stopped
-from charlstm.train import train
+from charlstm.training.start import train
 
 # measured 1.8075 after 300 steps (torch 2.13 CPU, 2 threads, 87 s); the forget-gate-bias default
 # that was removed cost 0.07-0.2 at this stage, so a margin of 0.05 catches a regression like it

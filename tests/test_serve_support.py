@@ -17,7 +17,7 @@ def make_runs(d: Path) -> Path:
     from charlstm import checkpoint as ck
     from charlstm.config import ModelConfig, TrainConfig
     from charlstm.model import CharLSTM
-    from charlstm.train import train
+    from charlstm.training.start import train
     corpus = d / "verse.txt"
     corpus.write_text(VERSE * 12, encoding="utf-8")
     root = d / "checkpoints"

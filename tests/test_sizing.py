@@ -8,7 +8,7 @@ from charlstm import sizing
 from charlstm.cli import app
 from charlstm.errors import ConfigError
 from charlstm.events import Alert, Eval, Started, Step, Stopped
-from charlstm.train import train
+from charlstm.training.start import train
 
 
 @pytest.mark.parametrize("chars, budget, device, per_s, expected", [
@@ -40,7 +40,7 @@ def test_auto_sizing_rule(chars, budget, device, per_s, expected):
 def test_measured_speed_decides_and_the_timed_model_is_not_timed_again(tmp_path, tiny_config, monkeypatch):
     """A run sized by auto with a time budget times medium here and picks small when medium would
     read fewer than MIN_READ characters; when medium is kept, its precision and step time are reused."""
-    import charlstm.train as train_mod
+    import charlstm.training.start as train_mod
     monkeypatch.setitem(sizing.PRESETS, "medium", {**sizing.PRESETS["medium"], "hidden": 16, "embed": 8,
                                                    "batch_size": 4, "seq_len": 16})
     monkeypatch.setitem(sizing.PRESETS, "small", {**sizing.PRESETS["small"], "hidden": 8, "embed": 4,
@@ -115,7 +115,7 @@ def test_sized_runs_choose_weight_drop_from_the_passes(tmp_path, corpus_file, ti
                                                        expected_wd, says, monkeypatch):
     import torch
 
-    import charlstm.train as train_mod
+    import charlstm.training.start as train_mod
     timed = []
     monkeypatch.setattr(train_mod, "time_pass", lambda *a, **k: timed.append(1) or step_s)
     cfg = tiny_config(**{"steps": None, **budget}, eval_every=1000)
@@ -137,7 +137,7 @@ def test_named_preset_and_unknown_preset():
 
 
 def test_unknown_preset_is_refused_before_the_corpus_is_read(tmp_path, monkeypatch):
-    import charlstm.train as train_mod
+    import charlstm.training.start as train_mod
 
     def never(*a, **k):
         raise AssertionError("the corpus was read")
@@ -199,7 +199,7 @@ def test_plateau_cuts_the_rate_and_patience_stops_early(tmp_path, corpus_file, t
 def test_plateau_state_survives_resume(tmp_path, corpus_file, tiny_config, monkeypatch):
     import torch
 
-    from charlstm.train import resume
+    from charlstm.training.start import resume
     fake_val(monkeypatch, [3.0, 3.1, 3.2] + [2.0] * 20)
     list(train([corpus_file], TINY_MODEL, tiny_config(steps=6, eval_every=2, plateau=2, patience=0),
                run_dir=tmp_path / "r"))

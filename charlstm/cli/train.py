@@ -197,7 +197,7 @@ def train(
         keep = set(sized) | ({"normalization"} if normalization else set())
         model = {k: v for k, v in dict(cell=cell.value if cell else None, layers=layers, hidden=hidden, embed=embed,
                                        dropout=dropout, weight_drop=weight_drop).items() if v is not None}
-        from ..train import train as run_train
+        from ..training.start import train as run_train
         flag = StopFlag()
         with flag.installed():
             events = run_train(corpus, model, cfg, run_dir=root / name if name else None, root=root,

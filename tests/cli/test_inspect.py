@@ -3,7 +3,7 @@ from conftest import TINY_MODEL
 from typer.testing import CliRunner
 
 from charlstm.cli import app
-from charlstm.train import train
+from charlstm.training.start import train
 
 
 @pytest.fixture

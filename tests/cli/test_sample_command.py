@@ -21,7 +21,7 @@ def invoke(*args, **kw):
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     from charlstm.config import TrainConfig
-    from charlstm.train import train
+    from charlstm.training.start import train
     d = tmp_path_factory.mktemp("sample")
     corpus = d / "verse.txt"
     corpus.write_text(VERSE * 12, encoding="utf-8")

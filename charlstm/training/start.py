@@ -19,20 +19,20 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, finetune, runs, sizing, starter
-from .batching import window
-from .config import ModelConfig, TrainConfig, budget_text
-from .corpus import Corpus, ProgressFactory, prepare_corpus
-from .devices import configure, resolve_device
-from .distributed import Dist
-from .errors import CharLSTMError, CheckpointError, ConfigError, Interrupted, ResumeMismatchError
-from .events import Event
-from .loop import Run, compute_loss, lay_out, train_loop
-from .model import CharLSTM
-from .precision import grad_scaler, resolve_precision, time_pass
-from .textfiles import ReadOptions
-from .tokenfile import Tokens
-from .tokenizer import CharTokenizer
+from .. import checkpoint, finetune, runs, sizing, starter
+from ..batching import window
+from ..config import ModelConfig, TrainConfig, budget_text
+from ..corpus import Corpus, ProgressFactory, prepare_corpus
+from ..devices import configure, resolve_device
+from ..distributed import Dist
+from ..errors import CharLSTMError, CheckpointError, ConfigError, Interrupted, ResumeMismatchError
+from ..events import Event
+from ..loop import Run, compute_loss, lay_out, train_loop
+from ..model import CharLSTM
+from ..precision import grad_scaler, resolve_precision, time_pass
+from ..textfiles import ReadOptions
+from ..tokenfile import Tokens
+from ..tokenizer import CharTokenizer
 
 RESUME_OVERRIDABLE = ("precision", "steps", "epochs", "time", "eval_every", "eval_chars", "save_every",
                       "save_every_time", "sample_every", "sample_length", "max_bad_steps", "log_every",
