@@ -10,9 +10,9 @@ from conftest import TINY_MODEL
 
 from charlstm import loop as loop_mod
 from charlstm import runs, schedule
-from charlstm.training import start as train_mod
 from charlstm.errors import ConfigError, NonFiniteError, ResumeMismatchError
 from charlstm.events import Eval, Saved, Skipped, Started, Step, Stopped
+from charlstm.training import start as train_mod
 from charlstm.training.start import resume, train
 
 
