@@ -283,7 +283,7 @@ def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None
     hidden = ckpt.get("hidden")
     shape = (m.layers, cfg.batch_size, m.hidden)
     _need(isinstance(hidden, list) and (hidden == [] or (len(hidden) == (2 if m.cell == "lstm" else 1) and all(
-        isinstance(h, torch.Tensor) and tuple(h.shape) == shape and h.dtype == torch.float32
+        isinstance(h, torch.Tensor) and tuple(h.shape) == shape and h.dtype in HIDDEN_DTYPES
         and bool(torch.isfinite(h).all()) for h in hidden))),
           path, f"the carried hidden state is not {2 if m.cell == 'lstm' else 1} x {shape} finite values", True)
     rng = ckpt.get("rng")
@@ -305,6 +305,8 @@ def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None
           "its optimizer state does not fit the model", True)
 
 
+# the carried state is saved in fp32; earlier releases saved a bf16 or fp16 run's state in its own precision
+HIDDEN_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _SCALER = {"scale": False, "growth_factor": False, "backoff_factor": False, "growth_interval": True,
            "_growth_tracker": True}  # GradScaler.state_dict() of an enabled scaler: key -> holds a count
 

@@ -126,7 +126,8 @@ class Run:
             "cursor": self.cursor,
             "epoch": self.cursor / self.windows_per_epoch,
             "train_time": self.train_time,
-            "hidden": ([h.detach().cpu() for h in self.dist.gather_lanes(self.hidden)]
+            # fp32 whatever the precision: a half-precision state widens exactly, and every machine reads it
+            "hidden": ([h.cpu() for h in self.dist.gather_lanes(tuple(h.detach().float() for h in self.hidden))]
                        if self.hidden is not None else []),
             "rng": rng,
             "best_val_loss": self.best_val_loss,
@@ -149,7 +150,9 @@ class Run:
         if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(rng["cuda"])
         lanes = self.dist.lanes(self.cfg.batch_size)
-        self.hidden = tuple(h[:, lanes.start:lanes.stop].to(self.device) for h in saved["hidden"]) or None
+        # as fp32: earlier checkpoints kept a bf16 or fp16 run's state in that precision (exact in fp32)
+        self.hidden = tuple(h[:, lanes.start:lanes.stop].to(self.device, torch.float32)
+                            for h in saved["hidden"]) or None
         self.step = self.resumed_from = saved["step"]
         self.cursor, self.train_time = saved["cursor"], saved["train_time"]
         self.best_val_loss, self.history = saved["best_val_loss"], list(saved["metrics"])

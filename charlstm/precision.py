@@ -83,6 +83,19 @@ def kernel_failure(run_pass: Callable[[str], None], precision: str) -> str | Non
     return None
 
 
+def unavailable(precision: str, device: torch.device, run_pass: Callable[[str], None] | None = None) -> str | None:
+    """Why `precision` cannot train on `device` ("does not run on this cpu (...)"), or None when it
+    can. fp32 always can; a half precision is tried in `run_pass` when one is given."""
+    if precision not in _DTYPES:
+        return None
+    if device.type == "mps":
+        return "is not supported on Apple MPS here"
+    if precision == "fp16" and device.type == "cpu":
+        return "is for CUDA GPUs (the CPU's LSTM kernels have no fp16)"
+    failure = kernel_failure(run_pass, precision) if run_pass else None
+    return f"does not run on this {device.type} ({failure})" if failure else None
+
+
 def resolve_precision(requested: str, device: torch.device,
                       run_pass: Callable[[str], None] | None = None) -> tuple[str, str]:
     """(precision, reason) for `requested` on `device`. For `auto`, `run_pass(p)` (one forward +
@@ -91,15 +104,9 @@ def resolve_precision(requested: str, device: torch.device,
     if requested not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
     if requested != "auto":
-        if requested in _DTYPES and device.type == "mps":
-            raise ConfigError(f"--precision {requested} is not supported on Apple MPS here; use fp32")
-        if requested == "fp16" and device.type == "cpu":
-            raise ConfigError("--precision fp16 is for CUDA GPUs (the CPU's LSTM kernels have no fp16); on a CPU "
-                              "use bf16")
-        failure = kernel_failure(run_pass, requested) if requested in _DTYPES and run_pass else None
-        if failure:
-            raise ConfigError(f"--precision {requested} does not run on this {device.type} ({failure}); "
-                              "use fp32 or auto")
+        why = unavailable(requested, device, run_pass)
+        if why:
+            raise ConfigError(f"--precision {requested} {why}; use fp32 or auto")
         return requested, f"{requested} (as asked)"
     ok, why_not = bf16_capable(device)
     # a GPU without bf16 (before Ampere) still has fp16 tensor cores: try fp16 with loss scaling

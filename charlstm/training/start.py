@@ -29,7 +29,7 @@ from ..errors import CharLSTMError, CheckpointError, ConfigError, Interrupted, R
 from ..events import Event
 from ..loop import Run, compute_loss, lay_out, train_loop
 from ..model import CharLSTM
-from ..precision import grad_scaler, resolve_precision, time_pass
+from ..precision import grad_scaler, resolve_precision, time_pass, unavailable
 from ..textfiles import ReadOptions
 from ..tokenfile import Tokens
 from ..tokenizer import CharTokenizer
@@ -109,6 +109,8 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
            progress: ProgressFactory | None = None) -> Iterator[Event]:
     """Continue a run (a run directory, a checkpoint file, or the newest run under `root`).
     `overrides` may change the budget and logging (RESUME_OVERRIDABLE); anything else is refused.
+    The run goes on in the precision it trained in, or in fp32 where that one cannot run here (a
+    note says so); a `precision` override chooses, and one that cannot run here is refused.
     A run another process is writing is refused (RunBusyError names the process); a checkpoint
     whose training state cannot be restored is refused (CheckpointError) before anything in the run
     folder is rewritten."""
@@ -138,8 +140,23 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
             raise Interrupted("stopped while reading the corpus; the run is as it was") from None
         _check_unchanged(data, saved)
         net.to(dev).train()
-        run = _build_run(run_dir, net, cfg, data, saved["corpus"], dev, dist, notes, saved=saved, path=path)
+        settled = _saved_precision(net, cfg, data, dev, dist) if "precision" not in overrides else None
+        run = _build_run(run_dir, net, cfg, data, saved["corpus"], dev, dist, notes, saved=saved, path=path,
+                         settled=settled)
         yield from train_loop(run, should_stop)
+
+
+def _saved_precision(net: CharLSTM, cfg: TrainConfig, data: Corpus, dev: torch.device,
+                     dist: Dist) -> tuple[str, str] | None:
+    """The precision a resumed run goes on in when --precision is not given: the one it trained in,
+    or fp32 where that one cannot run (a bf16 run moved to a CPU without bf16 kernels, an fp16 run
+    moved from a GPU to a CPU). None for an fp32 run: nothing to settle."""
+    if cfg.precision == "fp32":
+        return None
+    why = dist.share(unavailable(cfg.precision, dev, _probe(net, lay_out(data.tokens, cfg)[0], cfg, dev)))
+    if why is None:
+        return cfg.precision, f"{cfg.precision} (as the run trained)"
+    return "fp32", f"fp32: the run trained in {cfg.precision}, which {why}; it goes on in fp32"
 
 
 def _stamp(where: Path) -> list[tuple]:
