@@ -234,7 +234,7 @@ def resume(
     [bold]charlstm resume --steps 5000[/] trains a 2000-step run for 3000 more steps.
     """
     with user_errors():
-        from ..train import resume as run_resume
+        from ..training.start import resume as run_resume
         overrides = dict(**budget_options(steps, epochs, time), **save_every_options(save_every), eval_every=eval_every,
                          sample_every=sample_every, max_bad_steps=max_bad_steps, log_every=log_every,
                          precision=precision.value if precision else None)
