@@ -6,7 +6,7 @@ on the last 10% of the corpus, read one step at a time in 64 lanes (`stepper.ste
 its difference from the fast (fp32) engine. The promise checked: an engine whose numbers differ from
 fp32 stays within 0.002 nats of it.
 
-    python bench/engine_check.py CHECKPOINT_OR_RUN ../shared/corpora/tinyshakespeare.txt
+    python bench/engine_check.py CHECKPOINT_OR_RUN corpora/tinyshakespeare.txt
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import machine
 import onnxruntime as ort
 import torch
 
@@ -98,6 +99,7 @@ def main() -> None:
     ap.add_argument("--web", action="store_true", help="also time the exported page in headless Chromium")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    print(machine.line(), flush=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     layers, hidden, embed = SHAPES[args.config]

@@ -27,6 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import machine
+
 
 def run(corpus: Path, work: Path, cfg_kw: dict, init_from: str | None, keep: set[str], threads: int | None) -> dict:
     from charlstm.config import TrainConfig
@@ -111,6 +113,7 @@ def main() -> None:
     r.add_argument("--schedules", default="cosine")
     r.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
+    print(machine.line(), flush=True)
     {"curves": curves, "lr": lr}[args.mode](args)
 
 

@@ -1,10 +1,11 @@
 """What machine a benchmark ran on, in one line: the CPU's name, how many cores torch uses, which
-vector units it has (AVX2, AVX-512, AVX-512 bf16, AMX), torch's own view of it, and the versions.
-Results on these CPUs differ by 4-8x (bench/RESULTS.md), so every side-by-side table names it."""
+vector units it has (AVX2, AVX-512, AVX-512 bf16, AMX), torch's own view of it, the versions and the
+date. Results on these CPUs differ by 4-8x (bench/RESULTS.md), so every table there names them."""
 
 from __future__ import annotations
 
 import platform
+import time
 from pathlib import Path
 
 import torch
@@ -31,14 +32,14 @@ def describe() -> dict:
     name, flags = cpu_flags()
     return {"cpu": name, "threads": torch.get_num_threads(), "units": [u for u in UNITS if u in flags],
             "torch_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
-            "python": platform.python_version()}
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
 
 
 def line(d: dict | None = None) -> str:
     d = d or describe()
     units = ", ".join(d["units"]) or "no AVX2"
     return (f"machine: {d['cpu']}, {d['threads']} threads; {units} (torch uses {d['torch_capability']}); "
-            f"torch {d['torch']}, Python {d['python']}")
+            f"torch {d['torch']}, Python {d['python']}; {d.get('date', 'date not recorded')}")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ newchars.txt: Vietnamese (--lang vi, the default) or Russian (--lang ru) running
     in sorted order of their English msgid, keeping only messages that are sentence-like (three
     words or more, mostly letters). Licences: git's translations GPL-2.0, coreutils' GPL-3.0-or-later.
     The script prints the characters of this corpus that are missing from the starter's vocabulary
-    (the characters of corpora/pydocs.txt and Tiny Shakespeare, when those files are found) and the
-    share of the text they make up.
+    (read from the packaged starter model: the characters of corpora/pydocs.txt and Tiny Shakespeare)
+    and the share of the text they make up.
 
 The sources are those of the machine that runs the script: a different Debian release (vim90 vs
 vim91, another git version) or Python version gives different text, so the script prints a sha256
@@ -43,9 +43,6 @@ import sys
 import sysconfig
 import unicodedata
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-STARTER_CORPORA = (REPO / "corpora" / "pydocs.txt", REPO.parent / "shared" / "corpora" / "tinyshakespeare.txt")
 
 CODE_MODULES = ("bisect", "calendar", "colorsys", "contextlib", "copy", "csv", "fnmatch", "fractions", "glob",
                 "graphlib", "heapq", "queue", "reprlib", "sched", "shlex", "string", "textwrap")
@@ -143,12 +140,13 @@ def catalog_messages(lang: str):
 
 
 def starter_chars() -> set[str] | None:
-    if not all(p.is_file() for p in STARTER_CORPORA):
+    """The packaged starter model's characters (None where charlstm cannot be imported)."""
+    try:
+        from charlstm import api
+    except ImportError:
         return None
-    chars: set[str] = set()
-    for path in STARTER_CORPORA:
-        chars |= set(path.read_text(encoding="utf-8"))
-    return chars
+    _, tok = api.load("starter")
+    return set(tok.chars)
 
 
 # ---------------------------------------------------------------- main
@@ -177,7 +175,8 @@ def main() -> None:
 
     known = starter_chars()
     if known is None:
-        print("starter corpora not found: new characters not computed", file=sys.stderr)
+        print("charlstm not importable: the starter's vocabulary, and so new characters, not computed",
+              file=sys.stderr)
         return
     for name, text in corpora.items():
         new = sorted(set(text) - known)

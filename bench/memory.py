@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import machine
+
 
 def run(cmd: list[str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in MB, stderr) of one child process."""
@@ -40,6 +42,7 @@ def main() -> None:
     ap.add_argument("--workdir", default=None, help="where the big corpus is written (default: a temp folder)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    print(machine.line(), flush=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as d:
         big = Path(d) / "big.txt"
         data = Path(args.source).read_bytes()

@@ -4,13 +4,15 @@ Trains the default model (config M shapes, dropout 0.2) for --steps steps in eac
 the same seed and data, evaluating on the whole validation split every --eval-every steps, and
 prints validation loss and training seconds side by side.
 
-    python bench/precision_check.py --corpus ../shared/corpora/tinyshakespeare.txt --steps 300
+    python bench/precision_check.py --corpus corpora/tinyshakespeare.txt --steps 300
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+
+import machine
 
 from charlstm.config import TrainConfig
 from charlstm.events import Eval
@@ -31,6 +33,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--eval-every", type=int, default=100)
     args = ap.parse_args()
+    print(machine.line(), flush=True)
     a = curve(args.corpus, "fp32", args.steps, args.eval_every)
     b = curve(args.corpus, "bf16", args.steps, args.eval_every)
     print(f"{'step':>6} {'val fp32':>10} {'val bf16':>10} {'train s fp32':>13} {'train s bf16':>13}")

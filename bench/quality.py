@@ -2,15 +2,14 @@
 
 Trains, one after the other, (1) charlstm with every option at its default except the time budget
 (the same code path as `charlstm train CORPUS --time X`: sized from the corpus, budget and device),
-and (2) the plain PyTorch reference
-(`ref_torch_train.py --config M --dropout 0.2 --lr 2e-3`), each for --budget-min minutes of
+and (2) with --reference, the plain PyTorch reference
+(`bench/reference/train.py --config M --dropout 0.2 --lr 2e-3`), each for --budget-min minutes of
 training time (evaluation pauses the clock), and prints, in one go: the machine (CPU name and its
 vector units), what charlstm chose there (size and precision, with its reasons), and both
 validation curves side by side with charlstm's lead: mean cross-entropy in nats/char over the
 whole validation split (last 10%), state carried.
 
-    python bench/quality.py --corpus ../shared/corpora/tinyshakespeare.txt --ref-dir ../shared/bench \\
-        --budget-min 10 --marks 1,2.5,5,7.5
+    python bench/quality.py --corpus corpora/tinyshakespeare.txt --reference --budget-min 10 --marks 1,2.5,5,7.5
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ import tempfile
 from pathlib import Path
 
 import machine
+
+REFERENCE = Path(__file__).resolve().parent / "reference" / "train.py"
 
 CHARLSTM = """
 import json, sys
@@ -55,7 +56,9 @@ def at_marks(curve: list[dict], marks: list[float]) -> list[float | None]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", required=True)
-    ap.add_argument("--ref-dir", default=None, help="folder holding ref_torch_train.py (omit to skip it)")
+    ap.add_argument("--reference", nargs="?", const=str(REFERENCE), default=None, metavar="SCRIPT",
+                    help="also train the plain reference (bench/reference/train.py, or the training script "
+                         "given); without it only charlstm runs")
     ap.add_argument("--budget-min", type=float, default=10.0)
     ap.add_argument("--marks", default="1,2.5,5,7.5", help="minutes at which to evaluate, besides the end")
     ap.add_argument("--overrides", default="{}", help='JSON of TrainConfig fields (and "model", "preset") to change')
@@ -77,9 +80,9 @@ def main() -> None:
         for note in r["notes"]:
             if note.startswith(("size:", "precision:")):
                 print(f"charlstm chose {note}", flush=True)
-        if args.ref_dir:
+        if args.reference:
             js = Path(d) / "ref.json"
-            subprocess.run([sys.executable, str(Path(args.ref_dir) / "ref_torch_train.py"), "--config", "M",
+            subprocess.run([sys.executable, args.reference, "--config", "M",
                             "--corpus", args.corpus, "--dropout", "0.2", "--lr", "2e-3", "--budget-min",
                             str(args.budget_min), "--eval-at", ",".join(str(m) for m in marks[:-1]),
                             "--json", str(js)], capture_output=True, text=True, check=True)

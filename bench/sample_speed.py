@@ -2,10 +2,11 @@
 
 Builds a model of the given shape with random weights (speed does not depend on training), then
 generates --n characters per sample with charlstm's `generate` and reports total chars/s (median,
-min, max over --reps after a warm-up). With --ref-dir, also runs the reference
-`sample_torch_cpu.py` (the obvious nn.LSTM-per-step loop) in the same session.
+min, max over --reps after a warm-up). With --reference, also runs the plain PyTorch reference
+`bench/reference/sample.py` in the same session: the obvious nn.LSTM-per-step loop with oneDNN on
+and off, and the hand-written fp32 step loop.
 
-    python bench/sample_speed.py --config M --ref-dir ../shared/bench
+    python bench/sample_speed.py --config M --reference
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import machine
 import torch
 
 from charlstm.config import ModelConfig
@@ -25,6 +28,7 @@ from charlstm.sample import SampleConfig, generate
 from charlstm.tokenizer import CharTokenizer
 
 SHAPES = {"S": (2, 128), "M": (2, 512), "L": (3, 512)}
+REFERENCE = Path(__file__).resolve().parent / "reference" / "sample.py"
 
 
 def rate(model, tok, batch: int, n: int, path: str, reps: int) -> dict:
@@ -49,11 +53,14 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--threads", default="", help="comma list of thread counts to try (default: torch's)")
-    ap.add_argument("--ref-dir", default=None, help="folder holding sample_torch_cpu.py")
+    ap.add_argument("--reference", nargs="?", const=str(REFERENCE), default=None, metavar="SCRIPT",
+                    help="also run the plain reference (bench/reference/sample.py, or the sampling script given)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--paths", default="fast,plain", help="comma list of sampling paths: fast, plain, graph")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    host = machine.describe()
+    print(machine.line(host), flush=True)
     layers, hidden = SHAPES[args.config]
     tok = CharTokenizer([chr(32 + i) for i in range(65)])
     torch.manual_seed(0)
@@ -68,15 +75,26 @@ def main() -> None:
                 results.append({"impl": f"charlstm {path}", "device": args.device, "batch": b, "threads": th, **r})
                 print(f"[{args.config} {args.cell} {args.device}] charlstm {path:<5} batch {b} threads {th}: "
                       f"{r['median']:>8,.0f} chars/s (min {r['min']:,.0f}, max {r['max']:,.0f})", flush=True)
-    if args.ref_dir:
-        cmd = [sys.executable, str(Path(args.ref_dir) / "sample_torch_cpu.py"), "--config", args.config,
-               "--n", str(args.n), "--reps", str(args.reps), "--batches", args.batches]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        print("reference (nn.LSTM one step per call):")
+    if args.reference:
+        with tempfile.TemporaryDirectory() as d:
+            js = Path(d) / "reference.json"
+            cmd = [sys.executable, args.reference, "--config", args.config, "--n", str(args.n), "--reps",
+                   str(args.reps), "--batches", args.batches, "--json", str(js)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            ref = json.loads(js.read_text())["results"]
+        print("reference (plain PyTorch, one step per call):")
         print("".join("  " + line + "\n" for line in out.strip().splitlines()), end="")
-        results.append({"impl": "reference", "output": out})
+        for r in ref:
+            if r.get("loop", "nn") == "nn":  # a script without the hand-written loop does not name its loop
+                impl = f"reference nn.LSTM, oneDNN {'on' if r['mkldnn'] else 'off'}"
+            else:
+                impl = "reference hand-written fp32"
+            results.append({"impl": impl, "device": "cpu", "batch": r["batch"], "threads": r["threads"],
+                            "median": r["chars_per_s"]["median"], "min": r["chars_per_s"]["min"],
+                            "max": r["chars_per_s"]["max"]})
     if args.json:
-        Path(args.json).write_text(json.dumps({"torch": torch.__version__, "results": results}, indent=1))
+        Path(args.json).write_text(json.dumps({"torch": torch.__version__, "machine": host, "results": results},
+                                              indent=1))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
+import machine
 import torch
 
 from charlstm import checkpoint as ck
@@ -110,6 +111,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch threads in the server (default: torch's)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
+    print(machine.line(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         model = make_run(Path(tmp), args.layers, args.hidden, args.embed)
         proc, url = start_server(Path(tmp), args.threads)

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import machine
+
 
 def load(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
@@ -35,6 +37,9 @@ def main() -> None:
         rows.append((f"start-up: {name}", f"{r['median']:.3f} s", f"min {r['min']:.3f}, max {r['max']:.3f}"))
     if not rows:
         sys.exit(f"no results in {out}: run bench/run_all.sh first")
+    host = (speed or {}).get("machine") or (samp or {}).get("machine")
+    if host:
+        print(machine.line(host))
     w = max(len(a) for a, _, _ in rows)
     v = max(len(b) for _, b, _ in rows)
     print(f"{'measure':<{w}}  {'value':<{v}}  detail")

@@ -1,13 +1,13 @@
 """Training throughput of charlstm's real training loop next to the plain PyTorch reference.
 
-Runs, back to back and alternating (A B, then B A, ...), `ref_torch_train.py --config C` from the
-reference folder and charlstm's `train()` on the same corpus, shapes and thread count, and prints
-chars/s (median, min, max over the timed steps after warm-up) with the ratio. charlstm is timed
-from one Step event to the next with log_every=1, so window reading, the schedule, events and the
-metrics log are all inside the measurement; evaluation, previews and checkpoints are switched off.
+Runs, back to back and alternating (A B, then B A, ...), the plain PyTorch reference
+`bench/reference/train.py --config C` and charlstm's `train()` on the same corpus, shapes and thread
+count, and prints chars/s (median, min, max over the timed steps after warm-up) with the ratio.
+charlstm is timed from one Step event to the next with log_every=1, so window reading, the schedule,
+events and the metrics log are all inside the measurement; evaluation, previews and checkpoints are
+switched off.
 
-    python bench/train_speed.py --corpus ../shared/corpora/tinyshakespeare.txt \\
-        --ref-dir ../shared/bench --configs S,M,L --rounds 2
+    python bench/train_speed.py --corpus corpora/tinyshakespeare.txt --configs S,M,L --rounds 2
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import machine
+
 CONFIGS = {"S": dict(layers=2, hidden=128, seq=50, batch=50), "M": dict(layers=2, hidden=512, seq=128, batch=64),
            "L": dict(layers=3, hidden=512, seq=128, batch=64)}
 EMBED = 128
+REFERENCE = Path(__file__).resolve().parent / "reference" / "train.py"
 
 
 def stats(xs: list[float]) -> dict:
@@ -66,9 +69,9 @@ print(json.dumps({{"times": times, "threads": torch.get_num_threads(), "torch": 
             "threads": r["threads"], "torch": r["torch"]}
 
 
-def reference_speed(ref_dir: str, corpus: str, name: str, warmup: int, steps: int, threads: int | None) -> dict:
+def reference_speed(script: str, corpus: str, name: str, warmup: int, steps: int, threads: int | None) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
-        cmd = [sys.executable, str(Path(ref_dir) / "ref_torch_train.py"), "--config", name, "--corpus", corpus,
+        cmd = [sys.executable, script, "--config", name, "--corpus", corpus,
                "--warmup", str(warmup), "--steps", str(steps), "--json", f.name]
         if threads:
             cmd += ["--threads", str(threads)]
@@ -81,7 +84,8 @@ def reference_speed(ref_dir: str, corpus: str, name: str, warmup: int, steps: in
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", required=True, help="text file, e.g. tinyshakespeare.txt")
-    ap.add_argument("--ref-dir", required=True, help="folder holding ref_torch_train.py")
+    ap.add_argument("--reference", default=str(REFERENCE),
+                    help="the reference's training script (default: bench/reference/train.py)")
     ap.add_argument("--configs", default="S,M,L")
     ap.add_argument("--rounds", type=int, default=2, help="A B rounds per config")
     ap.add_argument("--warmup", type=int, default=5)
@@ -90,16 +94,18 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", help="charlstm's --precision (auto, fp32, bf16)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    host = machine.describe()
+    print(machine.line(host), flush=True)
     rows = []
     for name in args.configs.split(","):
         cfg = CONFIGS[name]
         for r in range(args.rounds):
             # alternate who goes first, so a machine that drifts slower does not always hurt the same side
             if r % 2 == 0:
-                ref = reference_speed(args.ref_dir, args.corpus, name, args.warmup, args.steps, args.threads)
+                ref = reference_speed(args.reference, args.corpus, name, args.warmup, args.steps, args.threads)
             ours = charlstm_speed(args.corpus, cfg, args.warmup, args.steps, args.threads, args.precision)
             if r % 2 == 1:
-                ref = reference_speed(args.ref_dir, args.corpus, name, args.warmup, args.steps, args.threads)
+                ref = reference_speed(args.reference, args.corpus, name, args.warmup, args.steps, args.threads)
             row = {"config": name, "round": r + 1, "reference": ref, "charlstm": ours,
                    "ratio": ours["chars_per_s"] / ref["chars_per_s"],
                    "gflops": ours["chars_per_s"] * ref["gflop_per_char"]}
@@ -110,7 +116,7 @@ def main() -> None:
                   f"charlstm {row['gflops']:.0f} GFLOP/s  threads {ours['threads']}  precision {args.precision}",
                   flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "cpu": os.cpu_count(),
+        Path(args.json).write_text(json.dumps({"rows": rows, "cpu": os.cpu_count(), "machine": host,
                                                "when": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
 
 

@@ -2,8 +2,9 @@
 
 Under bf16 autocast the matrix products of the LSTM, embedding and output layer run in bfloat16
 while the weights, optimizer state and loss stay in fp32. On CPUs with AMX tile units a bf16 matrix
-product is several times faster than fp32 (measured here at ~2,000 vs ~300 GFLOP/s), and training
-config M runs ~2.5x faster with the same loss per step (bench/RESULTS.md). For small models, or
+product is several times faster than fp32 (~2,000 against ~300 GFLOP/s for a 2048x2048 product on
+two cores of an AMX Xeon, `bench/matmul_peak.py`), and training config M runs ~2.5x faster there
+with the same loss per step (bench/RESULTS.md). For small models, or
 CPUs without AMX, bf16 is no faster or slower; on GPUs cuDNN's recurrent kernels at these sizes
 often gain little over TF32. So `auto` measures instead of guessing: it times a forward and
 backward pass of the actual model on an actual batch in both precisions (on every CPU where the
