@@ -272,8 +272,8 @@ def _validate_record(ckpt: dict, path: Path | str) -> None:
 
 def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None:
     """What only `resume` reads, type-checked before any of it is used: the carried hidden state,
-    the random state, the loss scaler and the optimizer's layout (train.py loads the optimizer state
-    into a throwaway optimizer to check the rest)."""
+    the random state, the loss scaler and the optimizer's layout (training/start.py loads the
+    optimizer state into a throwaway optimizer to check the rest)."""
     if "slim" in ckpt:
         raise CheckpointError(f"{path} is a slim checkpoint (weights only, no optimizer or data position), so it "
                               "cannot be resumed; start from it with `charlstm train CORPUS --init-from "

@@ -168,7 +168,7 @@ Json = Annotated[bool, typer.Option("--json", help="Events as JSON Lines on stdo
 LogEvery = Annotated[int | None, typer.Option("--log-every", min=1, help="Steps between progress reports.",
                                               rich_help_panel=P_OUT)]
 
-# `resume`: leaving these out keeps the run's own setting (see train.RESUME_OVERRIDABLE)
+# `resume`: leaving these out keeps the run's own setting (see training.start.RESUME_OVERRIDABLE)
 KeptSteps, KeptEpochs, KeptTime = (kept(a, "the run's budget") for a in (Steps, Epochs, Time))
 KeptEvalEvery, KeptSaveEvery, KeptSampleEvery, KeptMaxBad, KeptPrecision, KeptLogEvery = (
     kept(a) for a in (EvalEvery, SaveEvery, SampleEvery, MaxBad, Precision, LogEvery))
