@@ -1,10 +1,11 @@
 """Kill a training run with SIGKILL at random moments, resume it each time, until it finishes.
 
 Each round starts `charlstm train` (first) or `charlstm resume` in a subprocess, waits a random
-time after the first progress line, and kills it with SIGKILL. The next round must resume from a
-checkpoint no further back than one save interval before the last step the killed process
-reported. After --kills kills the run is let finish; then every checkpoint must load and the run
-must have reached its step budget.
+time after the first progress line (and, until the run has one, its first checkpoint: a kill before
+that has nothing to resume from and would measure nothing), and kills it with SIGKILL. The next
+round must resume from a checkpoint no further back than one save interval before the last step
+the killed process reported. After --kills kills the run is let finish; then every checkpoint must
+load and the run must have reached its step budget.
 
     python bench/soak.py --kills 12 --corpus corpora/pydocs.txt
 """
@@ -50,7 +51,7 @@ def soak(corpus: str, kills: int, steps: int, save_every: int, seed: int, workdi
         with open(log_path, "w") as log:
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
             if done_kills < kills:
-                while last_step(log_path.read_text()) < 0 and proc.poll() is None:
+                while (last_step(log_path.read_text()) < 0 or not any(run.glob("*.pt"))) and proc.poll() is None:
                     time.sleep(0.02)
                 time.sleep(rng.uniform(0.05, 2.5))
                 if proc.poll() is None:

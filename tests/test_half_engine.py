@@ -42,7 +42,7 @@ def test_stepwise_loss_of_the_plain_stepper_equals_the_models_own_forward():
 
 @needs_fbgemm
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_half_weight_steps_stay_close_to_fp32_and_their_loss_within_0002(cell):
+def test_half_weight_steps_stay_close_to_fp32_and_their_loss_within_00005(cell):
     m, tok = sharp_model(cell)
     state = m.init_state(3)
     fast, half = FastStepper(m, state), HalfWeightStepper(m, state)
@@ -57,7 +57,9 @@ def test_half_weight_steps_stay_close_to_fp32_and_their_loss_within_0002(cell):
     assert max(diffs) > 0  # the weights really were rounded: this is not the fp32 path under another name
     text = torch.randint(tok.vocab_size, (2001,))
     full, halved = stepwise_loss(FastStepper, m, text, 8), stepwise_loss(HalfWeightStepper, m, text, 8)
-    assert abs(full - halved) < 0.002
+    # README: on the real model fp16 weights give "the same validation loss as fp32 to 5 decimals"; this model's
+    # weights are 4x the init, so rounding shows more: 1.2e-5 (lstm), 1.5e-5 (gru), 1.1e-4 (rnn) measured
+    assert abs(full - halved) < 0.0005, abs(full - halved)
 
 
 @needs_fbgemm

@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
+import onnxscript  # noqa: F401  (a declared test dependency: the export needs it, so a missing one is an error)
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -19,13 +22,8 @@ from typer.testing import CliRunner
 from charlstm import checkpoint
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.model import CharLSTM
+from charlstm.onnxexport import SAMPLER, export_onnx, names
 from charlstm.tokenizer import CharTokenizer
-
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
-from charlstm.onnxexport import SAMPLER, export_onnx, names  # noqa: E402
 
 TEXT = "the cat sat on the mat.\nA dog? No: a frog!\n"
 

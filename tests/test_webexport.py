@@ -1,6 +1,8 @@
 """The exported web page in headless Chromium, opened from file://: its logits equal torch's for
-every cell, and at temperature 0 it writes what `charlstm sample --temp 0` writes. Selenium drives
-the system chromium through the system chromedriver and downloads nothing."""
+every cell, at temperature 0 it writes what `charlstm sample --temp 0` writes, and at a temperature
+above 0 (with and without top-p) every character it draws is the one its seeded generator's number
+picks from torch's probabilities. Selenium drives the system chromium through the system chromedriver
+and downloads nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 from test_onnxexport import checkpoint_dict
 from typer.testing import CliRunner
 
@@ -22,8 +26,6 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 def browser():
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu"):
@@ -38,8 +40,9 @@ def open_page(driver, folder: Path) -> None:
     assert driver.execute_script("return document.body.dataset.state") == "ready"
 
 
-def generate_on_page(driver, prime: str, length: int, temp: str = "0", timeout: float = 120) -> str:
-    for field, value in (("prime", prime), ("length", str(length)), ("temp", temp), ("seed", "1")):
+def generate_on_page(driver, prime: str, length: int, temp: str = "0", timeout: float = 120, seed: str = "1",
+                     topp: str = "1") -> str:
+    for field, value in (("prime", prime), ("length", str(length)), ("temp", temp), ("seed", seed), ("topp", topp)):
         driver.execute_script("document.getElementById(arguments[0]).value = arguments[1]", field, value)
     driver.find_element("id", "go").click()
     end = time.monotonic() + timeout
@@ -76,6 +79,72 @@ def test_page_at_temperature_0_writes_what_charlstm_sample_writes(browser, tmp_p
     open_page(browser, tmp_path / "web")
     assert generate_on_page(browser, prime, 150) + "\n" == ref.stdout
     assert len(set(ref.stdout)) > 3
+
+
+def mulberry32(seed: int):
+    """The page's generator of uniform numbers (rnn.js `uniforms`), in Python: the same seed, the same numbers."""
+    a = seed & 0xFFFFFFFF
+    while True:
+        a = (a + 0x6D2B79F5) & 0xFFFFFFFF
+        t = ((a ^ (a >> 15)) * (a | 1)) & 0xFFFFFFFF
+        t ^= (t + ((t ^ (t >> 7)) * (t | 61))) & 0xFFFFFFFF
+        yield ((t ^ (t >> 14)) & 0xFFFFFFFF) / 4294967296
+
+
+def test_page_generator_is_mulberry32(browser, tmp_path):
+    export_web(checkpoint_dict("rnn"), tmp_path / "web")
+    open_page(browser, tmp_path / "web")
+    for seed in (0, 1, 12345, 2**32 - 1):
+        got = browser.execute_script("const r = CharRNN.uniforms(arguments[0]); return Array.from({length: 6}, r)",
+                                     seed)
+        want = [u for u, _ in zip(mulberry32(seed), range(6))]
+        assert got == want, seed
+        assert len(set(got)) == 6 and all(0 <= u < 1 for u in got)
+
+
+def allowed_picks(logits: torch.Tensor, temperature: float, top_p: float, u: float, tol: float = 1e-6) -> set[int]:
+    """The ids the page's `pick` may return for `logits` and the uniform number `u`: the one whose
+    share of the cumulative probability holds u, and a neighbour when u lies within `tol` of their
+    border (the page's float32-weight arithmetic and torch's differ by ~1e-6)."""
+    p = torch.softmax(logits.double() / temperature, -1)
+    if top_p < 1:
+        order = sorted(range(len(p)), key=lambda i: (-p[i].item(), i))
+        held, keep = 0.0, []
+        for i in order:
+            if held >= top_p:
+                break
+            keep.append(i)
+            held += p[i].item()
+        mask = torch.zeros_like(p)
+        mask[keep] = 1
+        p = p * mask / p[keep].sum()
+    cum = torch.cumsum(p, 0)
+    lo = torch.cat([torch.zeros(1, dtype=p.dtype), cum[:-1]])
+    return {i for i in range(len(p)) if p[i] > 0 and lo[i] - tol <= u < cum[i] + tol}
+
+
+@pytest.mark.parametrize("temp, topp, seed", [("0.8", "1", "7"), ("1.5", "0.9", "2024")])
+def test_page_at_temperature_above_0_draws_each_character_from_torchs_probabilities(browser, tmp_path, temp, topp,
+                                                                                     seed):
+    ckpt = checkpoint_dict("lstm")
+    export_web(ckpt, tmp_path / "web")
+    open_page(browser, tmp_path / "web")
+    prime, n = "the ", 300
+    text = generate_on_page(browser, prime, n, temp=temp, seed=seed, topp=topp)
+    assert text.startswith(prime) and len(text) == len(prime) + n
+    model, tok = checkpoint.build_model(ckpt)
+    assert set(text) <= set(tok.chars)
+    ids = tok.encode(text)
+    with torch.no_grad():
+        logits = model(torch.tensor([ids]))[0][0]  # logits[k] is the prediction after ids[: k + 1]
+    draws = mulberry32(int(seed))
+    for k in range(len(prime), len(ids)):
+        u = next(draws)
+        assert ids[k] in allowed_picks(logits[k - 1], float(temp), float(topp), u), (k, text[: k + 1])
+    # the same seed writes the same text; another seed, another text; temperature 0, the greedy text
+    assert generate_on_page(browser, prime, n, temp=temp, seed=seed, topp=topp) == text
+    assert generate_on_page(browser, prime, n, temp=temp, seed=str(int(seed) + 1), topp=topp) != text
+    assert generate_on_page(browser, prime, n, temp="0", seed=seed, topp=topp) != text
 
 
 def test_page_says_which_prime_characters_it_does_not_know(browser, tmp_path):
