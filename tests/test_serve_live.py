@@ -12,12 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+import httpx  # declared test dependencies: a missing one fails, never skips
 import pytest
-
-pytest.importorskip("starlette")
-uvicorn = pytest.importorskip("uvicorn")
-httpx = pytest.importorskip("httpx")
-
+import starlette  # noqa: F401
+import uvicorn
 from test_serve_support import cli_sample, events, shared_runs, text_of  # noqa: E402
 
 from charlstm.serve import create_app  # noqa: E402
@@ -127,9 +125,8 @@ def test_ctrl_c_stops_the_server_and_ends_its_generations(root):
 
 @pytest.fixture
 def browser(monkeypatch):
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium")
-    webdriver = pytest.importorskip("selenium.webdriver")
+    assert CHROMIUM.exists(), "no /usr/bin/chromium: apt-get install chromium chromium-driver (.ci/run does)"
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     monkeypatch.setenv("SE_OFFLINE", "true")  # selenium manager: never download a driver or a browser
     opts = webdriver.ChromeOptions()

@@ -21,8 +21,8 @@ def invoke(*args):
 @pytest.fixture
 def served(monkeypatch):
     """What the command would serve: the app and the socket, instead of serving."""
-    pytest.importorskip("starlette")
-    pytest.importorskip("uvicorn")
+    import starlette  # noqa: F401  (declared test dependencies)
+    import uvicorn as _uvicorn  # noqa: F401
     got = {}
 
     def fake_run(uvicorn, app_, sock):
@@ -62,7 +62,7 @@ def test_runs_named_on_the_command_line_and_the_starter_are_offered(served, tmp_
     run = tmp_path / "elsewhere"
     run.mkdir()
     (run / runs.BEST).write_bytes(b"not read until asked for")
-    starter = pytest.importorskip("charlstm.starter")
+    from charlstm import starter
     monkeypatch.setattr(starter, "path", lambda: tmp_path / "starter.pt")
     r = invoke(run, "--root", tmp_path / "root", "--port", 0)
     assert r.exit_code == 0, r.output
