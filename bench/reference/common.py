@@ -92,6 +92,31 @@ class Lanes:
         return self.inputs[:, start:start + self.seq], self.targets[:, start:start + self.seq], start == 0
 
 
+class Trainer:
+    """One plain training step per call: the next window, forward with the carried state (dropped when
+    the lanes start over), cross-entropy, backward, clip at 5, the optimizer's step, the state
+    detached. Returns the window's loss; `losses` keeps them all."""
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, lanes: Lanes, vocab: int):
+        self.model, self.opt, self.lanes, self.vocab = model, opt, lanes, vocab
+        self.state = None
+        self.losses: list[float] = []
+
+    def __call__(self) -> float:
+        x, y, fresh = self.lanes.next()
+        if fresh:
+            self.state = None
+        self.opt.zero_grad(set_to_none=True)
+        logits, state = self.model(x, self.state)
+        loss = F.cross_entropy(logits.reshape(-1, self.vocab), y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.opt.step()
+        self.state = tuple(s.detach() for s in state)
+        self.losses.append(loss.item())
+        return self.losses[-1]
+
+
 @torch.inference_mode()
 def val_loss(model: nn.Module, ids: torch.Tensor, vocab: int, lanes: int = 64, window: int = 256) -> float:
     """Mean cross-entropy in nats/char over every validation target (len(ids) - 1 of them): the ids in

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import common as ref
 import torch
-from torch.nn import functional as F
 
 
 def main() -> None:
@@ -68,25 +67,12 @@ def main() -> None:
             "flops_per_char_train": train_flops, "steps_per_epoch": lanes.windows, "loadavg_start": ref.loadavg()}
     print(json.dumps(info), flush=True)
 
-    state = None
-    step_losses: list[float] = []
+    step = ref.Trainer(model, opt, lanes, V)
 
     def one_step() -> float:
-        nonlocal state
-        x, y, fresh = lanes.next()
-        if fresh:
-            state = None
-        opt.zero_grad(set_to_none=True)
-        logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        state = (state[0].detach(), state[1].detach())
-        value = loss.item()
-        step_losses.append(value)
+        value = step()
         if args.losses:
-            print(f"step {len(step_losses)} loss {value:.6f}", flush=True)
+            print(f"step {len(step.losses)} loss {value:.6f}", flush=True)
         return value
 
     if args.budget_min is None:
@@ -101,7 +87,7 @@ def main() -> None:
         cps = chars_per_step / st["median"]
         result = {**info, "mode": "throughput", "warmup": args.warmup, "step_s": st, "chars_per_s_median": cps,
                   "chars_per_s_min": chars_per_step / st["max"], "chars_per_s_max": chars_per_step / st["min"],
-                  "gflops_achieved": cps * train_flops / 1e9, "last_loss": step_losses[-1], "losses": step_losses,
+                  "gflops_achieved": cps * train_flops / 1e9, "last_loss": step.losses[-1], "losses": step.losses,
                   "loadavg_end": ref.loadavg()}
         tag = f"{args.config}/nn{'/no-mkldnn' if args.no_mkldnn else ''} thr={torch.get_num_threads()}"
         print(f"[{tag}] step median {st['median'] * 1e3:.1f} ms (min {st['min'] * 1e3:.1f}, max "
