@@ -125,7 +125,8 @@ def test_ctrl_c_stops_the_server_and_ends_its_generations(root):
 
 @pytest.fixture
 def browser(monkeypatch):
-    assert CHROMIUM.exists(), "no /usr/bin/chromium: apt-get install chromium chromium-driver (.ci/run does)"
+    if not CHROMIUM.exists():  # not in tests/allowed_skips.txt: .ci/run installs it, so CI fails without it
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     monkeypatch.setenv("SE_OFFLINE", "true")  # selenium manager: never download a driver or a browser
