@@ -32,7 +32,7 @@ TRAIN_FIELDS = ("batch_size", "seq_len", "lr", "weight_decay", "plateau")
 PRESETS: dict[str, dict] = {
     "tiny": dict(layers=1, hidden=128, embed=32, dropout=0.0, weight_drop=0.0, batch_size=32, seq_len=64,
                  lr=3e-3, weight_decay=0.0, plateau=3),
-    # weight drop 0.3: 5-minute CPU run on 250k characters 1.42 vs 1.51 without (bench/RESULTS.md)
+    # weight drop 0.3, as `medium` (bench/RESULTS.md, "Weight drop": no reproducible figure for `small` itself)
     "small": dict(layers=2, hidden=256, embed=64, dropout=0.1, weight_drop=0.3, batch_size=64, seq_len=128,
                   lr=3e-3, weight_decay=0.0, plateau=3),
     # weight drop 0.3: 10-minute CPU run on tiny shakespeare 1.4190 vs 1.4381 without; weight decay 0.1 on
