@@ -2,7 +2,7 @@
 
 For each engine (`--engines`, default fast and fp16) prints batch-1 chars/s (median of --reps runs
 of --n characters after a warm-up) and the loss in nats/char that the engine's own arithmetic gives
-on the last 10% of the corpus, read one step at a time in 64 lanes (`stepper.stepwise_loss`), with
+on the last 10% of the corpus, read one step at a time in 64 lanes (`engine.stepwise_loss`), with
 its difference from the fast (fp32) engine. The promise checked: an engine whose numbers differ from
 fp32 stays within 0.002 nats of it.
 
@@ -20,19 +20,19 @@ import machine
 import torch
 
 from charlstm import api
-from charlstm.sample import SampleConfig, generate
-from charlstm.stepper import FastStepper, HalfWeightStepper, PlainStepper, stepwise_loss
+from charlstm.sampling.engines import FastEngine, HalfWeightEngine, PlainEngine, stepwise_loss
+from charlstm.sampling.generate import SampleConfig, generate
 
-STEPPERS = {"plain": PlainStepper, "fast": FastStepper, "fp16": HalfWeightStepper}
+STEPPERS = {"plain": PlainEngine, "fast": FastEngine, "fp16": HalfWeightEngine}
 
 
 def speed(model, tok, engine: str, n: int, reps: int) -> float:
-    for _ in generate(model, tok, SampleConfig(length=200, seed=0), path=engine):
+    for _ in generate(model, tok, SampleConfig(length=200, seed=0), engine=engine):
         pass
     rates = []
     for _ in range(reps):
         t = time.perf_counter()
-        for _ in generate(model, tok, SampleConfig(length=n, seed=0), path=engine):
+        for _ in generate(model, tok, SampleConfig(length=n, seed=0), engine=engine):
             pass
         rates.append(n / (time.perf_counter() - t))
     return sorted(rates)[len(rates) // 2]

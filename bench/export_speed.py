@@ -27,11 +27,11 @@ import onnxruntime as ort
 import torch
 
 from charlstm.config import ModelConfig, TrainConfig
+from charlstm.export.onnxfile import SAMPLER, export_onnx
+from charlstm.export.webpage import export_web
 from charlstm.model import CharLSTM
-from charlstm.onnxexport import SAMPLER, export_onnx
-from charlstm.sample import SampleConfig, generate
+from charlstm.sampling.generate import SampleConfig, generate
 from charlstm.tokenizer import CharTokenizer
-from charlstm.webexport import export_web
 
 SHAPES = {"tiny": (1, 32, 16), "S": (2, 128, 128), "M": (2, 512, 128), "L": (3, 512, 128)}  # layers, hidden, embed
 
@@ -41,12 +41,12 @@ def stats(rates: list[float]) -> dict:
 
 
 def torch_rate(model, tok, n: int, reps: int) -> dict:
-    for _ in generate(model, tok, SampleConfig(length=200, seed=0), path="fast"):
+    for _ in generate(model, tok, SampleConfig(length=200, seed=0), engine="fast"):
         pass
     rates = []
     for _ in range(reps):
         t = time.perf_counter()
-        for _ in generate(model, tok, SampleConfig(length=n, temperature=1.0, seed=0), path="fast"):
+        for _ in generate(model, tok, SampleConfig(length=n, temperature=1.0, seed=0), engine="fast"):
             pass
         rates.append(n / (time.perf_counter() - t))
     return stats(rates)

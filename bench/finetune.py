@@ -80,7 +80,7 @@ def curves(args: argparse.Namespace) -> None:
 
 
 def lr(args: argparse.Namespace) -> None:
-    from charlstm import checkpoint, starter
+    from charlstm.store import checkpoint, starter
     peak = checkpoint.load(starter.path())["train_config"]["lr"]
     print("| corpus | lr share | lr | schedule | warm-up | val at 0 | best val |")
     print("|---|---|---|---|---|---|---|")

@@ -198,7 +198,7 @@ def throughput(corpus: str) -> dict:
 def sampling() -> dict:
     from charlstm.config import ModelConfig
     from charlstm.model import CharLSTM
-    from charlstm.sample import SampleConfig, generate, generate_text
+    from charlstm.sampling.generate import SampleConfig, generate, generate_text
     from charlstm.tokenizer import CharTokenizer
 
     tok = CharTokenizer([chr(32 + i) for i in range(65)])
@@ -210,13 +210,13 @@ def sampling() -> dict:
     for batch in (1, 8):
         for path in ("plain", "fast", "graph"):
             n = 4000 if path != "plain" else 1000
-            for _ in generate(model, tok, SampleConfig(length=100, seed=0, num_samples=batch), path=path):
+            for _ in generate(model, tok, SampleConfig(length=100, seed=0, num_samples=batch), engine=path):
                 pass
             rates = []
             for _ in range(3):
                 torch.cuda.synchronize()
                 t = time.perf_counter()
-                for _ in generate(model, tok, SampleConfig(length=n, seed=1, num_samples=batch), path=path):
+                for _ in generate(model, tok, SampleConfig(length=n, seed=1, num_samples=batch), engine=path):
                     pass
                 rates.append(batch * n / (time.perf_counter() - t))
             rows.append({"batch": batch, "path": path, "chars_s": round(sorted(rates)[1])})
@@ -224,7 +224,7 @@ def sampling() -> dict:
     same = {}
     for temp in (1.0, 0.8):
         cfg = SampleConfig(length=2000, temperature=temp, seed=7, num_samples=2)
-        texts = {p: generate_text(model, tok, cfg, "THE ", path=p) for p in ("plain", "fast", "graph")}
+        texts = {p: generate_text(model, tok, cfg, "THE ", engine=p) for p in ("plain", "fast", "graph")}
         same[f"temp{temp:g}"] = {"fast==plain": texts["fast"] == texts["plain"],
                                  "graph==fast": texts["graph"] == texts["fast"],
                                  "first_mismatch_graph_vs_plain": next(

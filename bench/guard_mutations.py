@@ -40,7 +40,7 @@ def forget_bias() -> None:
 
 
 def slow_train() -> None:
-    import charlstm.loop as loop
+    import charlstm.training.loop as loop
     compute = loop.compute_loss
 
     def patched(model, x, y, state, precision="fp32"):
@@ -51,13 +51,13 @@ def slow_train() -> None:
 
 
 def slow_sample() -> None:
-    from charlstm.stepper import FastStepper
-    step = FastStepper.__call__
+    from charlstm.sampling.engines import FastEngine
+    step = FastEngine.__call__
 
     def patched(self, ids):
         step(self, ids)
         return step(self, ids)
-    FastStepper.__call__ = patched
+    FastEngine.__call__ = patched
 
 
 def main() -> None:

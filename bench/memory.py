@@ -50,7 +50,7 @@ def main() -> None:
             for _ in range(args.size_mb * 10**6 // len(data) + 1):
                 f.write(data)
         size = big.stat().st_size
-        encode = [sys.executable, "-c", "import sys; from pathlib import Path; from charlstm.corpus import "
+        encode = [sys.executable, "-c", "import sys; from pathlib import Path; from charlstm.data.corpus import "
                   "prepare_corpus; prepare_corpus([sys.argv[1]], Path(sys.argv[2]))", str(big), str(Path(d) / "enc")]
         wall, rss_enc, _ = run(encode)
         train = [sys.executable, "-m", "charlstm", "train", "--steps", str(args.steps), "--eval-every",

@@ -24,7 +24,7 @@ import torch
 
 from charlstm.config import ModelConfig
 from charlstm.model import CharLSTM
-from charlstm.sample import SampleConfig, generate
+from charlstm.sampling.generate import SampleConfig, generate
 from charlstm.tokenizer import CharTokenizer
 
 SHAPES = {"S": (2, 128), "M": (2, 512), "L": (3, 512)}
@@ -33,12 +33,12 @@ REFERENCE = Path(__file__).resolve().parent / "reference" / "sample.py"
 
 def rate(model, tok, batch: int, n: int, path: str, reps: int) -> dict:
     cfg = SampleConfig(length=n, temperature=1.0, seed=0, num_samples=batch)
-    for _ in generate(model, tok, SampleConfig(length=200, seed=0, num_samples=batch), path=path):
+    for _ in generate(model, tok, SampleConfig(length=200, seed=0, num_samples=batch), engine=path):
         pass
     rates = []
     for _ in range(reps):
         t = time.perf_counter()
-        for _ in generate(model, tok, cfg, path=path):
+        for _ in generate(model, tok, cfg, engine=path):
             pass
         rates.append(batch * n / (time.perf_counter() - t))
     rates.sort()

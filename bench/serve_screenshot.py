@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--size", default="1280x900", help="window size, WIDTHxHEIGHT")
     args = ap.parse_args()
     proc, url = start_server(args.run, args.root)
-    from charlstm import runs
+    from charlstm.store import runs
     found = runs.locate(args.run, Path(args.root))
     args.run_id = runs.name_of(found, Path(args.root)) if Path(found).resolve().is_relative_to(
         Path(args.root).resolve()) else args.run

@@ -27,10 +27,10 @@ import httpx
 import machine
 import torch
 
-from charlstm import checkpoint as ck
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.model import CharLSTM
-from charlstm.sample import SampleConfig, generate
+from charlstm.sampling.generate import SampleConfig, generate
+from charlstm.store import checkpoint as ck
 from charlstm.tokenizer import CharTokenizer
 
 TARGET_FIRST_MS, TARGET_RATE = 150, 2000
@@ -95,7 +95,7 @@ def library_rate(model: CharLSTM, n: int, reps: int) -> float:
     rates = []
     for rep in range(reps):
         t = time.perf_counter()
-        for _ in generate(model, tok, SampleConfig(length=n, seed=rep), path="fast"):
+        for _ in generate(model, tok, SampleConfig(length=n, seed=rep), engine="fast"):
             pass
         rates.append(n / (time.perf_counter() - t))
     return median(rates)

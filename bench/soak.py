@@ -70,7 +70,7 @@ def soak(corpus: str, kills: int, steps: int, save_every: int, seed: int, workdi
             finished = True
         elif rc != -signal.SIGKILL:
             raise SystemExit(f"round ended with exit code {rc}:\n{text[-2000:]}")
-    from charlstm import checkpoint
+    from charlstm.store import checkpoint
     loaded = {p.name: checkpoint.load(p)["step"] for p in sorted(run.glob("*.pt"))}
     if loaded.get("last.pt") != steps:
         raise SystemExit(f"run did not reach {steps} steps: {loaded}")

@@ -1,7 +1,7 @@
-"""Where a batch-1 sampling step goes: each stepper's whole step against its weight products alone.
+"""Where a batch-1 sampling step goes: each engine's whole step against its weight products alone.
 
 Builds the 2x512 model (embed 128, 65 characters, random weights: timing does not depend on
-training), then for the fp32 fast stepper and the fp16-weight stepper, twice each, times 2,000
+training), then for the fp32 fast engine and the fp16-weight engine, twice each, times 2,000
 steps of `__call__` and 2,000 rounds of its four products (`input_term`, `recurrent` for both
 layers, `output`) on their own. The difference is the element-wise work and Python of a step.
 
@@ -17,7 +17,7 @@ import torch
 
 from charlstm.config import ModelConfig
 from charlstm.model import CharLSTM
-from charlstm.stepper import FastStepper, HalfWeightStepper
+from charlstm.sampling.engines import FastEngine, HalfWeightEngine
 
 
 def per_call_us(fn, n: int = 2000) -> float:
@@ -34,7 +34,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = CharLSTM(ModelConfig(vocab_size=65, embed=128, hidden=512, layers=2)).eval()
     ids, x = torch.zeros(1, dtype=torch.long), torch.randn(1, 512)
-    for cls in (FastStepper, HalfWeightStepper) * 2:
+    for cls in (FastEngine, HalfWeightEngine) * 2:
         s = cls(model, model.init_state(1))
         step = per_call_us(lambda s=s: s(ids))
         products = per_call_us(lambda s=s: (s.input_term(1, x), s.recurrent(0, x), s.recurrent(1, x), s.output(x)))

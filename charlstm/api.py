@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, runs
 from .config import ModelConfig, TrainConfig, parse_duration
 from .devices import resolve_device
 from .events import Alert, Eval, Event, Sample, Skipped, Started, Step, Stopped
 from .model import CharLSTM
+from .store import checkpoint, runs
 from .tokenizer import CharTokenizer
 from .training.start import train
 

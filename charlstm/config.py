@@ -8,11 +8,11 @@ nothing of torch, files or the terminal.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .values import MAX_SEED, is_finite_number
 
 CELLS = ("lstm", "gru", "rnn")
 OPTIMIZERS = ("adam", "adamw")
@@ -22,7 +22,6 @@ DEFAULT_TIME_S = 600.0  # budget when the user gives none of --steps/--epochs/--
 
 
 MAX_PARAMS = 1_000_000_000  # 4 GB of fp32 weights (16 GB with Adam's state): beyond any model this tool trains
-MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64 bits
 
 
 def _check(ok: bool, message: str) -> None:
@@ -46,7 +45,7 @@ def _check_types(obj) -> None:
             ok = isinstance(v, (int, float)) and not isinstance(v, bool)
         else:
             ok, numbers = isinstance(v, str), ()
-        ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in numbers)
+        ok = ok and all(is_finite_number(x) for x in numbers)
         _check(ok, f"--{_opt(f.name)} must be a finite {kind.split(' ')[0].split('[')[0]}, got {v!r}")
 
 
@@ -102,7 +101,7 @@ class TrainConfig:
     min_lr: float = 2e-4  # floor of the decaying schedules
     optimizer: str = "adamw"
     weight_decay: float = 0.0
-    schedule: str = "wsd"  # measured best at 5 min on tiny shakespeare (bench/RESULTS.md)
+    schedule: str = "wsd"  # measured best at 5 minutes on tiny shakespeare (bench/RESULTS.md)
     warmup: int = 0  # steps of linear learning-rate warm-up (0: measured best for the defaults)
     clip: float = 5.0  # max global gradient norm; 0 turns clipping off
     steps: int | None = None

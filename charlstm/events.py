@@ -67,7 +67,7 @@ class Sample:
 class Saved:
     step: int
     path: str
-    reason: str  # "periodic", "best", "final", "interrupted"
+    reason: str  # "periodic", "best", "final", "interrupted", "nonfinite"
 
 
 @dataclass(frozen=True, kw_only=True)

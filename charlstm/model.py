@@ -39,9 +39,8 @@ class CharLSTM(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden, c.vocab_size)
         # No forget-gate bias of 1 (Jozefowicz et al. 2015): measured here it made validation loss
-        # worse at equal steps (2.2842 vs 2.2383 after 300 steps of --preset tiny on corpora/pydocs.txt,
-        # tests/test_guards.py; bench/RESULTS.md, "CI guards"), so the LSTM keeps PyTorch's
-        # uniform(-1/sqrt(H), 1/sqrt(H)) initialisation.
+        # worse at equal steps (tests/test_guards.py holds the bound; bench/RESULTS.md, "CI guards"),
+        # so the LSTM keeps PyTorch's uniform(-1/sqrt(H), 1/sqrt(H)) initialisation.
 
     @property
     def state_size(self) -> int:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import charlstm
-from charlstm import loop as loop_mod
 from charlstm.api import fit, load
+from charlstm.training import loop as loop_mod
 
 TINY = dict(hidden=16, embed=8, layers=1, dropout=0.0, weight_drop=0.0, batch_size=4, seq_len=16, lr=1e-2,
             eval_every=5, eval_chars=None, log_every=1, sample_every=0, save_every=None, save_every_time=None,

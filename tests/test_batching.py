@@ -9,10 +9,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from charlstm.batching import lane_length, num_windows, window, window_spans
-from charlstm.corpus import check_trainable, split
+from charlstm.data.corpus import check_trainable, split
+from charlstm.data.tokenfile import Tokens
+from charlstm.data.windows import lane_length, num_windows, window, window_spans
 from charlstm.errors import CorpusError
-from charlstm.tokenfile import Tokens
 
 
 def lanes_of(text, B, T):
@@ -69,8 +69,8 @@ def test_file_backed_tokens_read_the_same_as_memory(tmp_path):
 READ_A_BIG_FILE = """\
 import sys
 import numpy as np
-from charlstm.batching import lane_length, num_windows, window
-from charlstm.tokenfile import Tokens
+from charlstm.data.windows import lane_length, num_windows, window
+from charlstm.data.tokenfile import Tokens
 
 
 def status_mb(key):

@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import TINY_MODEL
 
-from charlstm import checkpoint
 from charlstm.errors import CheckpointError
+from charlstm.store import checkpoint
 from charlstm.training.start import train
 
 PACKAGE = Path(__file__).resolve().parent.parent / "charlstm"
@@ -73,7 +73,7 @@ def test_sigkill_between_write_and_rename(run_dir):
     path = run_dir / "last.pt"
     before = path.read_bytes()
     code = (
-        "import os, signal, sys; from pathlib import Path; from charlstm import checkpoint\n"
+        "import os, signal, sys; from pathlib import Path; from charlstm.store import checkpoint\n"
         "p = Path(sys.argv[1]); ck = checkpoint.load(p); ck['step'] = 999\n"
         "os.replace = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)\n"
         "checkpoint.save(ck, p)\n")
@@ -126,7 +126,7 @@ def unsafe_loading(package: Path) -> tuple[list[str], list[str]]:
 def test_no_unsafe_loading_anywhere_in_the_package():
     offenders, loaders = unsafe_loading(PACKAGE)
     assert offenders == []
-    assert loaders == ["checkpoint.py"]  # one loader
+    assert loaders == ["store/checkpoint.py"]  # one loader
     assert len(list(PACKAGE.rglob("*.py"))) > len(list(PACKAGE.glob("*.py")))  # the walk reaches cli/ and below
 
 
@@ -196,7 +196,7 @@ def test_checkpoints_written_before_the_layout_change_still_load():
     # written by charlstm at commit 1391657 (before the cli/ package and runs.py): a 1x12 LSTM after
     # 6 steps; the text below is what that version's `charlstm sample --temp 0.8 --seed 3 -n 40
     # --prime "The "` printed for it
-    from charlstm.sample import SampleConfig, generate_text
+    from charlstm.sampling.generate import SampleConfig, generate_text
     ck = checkpoint.load(OLD)
     assert ck["step"] == 6 and ck["charlstm_version"] == "0.1.0"
     model, tok = checkpoint.build_model(ck)
@@ -213,7 +213,7 @@ def test_a_real_full_disk_is_one_error_and_the_old_checkpoint_stays(run_dir):
     # a child process whose files may not grow past 64 KiB: torch.save fails inside its zip writer
     path = run_dir / "last.pt"
     before = path.read_bytes()
-    code = ("import resource, signal, sys; from pathlib import Path; from charlstm import checkpoint\n"
+    code = ("import resource, signal, sys; from pathlib import Path; from charlstm.store import checkpoint\n"
             "from charlstm.errors import CheckpointError\n"
             "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process\n"
             "p = Path(sys.argv[1]); ck = checkpoint.load(p); ck['pad'] = bytes(1 << 20)\n"
@@ -280,7 +280,7 @@ def test_crafted_checkpoints_are_one_clear_error_before_anything_is_allocated(ru
     change, message = CRAFTED[case]
     bad = tmp_path / "crafted.pt"
     torch.save(_crafted(checkpoint.load(run_dir / "last.pt"), change), bad)
-    code = ("import sys, time; from charlstm import checkpoint\n"
+    code = ("import sys, time; from charlstm.store import checkpoint\n"
             "from charlstm.errors import CheckpointError\n"
             # VmHWM: this process's peak resident memory (ru_maxrss would carry the forking parent's over exec)
             "def mb(key):\n"
@@ -324,7 +324,7 @@ SAVE_UNDER_SIGNAL = """
 import glob, os, signal, sys, threading, time
 from pathlib import Path
 import torch
-from charlstm import checkpoint
+from charlstm.store import checkpoint
 torch.set_num_threads(2)
 (torch.randn(500, 500) @ torch.randn(500, 500)).sum()  # torch's worker threads exist, as in training
 path = Path(sys.argv[1])

@@ -89,7 +89,7 @@ def test_sigterm_on_one_rank_stops_every_rank_at_the_same_step(tmp_path, corpus_
 
 NAN_ON_RANK_1 = """
 import os
-import charlstm.loop as t
+import charlstm.training.loop as t
 real, calls = t.compute_loss, [0]
 
 def flaky(model, x, y, state, precision="fp32"):

@@ -8,9 +8,9 @@ import torch
 
 from charlstm.config import ModelConfig
 from charlstm.errors import ConfigError
-from charlstm.finetune import count_chars, extend_weights, extended_config, plan_vocab
 from charlstm.model import CharLSTM
 from charlstm.tokenizer import CharTokenizer
+from charlstm.training.finetune import count_chars, extend_weights, extended_config, plan_vocab
 
 OLD = CharTokenizer("abc \n", "NFKC")  # ids: '\n' 0, ' ' 1, 'a' 2, 'b' 3, 'c' 4
 

@@ -6,11 +6,12 @@ import pytest
 import torch
 from conftest import TINY_MODEL
 
-from charlstm import checkpoint, slim
 from charlstm.errors import CheckpointError, ConfigError
-from charlstm.evaluate import evaluate
 from charlstm.events import Eval, Started, Step
+from charlstm.export import slim
+from charlstm.store import checkpoint
 from charlstm.tokenizer import CharTokenizer
+from charlstm.training.evaluate import evaluate
 from charlstm.training.start import resume, train
 
 NEW_TEXT = ("Über den Wolken: the lamp was lit, and ñandú birds ran across the bay.\n"
@@ -59,14 +60,15 @@ def test_old_ids_kept_new_characters_appended_and_the_first_eval_is_the_parent_o
 
 def test_zero_shot_loss_is_the_parent_model_with_mean_rows(parent, new_file, tmp_path, tiny_config):
     """Known answer: the step-0 loss equals the grown parent evaluated by hand on the same ids."""
-    from charlstm import finetune
+    from charlstm.data.tokenfile import Tokens
     from charlstm.model import CharLSTM
-    from charlstm.tokenfile import Tokens
+    from charlstm.training import finetune
     events = fine_tune(parent, new_file, tmp_path / "ft", tiny_config)
     zero = next(e for e in events if isinstance(e, Eval)).val_loss
     old_ck = checkpoint.load(parent / "best.pt")
     new_ck = checkpoint.load(tmp_path / "ft" / "last.pt")
-    cfg, weights = finetune.start_weights(old_ck, new_ck["model_config"]["vocab_size"], {})
+    cfg = finetune.grown_config(old_ck, new_ck["model_config"]["vocab_size"], {})
+    weights = finetune.grown_weights(old_ck, new_ck["model_config"]["vocab_size"])
     net = CharLSTM(cfg)
     net.load_state_dict(weights)
     ids = Tokens(path=tmp_path / "ft" / "tokens.bin", dtype=__import__("numpy").uint8)
@@ -134,7 +136,7 @@ def test_a_fine_tuned_run_resumes_exactly(parent, new_file, tmp_path, tiny_confi
 
 def test_fine_tuning_defaults_and_what_the_user_gives(parent, new_file, tmp_path, tiny_config):
     from charlstm.config import TrainConfig
-    from charlstm.sizing import FINE_TUNE
+    from charlstm.training.sizing import FINE_TUNE
     events = fine_tune(parent, new_file, tmp_path / "d", tiny_config, config=TrainConfig(
         steps=3, eval_every=10, sample_every=0, precision="fp32", eval_chars=None))
     cfg = events[0].train_config
@@ -151,11 +153,11 @@ def test_fine_tuning_defaults_and_what_the_user_gives(parent, new_file, tmp_path
                      config=tiny_config(steps=3, lr=5e-3, schedule="constant"))
     assert kept[0].train_config["lr"] == 5e-3 and kept[0].train_config["schedule"] == "constant"
     assert any("your --lr, --schedule kept" in n for n in kept[0].notes)
-    from charlstm.training.start import _fine_tune_config
-    cfg, note = _fine_tune_config(TrainConfig(lr=4e-3), TrainConfig(), set())  # no budget given
+    from charlstm.training.plan import fine_tune_config
+    cfg, note = fine_tune_config(TrainConfig(lr=4e-3), TrainConfig(), set())  # no budget given
     assert cfg.budget == {"time": FINE_TUNE["time"]} and cfg.lr == pytest.approx(4e-3 * FINE_TUNE["lr_share"])
     assert "2m00s" in note and "bench/RESULTS.md" in note
-    cfg, _ = _fine_tune_config(TrainConfig(), TrainConfig(steps=50), set())
+    cfg, _ = fine_tune_config(TrainConfig(), TrainConfig(steps=50), set())
     assert cfg.budget == {"steps": 50}
 
 

@@ -92,3 +92,39 @@ def test_the_length_check_catches_a_long_function(tmp_path, monkeypatch):
     (tmp_path / "sub" / "m.py").write_text(f'def f():\n    """Doc."""\n{body}\n\n\ndef g():\n    return 1\n')
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path)
     assert body_lengths() == {"sub/m.py::f": MAX_BODY + 1, "sub/m.py::g": 1}
+
+
+# The library (everything outside cli/) is held tighter: a body of at most LIBRARY_BODY lines and at
+# most MAX_PARAMS parameters. The public Python API keeps its keyword options (README, docs): `train()`
+# turns them into one training.request.Request at once, `fit()` passes them on to it.
+LIBRARY_BODY = 50
+MAX_PARAMS = 8
+PUBLIC_API = {"training/start.py::train", "api.py::fit"}
+
+
+def parameter_counts() -> dict[str, int]:
+    """'module.py::function' -> its parameters, self and cls not counted (library modules only)."""
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("cli/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs if x.arg not in ("self", "cls")]
+                out[f"{rel}::{node.name}"] = len(names) + bool(a.vararg) + bool(a.kwarg)
+    return out
+
+
+def test_library_functions_are_short_and_take_few_parameters():
+    long = {k: n for k, n in body_lengths().items() if not k.startswith("cli/") and n > LIBRARY_BODY}
+    many = {k: n for k, n in parameter_counts().items() if n > MAX_PARAMS and k not in PUBLIC_API}
+    assert long == {} and many == {}
+
+
+def test_the_parameter_count_sees_every_kind_of_parameter(tmp_path, monkeypatch):
+    (tmp_path / "m.py").write_text("def f(a, /, b, *c, d, **e):\n    return 1\n\n\nclass K:\n"
+                                   "    def g(self, x):\n        return x\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path)
+    assert parameter_counts() == {"m.py::f": 5, "m.py::g": 1}

@@ -19,7 +19,7 @@ from conftest import ROOT
 from charlstm.config import ModelConfig, TrainConfig
 from charlstm.events import Step, Stopped
 from charlstm.model import CharLSTM
-from charlstm.sample import SampleConfig, generate_text
+from charlstm.sampling.generate import SampleConfig, generate_text
 from charlstm.tokenizer import CharTokenizer
 from charlstm.training.start import train
 

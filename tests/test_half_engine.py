@@ -3,12 +3,18 @@
 import pytest
 import torch
 
-import charlstm.sample as sample_mod
+import charlstm.sampling.generate as sample_mod
 from charlstm.config import ModelConfig
 from charlstm.errors import ConfigError
 from charlstm.model import CharLSTM
-from charlstm.sample import SampleConfig, generate, generate_text
-from charlstm.stepper import FastStepper, HalfWeightStepper, PlainStepper, half_weights_available, stepwise_loss
+from charlstm.sampling.engines import (
+    FastEngine,
+    HalfWeightEngine,
+    PlainEngine,
+    half_weights_available,
+    stepwise_loss,
+)
+from charlstm.sampling.generate import SampleConfig, generate, generate_text
 from charlstm.tokenizer import CharTokenizer
 
 needs_fbgemm = pytest.mark.skipif(not half_weights_available(), reason="this torch has no fbgemm fp16 products")
@@ -34,10 +40,10 @@ def test_stepwise_loss_of_the_plain_stepper_equals_the_models_own_forward():
     with torch.no_grad():
         logits, _ = m(x, m.init_state(4))
     expected = torch.nn.functional.cross_entropy(logits.reshape(-1, tok.vocab_size), y.reshape(-1)).item()
-    assert stepwise_loss(PlainStepper, m, ids, lanes=4) == pytest.approx(expected, abs=1e-5)
-    assert stepwise_loss(FastStepper, m, ids, lanes=4) == pytest.approx(expected, abs=1e-5)
+    assert stepwise_loss(PlainEngine, m, ids, lanes=4) == pytest.approx(expected, abs=1e-5)
+    assert stepwise_loss(FastEngine, m, ids, lanes=4) == pytest.approx(expected, abs=1e-5)
     with pytest.raises(ValueError, match="too few"):
-        stepwise_loss(FastStepper, m, ids[:3], lanes=4)
+        stepwise_loss(FastEngine, m, ids[:3], lanes=4)
 
 
 @needs_fbgemm
@@ -45,7 +51,7 @@ def test_stepwise_loss_of_the_plain_stepper_equals_the_models_own_forward():
 def test_half_weight_steps_stay_close_to_fp32_and_their_loss_within_00005(cell):
     m, tok = sharp_model(cell)
     state = m.init_state(3)
-    fast, half = FastStepper(m, state), HalfWeightStepper(m, state)
+    fast, half = FastEngine(m, state), HalfWeightEngine(m, state)
     ids = torch.randint(tok.vocab_size, (3,))
     diffs = []
     with torch.no_grad():
@@ -56,7 +62,7 @@ def test_half_weight_steps_stay_close_to_fp32_and_their_loss_within_00005(cell):
             ids = a.argmax(-1)
     assert max(diffs) > 0  # the weights really were rounded: this is not the fp32 path under another name
     text = torch.randint(tok.vocab_size, (2001,))
-    full, halved = stepwise_loss(FastStepper, m, text, 8), stepwise_loss(HalfWeightStepper, m, text, 8)
+    full, halved = stepwise_loss(FastEngine, m, text, 8), stepwise_loss(HalfWeightEngine, m, text, 8)
     # README: on the real model fp16 weights give "the same validation loss as fp32 to 5 decimals"; this model's
     # weights are 4x the init, so rounding shows more: 1.2e-5 (lstm), 1.5e-5 (gru), 1.1e-4 (rnn) measured
     assert abs(full - halved) < 0.0005, abs(full - halved)
@@ -66,18 +72,18 @@ def test_half_weight_steps_stay_close_to_fp32_and_their_loss_within_00005(cell):
 def test_fp16_engine_is_reproducible_per_seed_and_says_its_text_differs():
     m, tok = sharp_model()
     cfg = SampleConfig(length=300, temperature=1.0, seed=9, num_samples=2)
-    a = generate_text(m, tok, cfg, "the ", path="fp16")
-    assert a == generate_text(m, tok, cfg, "the ", path="fp16")
+    a = generate_text(m, tok, cfg, "the ", engine="fp16")
+    assert a == generate_text(m, tok, cfg, "the ", engine="fp16")
     assert [len(t) for t in a] == [300, 300] and set("".join(a)) <= set(tok.chars)
     notes: list[str] = []
-    list(generate(m, tok, SampleConfig(length=5, seed=1), path="fp16", notes=notes))
+    list(generate(m, tok, SampleConfig(length=5, seed=1), engine="fp16", notes=notes))
     assert len(notes) == 1 and "differs from --engine fast" in notes[0]
 
 
 def test_fp16_engine_refused_off_the_cpu_and_without_fbgemm(monkeypatch):
     m, _ = sharp_model()
     with pytest.raises(ConfigError, match="runs on the CPU"):
-        sample_mod._half_stepper(m, m.init_state(1), torch.device("meta"))
+        sample_mod._half_engine(m, m.init_state(1), torch.device("meta"))
     monkeypatch.setattr(sample_mod, "half_weights_available", lambda: False)
     with pytest.raises(ConfigError, match="fbgemm"):
-        sample_mod._half_stepper(m, m.init_state(1), torch.device("cpu"))
+        sample_mod._half_engine(m, m.init_state(1), torch.device("cpu"))

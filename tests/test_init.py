@@ -86,7 +86,7 @@ def submodule_names() -> set[str]:
 
 
 def test_no_public_name_is_a_submodule():
-    assert {"api", "training", "cli", "sample"} <= submodule_names()
+    assert {"api", "training", "cli", "sampling", "store"} <= submodule_names()
     assert sorted(set(charlstm.__all__) & submodule_names()) == []
 
 

@@ -3,8 +3,7 @@ import pytest
 import torch
 
 from charlstm.config import ModelConfig
-from charlstm.gradients import GradientMonitor, layer_groups, layer_norms
-from charlstm.introspect import (
+from charlstm.insight.gates import (
     bracket_depth,
     inside_quotes,
     position_in_line,
@@ -13,9 +12,10 @@ from charlstm.introspect import (
     trace,
     unit_saturation,
 )
+from charlstm.insight.pictures import activation_html, saturation_svg
 from charlstm.model import CharLSTM
-from charlstm.pictures import activation_html, saturation_svg
 from charlstm.tokenizer import CharTokenizer
+from charlstm.training.gradients import GradientMonitor, layer_groups, layer_norms
 
 TEXT = 'She said "hi (there)"\nand left.\n'
 

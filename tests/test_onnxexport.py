@@ -19,10 +19,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from charlstm import checkpoint
 from charlstm.config import ModelConfig, TrainConfig
+from charlstm.export.onnxfile import SAMPLER, export_onnx, names
 from charlstm.model import CharLSTM
-from charlstm.onnxexport import SAMPLER, export_onnx, names
+from charlstm.store import checkpoint
 from charlstm.tokenizer import CharTokenizer
 
 TEXT = "the cat sat on the mat.\nA dog? No: a frog!\n"
@@ -171,7 +171,7 @@ def test_sampler_probabilities_follow_charlstm_top_k_and_top_p():
         import sample_onnx
     finally:
         sys.path.remove(str(SAMPLER.parent))
-    from charlstm.sample import probabilities
+    from charlstm.sampling.generate import probabilities
     logits = np.random.default_rng(0).normal(size=(40,)).astype(np.float32) * 3
     for temp, k, p in [(1.0, None, None), (0.7, 5, None), (1.3, None, 0.8), (1.0, 10, 0.5), (2.0, 1, None)]:
         ref = probabilities(torch.from_numpy(logits)[None], temp, k, p)[0].numpy()
@@ -180,7 +180,7 @@ def test_sampler_probabilities_follow_charlstm_top_k_and_top_p():
 
 def test_export_onnx_writes_atomically(tmp_path, monkeypatch):
     """A failed export leaves an existing file as it was and no temp file behind."""
-    import charlstm.onnxexport as ox
+    import charlstm.export.onnxfile as ox
     target = tmp_path / "m.onnx"
     target.write_bytes(b"old")
     monkeypatch.setattr(ox, "to_proto", lambda model, ckpt: (_ for _ in ()).throw(RuntimeError("boom")))

@@ -8,7 +8,7 @@ from half_kernels import half_recurrent
 
 from charlstm.errors import ConfigError
 from charlstm.events import Started, Step
-from charlstm.precision import resolve_precision
+from charlstm.training.precision import resolve_precision
 from charlstm.training.start import train
 
 CPU = torch.device("cpu")
@@ -74,7 +74,7 @@ def test_fp16_trains_with_loss_scaling_and_resumes(tmp_path, corpus_file, tiny_c
     # fp16 is refused on the CPU (oneDNN's LSTM has no fp16 kernel); to exercise the loss-scaling path
     # here, the precision choice is forced and the native (non-oneDNN) kernels run, which keep the
     # LSTM in fp32 under autocast while the output layer runs in fp16
-    import charlstm.training.start as train_mod
+    import charlstm.training.plan as train_mod
     from charlstm.training.start import resume
     with pytest.raises(ConfigError, match="fp16 is for CUDA"):
         resolve_precision("fp16", CPU)
@@ -92,7 +92,7 @@ def test_fp16_trains_with_loss_scaling_and_resumes(tmp_path, corpus_file, tiny_c
 
 
 def test_auto_tries_fp16_on_a_gpu_without_bf16(monkeypatch):
-    import charlstm.precision as prec
+    import charlstm.training.precision as prec
     monkeypatch.setattr(prec, "bf16_capable", lambda d: (False, "this GPU has no bf16 support"))
     monkeypatch.setattr(prec, "_sync", lambda d: None)
     got, why = resolve_precision("auto", torch.device("cuda"), fake_pass({"fp32": 0.03, "fp16": 0.01}))

@@ -10,11 +10,11 @@ from conftest import TINY_MODEL
 from half_kernels import ONEDNN_REFUSAL, half_recurrent, no_half_kernel
 from typer.testing import CliRunner
 
-from charlstm import checkpoint
 from charlstm.cli import app
 from charlstm.errors import CheckpointError, ConfigError
 from charlstm.events import Step
-from charlstm.training import start
+from charlstm.store import checkpoint
+from charlstm.training import plan
 from charlstm.training.start import resume, train
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -22,12 +22,12 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 def force_fp16(monkeypatch):
     """fp16 is refused on the CPU (no fp16 LSTM kernel there): the choice is forced, as on a GPU."""
-    real = start.resolve_precision
+    real = plan.resolve_precision
 
     def resolve(requested, device, run_pass=None):
         return ("fp16", "fp16 (forced by the test)") if requested == "fp16" else real(requested, device, run_pass)
-    monkeypatch.setattr(start, "resolve_precision", resolve)
-    monkeypatch.setattr(start, "unavailable", lambda precision, device, run_pass=None: None)
+    monkeypatch.setattr(plan, "resolve_precision", resolve)
+    monkeypatch.setattr(plan, "unavailable", lambda precision, device, run_pass=None: None)
 
 
 def losses(events):

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from charlstm import runs
 from charlstm.errors import CheckpointError
+from charlstm.store import files, runs
 
 
 def make_run(folder, *names, mtime=None):
@@ -84,7 +84,7 @@ def test_metrics_skip_a_torn_line_and_truncate(tmp_path):
     assert [json.loads(x)["step"] for x in lines] == [1, 2]
 
 
-HOLD = ("import sys, time; from pathlib import Path; from charlstm import runs\n"
+HOLD = ("import sys, time; from pathlib import Path; from charlstm.store import runs\n"
         "with runs.writer_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)\n")
 
 
@@ -129,7 +129,7 @@ def test_run_folders_are_known_by_any_of_their_files(tmp_path):
         make_run(tmp_path / name.strip("."), name)
         assert runs.is_run_folder(tmp_path / name.strip("."))
     assert not runs.is_run_folder(make_run(tmp_path / "plain", "notes.txt"))
-    assert runs.temp_path(tmp_path / "x.bin").name == f".x.bin.tmp-{os.getpid()}"
+    assert files.temp_path(tmp_path / "x.bin").name == f".x.bin.tmp-{os.getpid()}"
 
 
 def test_a_lock_on_a_folder_removed_meanwhile_is_refused(tmp_path, monkeypatch):

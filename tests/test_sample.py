@@ -4,8 +4,8 @@ import torch
 from charlstm.config import ModelConfig
 from charlstm.errors import ConfigError, PrimeError
 from charlstm.model import CharLSTM
-from charlstm.sample import SampleConfig, generate_text, probabilities
-from charlstm.stepper import FastStepper, PlainStepper
+from charlstm.sampling.engines import FastEngine, PlainEngine
+from charlstm.sampling.generate import SampleConfig, generate_text, probabilities
 from charlstm.tokenizer import CharTokenizer
 
 TEXT = "the cat sat on the mat.\nA dog? No: a frog!\n"
@@ -27,7 +27,7 @@ def model_and_tok(cell="lstm", hidden=32, layers=2):
 def test_fast_step_equals_model_forward(cell, batch):
     m, tok = model_and_tok(cell)
     state = m.init_state(batch)
-    plain, fast = PlainStepper(m, state), FastStepper(m, state)
+    plain, fast = PlainEngine(m, state), FastEngine(m, state)
     ids = torch.randint(tok.vocab_size, (batch,))
     with torch.no_grad():
         for _ in range(20):
@@ -42,7 +42,7 @@ def test_fast_step_equals_model_forward(cell, batch):
 def test_fast_and_plain_paths_give_the_same_text(cell):
     m, tok = model_and_tok(cell)
     cfg = SampleConfig(length=400, temperature=1.0, seed=3, num_samples=2)
-    assert generate_text(m, tok, cfg, "the ", path="fast") == generate_text(m, tok, cfg, "the ", path="plain")
+    assert generate_text(m, tok, cfg, "the ", engine="fast") == generate_text(m, tok, cfg, "the ", engine="plain")
 
 
 def test_same_seed_same_text_and_different_seed_differs():
@@ -91,7 +91,7 @@ def test_top_k_one_equals_argmax():
 
 
 def test_sampling_frequencies_follow_probabilities():
-    from charlstm.sample import make_generator, pick
+    from charlstm.sampling.generate import make_generator, pick
     logits = torch.log(torch.tensor([[0.7, 0.2, 0.1, 0.0]])).expand(20000, 4)
     ids = pick(logits, SampleConfig(temperature=1.0), torch.rand(20000, 1, generator=make_generator(0)))
     freq = torch.bincount(ids, minlength=4).float() / len(ids)
@@ -136,34 +136,34 @@ def test_prime_is_normalized_like_the_corpus():
 
 
 def test_text_spans_several_blocks_and_is_reproducible():
-    from charlstm.sample import BLOCK
+    from charlstm.sampling.generate import BLOCK
     m, tok = model_and_tok()
     cfg = SampleConfig(length=3 * BLOCK + 5, temperature=1.0, seed=11, num_samples=3)
-    a = generate_text(m, tok, cfg, "the ", path="fast")
+    a = generate_text(m, tok, cfg, "the ", engine="fast")
     assert [len(t) for t in a] == [3 * BLOCK + 5] * 3
-    assert a == generate_text(m, tok, cfg, "the ", path="plain")
+    assert a == generate_text(m, tok, cfg, "the ", engine="plain")
     assert len(set(a)) == 3  # each sample draws its own uniforms
 
 
 def test_graph_path_needs_cuda_and_unknown_path_is_refused():
     m, tok = model_and_tok()
     with pytest.raises(ConfigError, match="CUDA"):
-        generate_text(m, tok, SampleConfig(length=5, seed=1), path="graph")
-    with pytest.raises(ConfigError, match="sampling path"):
-        generate_text(m, tok, SampleConfig(length=5, seed=1), path="turbo")
+        generate_text(m, tok, SampleConfig(length=5, seed=1), engine="graph")
+    with pytest.raises(ConfigError, match="sampling engine"):
+        generate_text(m, tok, SampleConfig(length=5, seed=1), engine="turbo")
 
 
 def test_failed_graph_capture_falls_back_to_the_eager_fast_path(monkeypatch):
-    import charlstm.sample as sample_mod
+    import charlstm.sampling.generate as sample_mod
     m, tok = model_and_tok()
     cfg = SampleConfig(length=70, temperature=0.9, seed=4)
-    expected = generate_text(m, tok, cfg, "the ", path="fast")
+    expected = generate_text(m, tok, cfg, "the ", engine="fast")
 
     def refuse(*args, **kwargs):
         raise RuntimeError("capture refused")
     monkeypatch.setattr(sample_mod, "graph_capable", lambda device: True)
     monkeypatch.setattr(sample_mod, "GraphBlock", refuse)
     notes: list[str] = []
-    got = ["".join(c[0] for c in sample_mod.generate(m, tok, cfg, "the ", path="auto", notes=notes))]
+    got = ["".join(c[0] for c in sample_mod.generate(m, tok, cfg, "the ", engine="auto", notes=notes))]
     assert got == expected
     assert len(notes) == 1 and "capture refused" in notes[0] and "eagerly" in notes[0]

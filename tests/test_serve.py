@@ -16,8 +16,8 @@ with warnings.catch_warnings():  # starlette 1.x suggests httpx2 for its TestCli
     from starlette.testclient import TestClient  # noqa: E402
 from test_serve_support import cli_sample, events, shared_runs, text_of  # noqa: E402
 
-from charlstm.serve import ASSETS, create_app, hostname  # noqa: E402
-from charlstm.webinput import MAX_LENGTH  # noqa: E402
+from charlstm.playground.checks import MAX_LENGTH  # noqa: E402
+from charlstm.playground.server import ASSETS, create_app, hostname  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +245,7 @@ def test_more_generations_than_the_limit_get_a_429(app, client):
 
 
 def test_other_host_names_are_refused_when_serving_this_machine(root):
-    from charlstm.serve import LOOPBACK_HOSTS
+    from charlstm.playground.server import LOOPBACK_HOSTS
     with TestClient(create_app(root, hosts=LOOPBACK_HOSTS)) as c:
         assert c.get("/api/runs", headers={"Host": "evil.example:8000"}).status_code == 400
         for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "localhost"):

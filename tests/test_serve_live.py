@@ -18,7 +18,7 @@ import starlette  # noqa: F401
 import uvicorn
 from test_serve_support import cli_sample, events, shared_runs, text_of  # noqa: E402
 
-from charlstm.serve import create_app  # noqa: E402
+from charlstm.playground.server import create_app  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 LONG = 10_000  # characters asked for when a generation is to be stopped early

@@ -9,10 +9,10 @@ from conftest import VERSE
 
 from charlstm.config import ModelConfig
 from charlstm.errors import ConfigError
-from charlstm.introspect import GATES, trace
+from charlstm.insight.gates import GATES, trace
 from charlstm.model import CharLSTM
-from charlstm.playground import Probe, Session, inspect
-from charlstm.sample import BLOCK, SampleConfig, generate_text
+from charlstm.playground.session import Probe, Session, inspect
+from charlstm.sampling.generate import BLOCK, SampleConfig, generate_text
 from charlstm.tokenizer import CharTokenizer
 
 TOK = CharTokenizer.from_text(VERSE)

@@ -14,9 +14,9 @@ def make_runs(d: Path) -> Path:
     and `big` (a 2 x 512 LSTM with random weights: slow enough to stop mid-generation)."""
     import torch
 
-    from charlstm import checkpoint as ck
     from charlstm.config import ModelConfig, TrainConfig
     from charlstm.model import CharLSTM
+    from charlstm.store import checkpoint as ck
     from charlstm.training.start import train
     corpus = d / "verse.txt"
     corpus.write_text(VERSE * 12, encoding="utf-8")

@@ -4,10 +4,10 @@ import pytest
 from conftest import TINY_MODEL
 from typer.testing import CliRunner
 
-from charlstm import sizing
 from charlstm.cli import app
 from charlstm.errors import ConfigError
 from charlstm.events import Alert, Eval, Started, Step, Stopped
+from charlstm.training import sizing
 from charlstm.training.start import train
 
 
@@ -40,7 +40,7 @@ def test_auto_sizing_rule(chars, budget, device, per_s, expected):
 def test_measured_speed_decides_and_the_timed_model_is_not_timed_again(tmp_path, tiny_config, monkeypatch):
     """A run sized by auto with a time budget times medium here and picks small when medium would
     read fewer than MIN_READ characters; when medium is kept, its precision and step time are reused."""
-    import charlstm.training.start as train_mod
+    import charlstm.training.plan as plan_mod
     monkeypatch.setitem(sizing.PRESETS, "medium", {**sizing.PRESETS["medium"], "hidden": 16, "embed": 8,
                                                    "batch_size": 4, "seq_len": 16})
     monkeypatch.setitem(sizing.PRESETS, "small", {**sizing.PRESETS["small"], "hidden": 8, "embed": 4,
@@ -49,19 +49,19 @@ def test_measured_speed_decides_and_the_timed_model_is_not_timed_again(tmp_path,
     corpus = tmp_path / "c.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog.\n" * 200, encoding="utf-8")
     calls = {"time": 0, "resolve": 0}
-    real_resolve = train_mod.resolve_precision
+    real_resolve = plan_mod.resolve_precision
 
     def resolve(*a, **k):
         calls["resolve"] += 1
         return real_resolve(*a, **k)
-    monkeypatch.setattr(train_mod, "resolve_precision", resolve)
+    monkeypatch.setattr(plan_mod, "resolve_precision", resolve)
     for step_s, expected in ((1.0, "small"), (1e-6, "medium")):  # 64 chars/s: 0.0M read; 64M chars/s
         calls.update(time=0, resolve=0)
 
         def timed(*a, s=step_s, **k):
             calls["time"] += 1
             return s
-        monkeypatch.setattr(train_mod, "time_pass", timed)
+        monkeypatch.setattr(plan_mod, "time_pass", timed)
         cfg = tiny_config(steps=None, time=1.0, eval_every=1000, precision="auto")
         events = train([corpus], {}, cfg, run_dir=tmp_path / expected, preset="auto")
         started = next(events)
@@ -115,7 +115,7 @@ def test_sized_runs_choose_weight_drop_from_the_passes(tmp_path, corpus_file, ti
                                                        expected_wd, says, monkeypatch):
     import torch
 
-    import charlstm.training.start as train_mod
+    import charlstm.training.plan as train_mod
     timed = []
     monkeypatch.setattr(train_mod, "time_pass", lambda *a, **k: timed.append(1) or step_s)
     cfg = tiny_config(**{"steps": None, **budget}, eval_every=1000)
@@ -137,11 +137,11 @@ def test_named_preset_and_unknown_preset():
 
 
 def test_unknown_preset_is_refused_before_the_corpus_is_read(tmp_path, monkeypatch):
-    import charlstm.training.start as train_mod
+    import charlstm.training.setup as setup_mod
 
     def never(*a, **k):
         raise AssertionError("the corpus was read")
-    monkeypatch.setattr(train_mod, "prepare_corpus", never)
+    monkeypatch.setattr(setup_mod, "prepare_corpus", never)
     with pytest.raises(ConfigError, match="--preset must be one of"):
         list(train([tmp_path / "any.txt"], None, None, run_dir=tmp_path / "r", preset="huge"))
     assert not (tmp_path / "r").exists()
@@ -174,7 +174,7 @@ def test_preset_fills_only_what_is_missing(tmp_path, corpus_file, tiny_config):
 
 
 def fake_val(monkeypatch, values):
-    import charlstm.loop as loop_mod
+    import charlstm.training.loop as loop_mod
     seq = iter(values)
     monkeypatch.setattr(loop_mod, "evaluate", lambda *a, **k: next(seq))
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charlstm import textfiles as textfiles_mod
-from charlstm.corpus import prepare_corpus
+from charlstm.data import textfiles as textfiles_mod
+from charlstm.data.corpus import prepare_corpus
+from charlstm.data.textfiles import ReadOptions, encode_text, find_files, iter_text
 from charlstm.errors import CorpusError, ResumeMismatchError
-from charlstm.textfiles import ReadOptions, encode_text, find_files, iter_text
 from charlstm.tokenizer import CharTokenizer
 
 
@@ -135,7 +135,7 @@ def test_encode_text_matches_tokenizer():
 def test_same_vocabulary_under_c_locale(tmp_path):
     p = tmp_path / "u.txt"
     p.write_text("naïve café — 日本 🙂\n", encoding="utf-8")
-    code = ("import sys; from charlstm.corpus import prepare_corpus; from pathlib import Path; "
+    code = ("import sys; from charlstm.data.corpus import prepare_corpus; from pathlib import Path; "
             "c = prepare_corpus([sys.argv[1]], Path(sys.argv[2])); print(c.tokenizer.to_dict()['chars'].encode())")
     out = []
     for loc, run in (("C", "r1"), ("C.UTF-8", "r2")):
@@ -149,7 +149,7 @@ def test_same_vocabulary_under_c_locale(tmp_path):
 def test_a_failed_write_is_one_error_and_leaves_no_temp_file(tmp_path, monkeypatch):
     import errno
 
-    from charlstm.textfiles import encode_files, find_files, scan_vocabulary, tokenizer_from_counts
+    from charlstm.data.textfiles import encode_files, find_files, scan_vocabulary, tokenizer_from_counts
     p = tmp_path / "a.txt"
     p.write_text("hello world\n" * 100)
     files = find_files([p]).files

@@ -8,11 +8,13 @@ import pytest
 import torch
 from conftest import TINY_MODEL
 
-from charlstm import loop as loop_mod
-from charlstm import runs, schedule
 from charlstm.errors import ConfigError, NonFiniteError, ResumeMismatchError
 from charlstm.events import Eval, Saved, Skipped, Started, Step, Stopped
-from charlstm.training import start as train_mod
+from charlstm.store import runs
+from charlstm.training import loop as loop_mod
+from charlstm.training import plan as plan_mod
+from charlstm.training import schedule
+from charlstm.training import setup as setup_mod
 from charlstm.training.start import resume, train
 
 
@@ -184,7 +186,7 @@ def test_a_refusal_before_the_first_event_leaves_nothing_behind(tmp_path, corpus
     # an explicit bf16 on a CPU without bf16 kernels is refused after the corpus was read into the run folder
     def refuse(requested, device, run_pass=None):
         raise ConfigError(f"--precision {requested} does not run on this cpu (no kernel); use fp32 or auto")
-    monkeypatch.setattr(train_mod, "resolve_precision", refuse)
+    monkeypatch.setattr(plan_mod, "resolve_precision", refuse)
     with pytest.raises(ConfigError, match="does not run on this cpu"):
         next(train([corpus_file], TINY_MODEL, tiny_config(precision="bf16"), run_dir=tmp_path / "run"))
     assert not (tmp_path / "run").exists()
@@ -253,7 +255,7 @@ def test_budget_text_reads_as_people_write_budgets():
 
 
 # ---- hardening: one writer per run, crafted training state, failed writes, signals, odd file names ----
-HOLD = ("import sys, time; from pathlib import Path; from charlstm import runs\n"
+HOLD = ("import sys, time; from pathlib import Path; from charlstm.store import runs\n"
         "with runs.writer_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)\n")
 
 
@@ -320,7 +322,7 @@ def test_the_lock_is_released_when_the_run_ends_fails_or_is_closed(tmp_path, cor
 
 
 def crafted_resume(run, change):
-    from charlstm import checkpoint
+    from charlstm.store import checkpoint
     ck = checkpoint.load(run / "last.pt")
     change(ck)
     (run / "best.pt").unlink(missing_ok=True)
@@ -375,8 +377,8 @@ def test_a_torn_metrics_line_is_skipped_and_said(tmp_path, corpus_file, tiny_con
 
 
 def test_non_finite_weights_never_overwrite_the_last_good_checkpoint(tmp_path, corpus_file, tiny_config, monkeypatch):
-    from charlstm import checkpoint
-    real = train_mod.make_optimizer
+    from charlstm.store import checkpoint
+    real = setup_mod.make_optimizer
 
     def poisoned(model, cfg):
         opt = real(model, cfg)
@@ -390,7 +392,7 @@ def test_non_finite_weights_never_overwrite_the_last_good_checkpoint(tmp_path, c
             return out
         opt.step = bad_step
         return opt
-    monkeypatch.setattr(train_mod, "make_optimizer", poisoned)
+    monkeypatch.setattr(setup_mod, "make_optimizer", poisoned)
     got = []
     with pytest.raises(NonFiniteError, match="last good checkpoint was kept") as e:
         for ev in train([corpus_file], TINY_MODEL, tiny_config(steps=20, save_every=2, eval_every=100),
@@ -402,7 +404,7 @@ def test_non_finite_weights_never_overwrite_the_last_good_checkpoint(tmp_path, c
 
 
 def test_a_stop_while_reading_the_corpus_leaves_nothing(tmp_path, tiny_config, monkeypatch):
-    from charlstm import textfiles
+    from charlstm.data import textfiles
     from charlstm.errors import Interrupted
     monkeypatch.setattr(textfiles, "BLOCK", 1 << 12)
     big = tmp_path / "big.txt"
@@ -435,7 +437,7 @@ def test_a_directory_holding_its_own_runs_trains_and_resumes(tmp_path, corpus_fi
 def test_a_file_name_that_is_not_utf8_trains_and_resumes(tmp_path, corpus_file, tiny_config):
     import os
 
-    from charlstm import checkpoint
+    from charlstm.store import checkpoint
     odd = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.txt"))
     odd.write_text(corpus_file.read_text())
     ev = list(train([odd], TINY_MODEL, tiny_config(steps=4), root=tmp_path / "ck"))

@@ -16,8 +16,8 @@ from selenium.webdriver.chrome.service import Service
 from test_onnxexport import checkpoint_dict
 from typer.testing import CliRunner
 
-from charlstm import checkpoint
-from charlstm.webexport import TEMPLATE, WEIGHTS, export_web, model_script
+from charlstm.export.webpage import TEMPLATE, WEIGHTS, export_web, model_script
+from charlstm.store import checkpoint
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 

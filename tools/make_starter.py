@@ -40,7 +40,8 @@ def main() -> None:
                str(args.work), "--plain"]
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
-    from charlstm import checkpoint, slim
+    from charlstm.export import slim
+    from charlstm.store import checkpoint
     ck = checkpoint.load(run / "best.pt")
     size = slim.export_pt(ck, args.out, half=True)
     print(f"wrote {args.out}: {size / 1e6:.2f} MB, step {ck['step']}, best val {ck['best_val_loss']:.4f} nats/char")

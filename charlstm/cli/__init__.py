@@ -2,7 +2,7 @@
 
 `app.py` wires the commands to the Typer app; `options.py` defines the options every command
 shares; one module per group of commands parses, calls the library once, and hands the result to
-a renderer. The library beside this package knows nothing of it.
+a renderer. May import the whole library; the library never imports it.
 """
 
 from .app import app, main

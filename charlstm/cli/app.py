@@ -3,8 +3,8 @@
 Thin by design: every command maps its options onto library calls and hands events to one
 renderer (dashboard.py, plainlog.py or jsonlines.py). torch is imported only inside commands, so
 `charlstm --help` stays instant.
-Library errors (`CharLSTMError`) become one red line on stderr and exit code 1; `--debug` shows
-the traceback instead.
+Library errors (`CharLSTMError`) become one red line on stderr and exit code 1, for every command
+at once (`common.Commands`, the group's class); `--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from .common import DEBUG
+from .common import DEBUG, Commands
 from .export import export
-from .inspect import compare, gates, inspect
+from .insight import compare, gates, inspect
+from .runs import corpora_app, eval_command, info, plot, runs
 from .sample import sample
 from .serve import serve
-from .tools import corpora_app, eval_command, info, plot, runs
 from .train import resume, train
 
 app = typer.Typer(
     name="charlstm",
+    cls=Commands,
     help="Train a character-level LSTM on any text, then generate new text from it.\n\n"
          "  charlstm train corpora/pydocs.txt --time 5m\n\n"
          "  charlstm sample --temp 0.8\n\n"

@@ -1,18 +1,19 @@
-"""What every command shares at run time: the error policy, signal handling, corpus progress bars
-and the rendering of a training run. The options themselves are in options.py.
+"""What every command shares at run time: the error policy (`user_errors`, applied once to every
+command by `Commands`), signal handling, corpus progress bars and the rendering of a training run.
+The options themselves are in options.py.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import secrets
 import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 from ..config import parse_duration
 from ..errors import CharLSTMError, ConfigError, Interrupted
@@ -54,11 +55,11 @@ def _one_line(text: str) -> str:
 
 @contextmanager
 def user_errors():
-    """The one error policy, for every command body: a failure the user can cause (CharLSTMError,
-    an OSError such as a missing folder, no permission or a full disk, undecodable text) is one red
-    line on stderr and exit 1; a stop asked before training started (Interrupted) is one line and
-    exit 128 + the signal; --debug shows the traceback instead. Anything else is a bug and keeps
-    its traceback."""
+    """The one error policy, around every command (see `Commands`): a failure the user can cause
+    (CharLSTMError, an OSError such as a missing folder, no permission or a full disk, undecodable
+    text) is one red line on stderr and exit 1; a stop asked before training started (Interrupted)
+    is one line and exit 128 + the signal; --debug shows the traceback instead. Anything else is a
+    bug and keeps its traceback."""
     from .tables import error_line, stderr_console
     try:
         yield
@@ -87,6 +88,15 @@ def user_errors():
         raise typer.Exit(1) from None
 
 
+class Commands(TyperGroup):
+    """The `charlstm` group: every command (and `corpora get`, a command of a subgroup) runs inside
+    `user_errors`, so no command body handles a user's error itself."""
+
+    def invoke(self, ctx):
+        with user_errors():
+            return super().invoke(ctx)
+
+
 def check_output(path: Path | None, option: str) -> None:
     """An output file's folder must exist and the path must not be a folder: say so before any work."""
     if path is None:
@@ -99,28 +109,6 @@ def check_output(path: Path | None, option: str) -> None:
         raise ConfigError(f"{option} {path}: the folder {parent} {what}; create it first or choose another path")
     if not os.access(parent, os.W_OK):
         raise ConfigError(f"{option} {path}: the folder {parent} is not writable")
-
-
-@contextmanager
-def atomic_output(path: Path, encoding: str | None = "utf-8"):
-    """Write `path` all at once: the body writes a temp file beside it (created exclusively and
-    never through a symlink), which replaces `path` only when the body ends without an error, so a
-    refused or failed command leaves an existing file as it was and no temp file behind."""
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    try:
-        with (os.fdopen(fd, "w", encoding=encoding) if encoding else os.fdopen(fd, "wb")) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class StopFlag:

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError
-from .common import check_output, user_errors
-from .options import Root
+from .common import check_output
+from .options import Last, Root, Run, output_file
 
 
 class Format(str, Enum):
@@ -21,21 +21,20 @@ class Format(str, Enum):
 
 
 SUFFIX = {Format.pt: ".pt", Format.onnx: ".onnx", Format.web: "-web"}
+Output = output_file("File to write (pt, onnx) or folder to fill (web; created if missing).",
+                     "RUN.pt, RUN.onnx or RUN-web/ here")
 
 
 def export(
-    run: Annotated[Path | None, typer.Argument(help="Run name, run folder or checkpoint file.",
-                                               show_default="the newest run under --root")] = None,
+    run: Run = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="pt: a slim checkpoint (weights, vocabulary, configs; "
                                         "needs charlstm and torch); onnx: one .onnx file and sample_onnx.py beside "
                                         "it (needs numpy and onnxruntime); web: a folder with index.html that "
                                         "samples in a browser, opened from disk.")] = Format.onnx,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (pt, onnx) or folder to fill "
-                                                "(web; created if missing).",
-                                                show_default="RUN.pt, RUN.onnx or RUN-web/ here")] = None,
+    output: Output = None,
     half: Annotated[bool, typer.Option("--half", help="Store the weights as float16 (half the size); --format pt "
                                        "only.")] = False,
-    last: Annotated[bool, typer.Option("--last", help="In a run directory, use last.pt rather than best.pt.")] = False,
+    last: Last = False,
     root: Root = Path("checkpoints"),
 ) -> None:
     """Write a trained model in a form to share:
@@ -44,38 +43,37 @@ def export(
 
     [bold]charlstm export myrun --format web -o myrun-web[/]
     """
-    with user_errors():
-        if half and fmt is not Format.pt:
-            raise ConfigError("--half applies to --format pt only")
-        if fmt is Format.onnx:
-            from ..onnxexport import require_extra
-            require_extra()  # before anything is read
-        from .. import checkpoint as ck
-        from .. import runs
-        from .tables import stderr_console
+    if half and fmt is not Format.pt:
+        raise ConfigError("--half applies to --format pt only")
+    if fmt is Format.onnx:
+        from ..export.onnxfile import require_extra
+        require_extra()  # before anything is read
+    from ..store import checkpoint as ck
+    from ..store import runs
+    from .tables import stderr_console
 
-        path = runs.checkpoint_path(run, root, last)
-        if output is None:
-            output = Path((path.parent.name if runs.is_run(path.parent) else path.stem) + SUFFIX[fmt])
-        _check_target(output, fmt)
-        saved = ck.load(path, map_location="cpu")
-        err = stderr_console()
-        source = path.stat().st_size
-        if fmt is Format.pt:
-            from ..slim import export_pt
-            size = export_pt(saved, output, half=half)
-            err.print(f"wrote {output} ({_mb(size)}; the checkpoint {path} is {_mb(source)})", markup=False)
-        elif fmt is Format.onnx:
-            _onnx(saved, output, path, source, err)
-        else:
-            from ..webexport import export_web
-            sizes = export_web(saved, output)
-            err.print(f"wrote {output}/ ({_mb(sum(sizes.values()))}; the checkpoint {path} is {_mb(source)}); open "
-                      f"{output / 'index.html'} in a browser", markup=False)
+    path = runs.checkpoint_path(run, root, last)
+    if output is None:
+        output = Path((path.parent.name if runs.is_run(path.parent) else path.stem) + SUFFIX[fmt])
+    _check_target(output, fmt)
+    saved = ck.load(path, map_location="cpu")
+    err = stderr_console()
+    source = path.stat().st_size
+    if fmt is Format.pt:
+        from ..export.slim import export_pt
+        size = export_pt(saved, output, half=half)
+        err.print(f"wrote {output} ({_mb(size)}; the checkpoint {path} is {_mb(source)})", markup=False)
+    elif fmt is Format.onnx:
+        _onnx(saved, output, path, source, err)
+    else:
+        from ..export.webpage import export_web
+        sizes = export_web(saved, output)
+        err.print(f"wrote {output}/ ({_mb(sum(sizes.values()))}; the checkpoint {path} is {_mb(source)}); open "
+                  f"{output / 'index.html'} in a browser", markup=False)
 
 
 def _onnx(saved: dict, output: Path, path: Path, source: int, err) -> None:
-    from ..onnxexport import export_onnx, write_sampler
+    from ..export.onnxfile import export_onnx, write_sampler
     size, diff = export_onnx(saved, output)
     script = write_sampler(output.parent)
     err.print(f"wrote {output} ({_mb(size)}; the checkpoint {path} is {_mb(source)}); onnxruntime matches torch "

@@ -10,29 +10,18 @@ every line is standard JSON (`jq` reads it).
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import asdict, fields
 
 from rich.console import Console
 
 from ..events import Event
-
-
-def finite(value):
-    """`value` with NaN and infinities (at any depth) replaced by None: JSON has no such numbers."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
+from ..values import json_safe
 
 
 def dumps(obj: dict) -> str:
     """One compact line of standard JSON."""
-    return json.dumps(finite(obj), separators=(",", ":"), allow_nan=False, default=str)
+    return json.dumps(json_safe(obj), separators=(",", ":"), allow_nan=False, default=str)
 
 
 def event_record(ev: Event) -> dict:
@@ -92,11 +81,13 @@ def info_record(ckpt: dict, path) -> dict:
     }
 
 
-def run_record(name: str, run_dir, ckpt: dict | None, error: str | None = None) -> dict:
-    """One line of `charlstm runs --json`: a run as the table shows it, or why it could not be read."""
+def run_record(entry) -> dict:
+    """One line of `charlstm runs --json`: a run (a store.listing.RunEntry) as the table shows it, or
+    why it could not be read."""
+    ckpt = entry.checkpoint
     if ckpt is None:
-        return {"name": name, "path": str(run_dir), "error": error}
+        return {"name": entry.name, "path": str(entry.run_dir), "error": entry.error}
     m = ckpt["model_config"]
-    return {"name": name, "path": str(run_dir), "cell": m["cell"], "layers": m["layers"], "hidden": m["hidden"],
-            "steps": ckpt["step"], "train_time": ckpt.get("train_time"), "best_val_loss": ckpt.get("best_val_loss"),
-            "saved_at": ckpt.get("saved_at")}
+    return {"name": entry.name, "path": str(entry.run_dir), "cell": m["cell"], "layers": m["layers"],
+            "hidden": m["hidden"], "steps": ckpt["step"], "train_time": ckpt.get("train_time"),
+            "best_val_loss": ckpt.get("best_val_loss"), "saved_at": ckpt.get("saved_at")}

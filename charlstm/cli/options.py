@@ -1,6 +1,8 @@
-"""Options that several commands share, each defined once as an `Annotated` alias; the choices of
-every option that takes one of a closed set of words, as `str` Enums; and the names of the help
-panels that group them.
+"""Arguments and options that several commands share, each defined once: an `Annotated` alias
+(`Run`, `Last`, `Root`, `Device`, ...), a `variant` of one (`kept` for `resume`), or a small factory
+where each command says what the option holds (`json_flag`, `output_file`); the choices of every
+option that takes one of a closed set of words, as `str` Enums; and the names of the help panels
+that group them.
 
 No torch here (`charlstm --help` must stay instant): choices that a torch-importing module also
 lists are spelled out and tests/cli/test_options.py checks that the two agree.
@@ -22,8 +24,8 @@ from typing import Annotated, get_args
 import typer
 
 from ..config import CELLS, OPTIMIZERS, SCHEDULES, TrainConfig
-from ..sizing import FINE_TUNE, PRESET_NAMES, VOCAB_MODES
 from ..tokenizer import NORMALIZATIONS
+from ..training.sizing import FINE_TUNE, PRESET_NAMES, VOCAB_MODES
 
 DEFAULTS = TrainConfig()
 
@@ -40,7 +42,7 @@ Preset = _choices("Preset", PRESET_NAMES)
 Schedule = _choices("Schedule", SCHEDULES)
 Optimizer = _choices("Optimizer", OPTIMIZERS)
 PrecisionKind = _choices("PrecisionKind", ("auto", "fp32", "bf16", "fp16"))  # what precision.py accepts
-Engine = _choices("Engine", ("auto", "fast", "graph", "plain", "fp16"))  # sample.PATHS
+Engine = _choices("Engine", ("auto", "fast", "graph", "plain", "fp16"))  # sample.ENGINES
 Normalization = _choices("Normalization", NORMALIZATIONS)
 Errors = _choices("Errors", ("strict", "replace", "ignore"))  # textfiles.ReadOptions
 Newline = _choices("Newline", ("lf", "keep"))  # textfiles.NEWLINES
@@ -62,7 +64,6 @@ def check_device(value: str) -> str:
 
 
 MAX_THREADS = 1024
-MAX_SEED = 2**63 - 1  # config.MAX_SEED: torch.manual_seed takes 64 bits
 
 
 def check_finite(value: float | None) -> float | None:
@@ -119,18 +120,40 @@ def unescape(text: str | None) -> str | None:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[0]), text, flags=re.DOTALL)
 
 
-def kept(alias, text: str = "the run's"):
-    """The same option for `resume`, where leaving it out keeps the run's own setting."""
+def variant(alias, **changes):
+    """The same argument or option with a few settings changed (its default as shown, its help
+    panel), declared nowhere else."""
     typ, info = get_args(alias)
     info = copy.copy(info)
-    info.show_default = text
+    for name, value in changes.items():
+        setattr(info, name, value)
     return Annotated[typ, info]
+
+
+def kept(alias, text: str = "the run's"):
+    """The same option for `resume`, where leaving it out keeps the run's own setting."""
+    return variant(alias, show_default=text)
+
+
+def json_flag(help: str, panel: str | None = None):
+    """`--json`: JSON on stdout instead of text for people; `help` says what the JSON holds."""
+    return Annotated[bool, typer.Option("--json", help=help, rich_help_panel=panel)]
+
+
+def output_file(help: str, shown: str | bool = True, panel: str | None = None):
+    """`--output`/`-o`: where the command writes; `help` says what, `shown` the default as shown."""
+    return Annotated[Path | None, typer.Option("--output", "-o", help=help, show_default=shown,
+                                               rich_help_panel=panel)]
 
 
 P_MODEL, P_TRAIN, P_BUDGET, P_EVAL, P_INPUT, P_OUT, P_RUN = (
     "Model", "Optimisation", "Budget (first reached stops)", "Evaluation and checkpoints", "Corpus reading",
     "Output", "Run and device")
 Root = Annotated[Path, typer.Option("--root", help="Folder that holds the runs.", rich_help_panel=P_RUN)]
+Run = Annotated[Path | None, typer.Argument(help="Run name, run folder or checkpoint file.",
+                                            show_default="the newest run under --root")]
+Last = Annotated[bool, typer.Option("--last", help="In a run directory, use last.pt rather than best.pt.",
+                                    rich_help_panel=P_RUN)]
 Device = Annotated[str, typer.Option(
     "--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. One rule and one default for "
     "every command, so a model trains, samples and is scored on the same hardware unless you say otherwise.",
@@ -163,8 +186,8 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings,
                                      "did not simply finish (a finished run prints nothing).", rich_help_panel=P_OUT)]
 Plain = Annotated[bool, typer.Option("--plain", help="One log line per report instead of the live dashboard "
                                      "(automatic when stderr is not a terminal).", rich_help_panel=P_OUT)]
-Json = Annotated[bool, typer.Option("--json", help="Events as JSON Lines on stdout (one compact object per line), "
-                                    "for scripts; see docs/json.md.", rich_help_panel=P_OUT)]
+Json = json_flag("Events as JSON Lines on stdout (one compact object per line), for scripts; see docs/json.md.",
+                 P_OUT)
 LogEvery = Annotated[int | None, typer.Option("--log-every", min=1, help="Steps between progress reports.",
                                               rich_help_panel=P_OUT)]
 

@@ -1,4 +1,5 @@
-"""`charlstm sample`: stream generated text to stdout, everything else to stderr."""
+"""`charlstm sample`: the library's rounds of text (sampling/sampler.py) streamed to stdout or
+--output, everything else to stderr; Ctrl-C keeps the text so far, and a closed pipe ends quietly."""
 
 from __future__ import annotations
 
@@ -12,18 +13,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 
 from ..errors import CharLSTMError
-from .common import atomic_output, check_output, user_errors
-from .options import MAX_SEED, Device, Engine, Root, Threads, check_finite, check_probability, unescape
+from ..store.files import atomic_write
+from ..values import MAX_SEED
+from .common import check_output
+from .options import Device, Engine, Last, Root, Run, Threads, check_finite, check_probability, output_file, unescape
 
 ESCAPES = r"\n, \t and \\ read as a line break, a tab and a backslash"
+Output = output_file("Write the text to this file instead of stdout.", "stdout", "Output")
 
 
 def sample(
-    checkpoint: Annotated[Path | None, typer.Argument(help="Checkpoint file or run directory.",
-                                                      show_default="the newest run under --root")] = None,
+    checkpoint: Run = None,
     temp: Annotated[float, typer.Option("--temp", "-t", min=0.0, help="Temperature: lower is safer, higher is "
                                         "wilder; 0 always picks the most likely character.",
                                         callback=check_finite, rich_help_panel="Sampling")] = 1.0,
@@ -51,8 +55,7 @@ def sample(
                                                "saw instead of stopping.", rich_help_panel="Prime")] = False,
     echo_prime: Annotated[bool, typer.Option("--echo-prime/--no-echo-prime", help="Print the prime before "
                                              "the generated text.", rich_help_panel="Prime")] = True,
-    last: Annotated[bool, typer.Option("--last", help="In a run directory, use last.pt rather than best.pt.",
-                                        rich_help_panel="Run and device")] = False,
+    last: Last = False,
     engine: Annotated[Engine, typer.Option("--engine", help="How each step is computed: auto (graph on CUDA, else "
                                         "fast), fast, graph (CUDA graph replay), plain (the model's own "
                                         "forward; slow): all give the same text for a seed. fp16 (CPU): fast "
@@ -64,8 +67,7 @@ def sample(
                                                 show_default="none", rich_help_panel="Length")] = None,
     lines: Annotated[int | None, typer.Option("--lines", min=1, help="Stop a sample after this many lines.",
                                               show_default="no limit", rich_help_panel="Length")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the text to this file instead of "
-                                                "stdout.", show_default="stdout", rich_help_panel="Output")] = None,
+    output: Output = None,
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Type a prime, get a continuation, "
                                               "repeat (an empty line or Ctrl-D ends).",
                                               rich_help_panel="Output")] = False,
@@ -82,105 +84,63 @@ def sample(
 
     [bold]charlstm sample --prime "ROMEO:" --stop-at '\\n\\n' --novelty[/]
     """
-    with user_errors():
-        check_output(output, "--output")
-        from rich.markup import escape
+    check_output(output, "--output")
+    from ..sampling.generate import SampleConfig
+    from ..sampling.sampler import RoundOptions, open_sampler
+    from .tables import stderr_console
 
-        from ..sample import SampleConfig
-        seed = secrets.randbelow(2**31) if seed is None else seed
-        cfg = SampleConfig(length=length, temperature=temp, top_k=top_k, top_p=top_p, seed=seed,
-                           num_samples=num_samples)
-        import torch
-
-        from .. import checkpoint as ck
-        from ..devices import resolve_device
-        from .tables import stderr_console
-
-        if threads:
-            torch.set_num_threads(threads)
-        path, first_time = _which(checkpoint, root, last)
-        saved = ck.load(path, map_location="cpu")
-        dev = resolve_device(device)
-        model, tok = ck.build_model(saved, dev)
-        if not interactive:
-            tok.encode(prime, skip_unknown=skip_unknown)  # refuse unknown characters before writing anything
-        err = stderr_console()
-        if first_time:
-            err.print(f"[dim]no runs under {escape(str(root))}/ yet: sampling from the starter model that comes with "
-                      "charlstm (train your own with `charlstm train CORPUS`, or build on this one with "
-                      "`--init-from starter`)[/]")
-        err.print(f"[dim]sampling from {escape(str(path))} on {dev}[/]")
-        err.print(f"[dim]seed {seed} (repeat with --seed {seed})[/]")
-        stopped = False
-        with atomic_output(output) if output else contextlib.nullcontext(sys.stdout) as out:
-            run = dict(model=model, tok=tok, cfg=cfg, skip_unknown=skip_unknown, echo_prime=echo_prime,
-                       separator=separator, engine=engine.value, stop_at=stop_at, lines=lines, out=out, err=err)
-            try:
-                if interactive:
-                    _interactive(run)
-                else:
-                    texts = _one(prime, **run)
-                    if novelty:
-                        _novelty(path, tok, texts, saved["train_config"]["val_fraction"], err)
-            except KeyboardInterrupt:  # the text so far is kept (in --output too), ended with a line break
-                out.write("\n")
-                stopped = True
-            except BrokenPipeError:  # `charlstm sample | head`
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                raise typer.Exit(0) from None
-        if output:
-            err.print(f"[dim]wrote {escape(str(output))}[/]")
-        if stopped:
-            raise typer.Exit(130)
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    cfg = SampleConfig(length=length, temperature=temp, top_k=top_k, top_p=top_p, seed=seed,
+                       num_samples=num_samples)
+    opts = RoundOptions(skip_unknown=skip_unknown, echo_prime=echo_prime, separator=separator,
+                        engine=engine.value, stop_at=stop_at, lines=lines)
+    sampler = open_sampler(checkpoint, root, last, device, threads)
+    if not interactive:
+        sampler.check_prime(prime, skip_unknown)  # refused before anything is written
+    err = stderr_console()
+    _tell_source(err, sampler, root, seed)
+    stopped = False
+    with atomic_write(output, "utf-8") if output else contextlib.nullcontext(sys.stdout) as out:
+        try:
+            if interactive:
+                _interactive(sampler, cfg, opts, out, err)
+            else:
+                texts = _write(sampler.round(prime, cfg, opts), out, err)
+                if novelty:
+                    _novelty(sampler, texts, err)
+        except KeyboardInterrupt:  # the text so far is kept (in --output too), ended with a line break
+            out.write("\n")
+            stopped = True
+        except BrokenPipeError:  # `charlstm sample | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+    if output:
+        err.print(f"[dim]wrote {escape(str(output))}[/]")
+    if stopped:
+        raise typer.Exit(130)
 
 
-def _which(target: Path | None, root: Path, last: bool) -> tuple[Path, bool]:
-    """The checkpoint to sample from, and whether it is the starter model standing in for runs not
-    trained yet (no run named, none under --root, and this install has a starter)."""
-    from .. import runs, starter
-    if target is None and not (root.exists() and not root.is_dir()) and not runs.find(root) and starter.path():
-        return starter.path(), True
-    return runs.checkpoint_path(target, root, last), False
+def _tell_source(err, sampler, root: Path, seed: int) -> None:
+    """On stderr: the starter model standing in (when it does), the checkpoint, the device, the seed."""
+    if sampler.is_starter:
+        err.print(f"[dim]no runs under {escape(str(root))}/ yet: sampling from the starter model that comes with "
+                  "charlstm (train your own with `charlstm train CORPUS`, or build on this one with "
+                  "`--init-from starter`)[/]")
+    err.print(f"[dim]sampling from {escape(str(sampler.path))} on {sampler.device}[/]")
+    err.print(f"[dim]seed {seed} (repeat with --seed {seed})[/]")
 
 
-def _one(prime: str, model, tok, cfg, skip_unknown: bool, echo_prime: bool, separator: str, engine: str,
-         stop_at: str | None, lines: int | None, out, err) -> list[str]:
-    """Generate one round (num_samples samples) after `prime`; stream when there is one sample."""
-    from ..sample import generate, until
-    from ..tokenizer import normalize
-
-    tok.encode(prime, skip_unknown=skip_unknown)  # refuse unknown characters before printing anything
-    shown = "".join(c for c in normalize(prime, tok.normalization) if c in tok.stoi) if echo_prime else ""
-    stream = cfg.num_samples == 1
-    texts: list[list[str]] = [[] for _ in range(cfg.num_samples)]
-    notes: list[str] = []
-    if stream:
-        out.write(shown)
-    steps = until(generate(model, tok, cfg, prime, skip_unknown=skip_unknown, path=engine, notes=notes),
-                  stop_at, lines)
-    for chars in steps:
-        for buf, ch in zip(texts, chars):
-            if ch is not None:
-                buf.append(ch)
-        if stream and chars[0] is not None:
-            out.write(chars[0])
-            if out.isatty() or chars[0] == "\n":
-                out.flush()
-    if not stream:
-        out.write(separator.join(shown + "".join(t) for t in texts))
-    if not _ended_line("".join(texts[-1]), stop_at, lines):  # the text ends with exactly one line break
-        out.write("\n")
+def _write(round_, out, err) -> list[str]:
+    """Write a round's text to `out` as it comes (flushed at each line break, or at once on a
+    terminal), then its notes to stderr; returns the samples' texts."""
+    for piece in round_:
+        out.write(piece)
+        if out.isatty() or piece.endswith("\n"):
+            out.flush()
     out.flush()
-    for note in notes:
+    for note in round_.notes:
         err.print(Text(note, style="dim"))
-    return ["".join(t) for t in texts]
-
-
-def _ended_line(text: str, stop_at: str | None, lines: int | None) -> bool:
-    """Whether a stop condition ended the sample just after a line break (a stop string that ends
-    in one, or the --lines-th line break), so no further line break is due."""
-    stopped = bool(stop_at and text.endswith(stop_at)) or bool(lines and text.count("\n") >= lines)
-    return stopped and text.endswith("\n")
+    return round_.texts
 
 
 def _read_prime(tty: bool) -> str | None:
@@ -196,8 +156,9 @@ def _read_prime(tty: bool) -> str | None:
         return None
 
 
-def _interactive(run: dict) -> None:
-    err, cfg = run["err"], run["cfg"]
+def _interactive(sampler, cfg, opts, out, err) -> None:
+    """Prime after prime from stdin, one round each (the seed counting up from --seed), until an
+    empty line or Ctrl-D; a prime the model cannot read is one error line, and the session goes on."""
     tty = sys.stdin.isatty()
     if tty:
         try:
@@ -214,14 +175,13 @@ def _interactive(run: dict) -> None:
             return
         seed = None if cfg.seed is None else cfg.seed + i
         try:
-            _one(line, **{**run, "cfg": dataclasses.replace(cfg, seed=seed)})
+            _write(sampler.round(line, dataclasses.replace(cfg, seed=seed), opts), out, err)
         except CharLSTMError as e:  # an unknown character in one prime should not end the session
             err.print(Text("error: ", style="red") + Text(str(e)), highlight=False)
 
 
-def _novelty(path: Path, tok, texts: list[str], val_fraction: float, err) -> None:
-    from ..novelty import report
-    got = report(path.parent, tok, texts, val_fraction)
+def _novelty(sampler, texts: list[str], err) -> None:
+    got = sampler.novelty(texts)
     if got is None:
         err.print("[yellow]--novelty: the run's token cache (tokens.bin) is missing, so the training text is "
                   "not at hand[/]")

@@ -1,6 +1,7 @@
-"""`charlstm serve`: the playground in the browser. The server is the library's (serve.py); this
-command picks the runs, binds the address, says where it is and stops cleanly on Ctrl-C.
-starlette and uvicorn (the optional 'serve' extra) and torch are imported only when it runs."""
+"""`charlstm serve`: the playground in the browser. The server is the library's
+(playground/server.py); this command picks the runs, binds the address, says where it is and
+stops cleanly on Ctrl-C. starlette and uvicorn (the optional 'serve' extra) and torch are imported
+only when it runs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from typing import Annotated
 import typer
 
 from ..errors import CharLSTMError
-from .common import user_errors
 from .options import Device, Root, Threads
 
 MISSING = "charlstm serve needs the optional 'serve' extra: pip install 'charlstm[serve]'"
@@ -30,13 +30,13 @@ def is_loopback(host: str) -> bool:
 def served_runs(targets: list[Path], root: Path) -> dict[str, Path]:
     """id -> path for the runs named on the command line (each must exist) and the packaged starter
     model when there is one; the runs under --root are found by the server itself."""
-    from .. import runs
+    from ..store import runs
     named: dict[str, Path] = {}
     for t in targets:
         p = runs.locate(t, root)
         named[runs.name_of(p, root) if _under(p, root) else str(t)] = p
     try:
-        from .. import starter
+        from ..store import starter
     except ImportError:  # a charlstm without a packaged starter model
         starter = None
     path = starter.path() if starter is not None else None
@@ -88,39 +88,38 @@ def serve(
 
     Hovering a character shows the five likeliest characters there and the watched cell's gates at that step.
     """
-    with user_errors():
-        try:
-            import uvicorn
+    try:
+        import uvicorn
 
-            from .. import serve as server
-        except ImportError:
-            raise CharLSTMError(MISSING) from None
-        import torch
+        from ..playground import server
+    except ImportError:
+        raise CharLSTMError(MISSING) from None
+    import torch
 
-        from ..devices import resolve_device
-        from .tables import stderr_console
+    from ..devices import resolve_device
+    from .tables import stderr_console
 
-        if threads:
-            torch.set_num_threads(threads)
-        # full fp32 for the whole process, as `charlstm sample` uses (devices.exact_math): generations
-        # in several threads then never see each other switch TF32 back on
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-        err = stderr_console()
-        named = served_runs(list(targets or []), root)
-        dev = resolve_device(device)
-        local = is_loopback(host)
-        if not local:
-            err.print(f"[yellow]warning: listening on {host}, not only this machine: anyone who can reach it may "
-                      "use this server and read the runs it offers[/]", highlight=False)
-        sock = _bind(host, port)
-        app = server.create_app(root, named, str(dev), hosts=server.LOOPBACK_HOSTS if local else None)
-        if not named and not app.state.catalog.listing():
-            err.print(f"[yellow]no runs under {root}/ yet: train one (charlstm train CORPUS), then reload the page[/]",
-                      highlight=False)
-        shown = f"[{sock.getsockname()[0]}]" if sock.family == socket.AF_INET6 else host
-        typer.echo(f"charlstm playground: http://{shown}:{sock.getsockname()[1]}/")
-        err.print("[dim]Ctrl-C stops it[/]")
-        _run(uvicorn, app, sock)
+    if threads:
+        torch.set_num_threads(threads)
+    # full fp32 for the whole process, as `charlstm sample` uses (devices.exact_math): generations
+    # in several threads then never see each other switch TF32 back on
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    err = stderr_console()
+    named = served_runs(list(targets or []), root)
+    dev = resolve_device(device)
+    local = is_loopback(host)
+    if not local:
+        err.print(f"[yellow]warning: listening on {host}, not only this machine: anyone who can reach it may "
+                  "use this server and read the runs it offers[/]", highlight=False)
+    sock = _bind(host, port)
+    app = server.create_app(root, named, str(dev), hosts=server.LOOPBACK_HOSTS if local else None)
+    if not named and not app.state.catalog.listing():
+        err.print(f"[yellow]no runs under {root}/ yet: train one (charlstm train CORPUS), then reload the page[/]",
+                  highlight=False)
+    shown = f"[{sock.getsockname()[0]}]" if sock.family == socket.AF_INET6 else host
+    typer.echo(f"charlstm playground: http://{shown}:{sock.getsockname()[1]}/")
+    err.print("[dim]Ctrl-C stops it[/]")
+    _run(uvicorn, app, sock)
 
 
 def _run(uvicorn, app, sock: socket.socket) -> None:

@@ -204,13 +204,14 @@ def lineage_text(record: dict) -> str:
             f"step {record.get('step', 0):,}{val}, {record.get('vocab_size', '?')} characters, trained on {corpus})")
 
 
-def runs_table(rows) -> Table:
-    """`rows`: (name, checkpoint or None when unreadable, ...) per run, newest first."""
+def runs_table(entries) -> Table:
+    """`entries`: store.listing.RunEntry per run, newest first."""
     table = Table(title="runs (newest first)", title_justify="left")
     for col in ("run", "model", "steps", "trained", "best val", "bits/char", "saved"):
         table.add_column(col, justify="right" if col in ("steps", "trained", "best val", "bits/char") else "left",
                          no_wrap=col in ("run", "model", "saved"))
-    for d, ckpt, *_ in rows:
+    for entry in entries:
+        d, ckpt = entry.name, entry.checkpoint
         if ckpt is None:
             table.add_row(Text(str(d)), Text("unreadable", style="red"), "-", "-", "-", "-", "-")
             continue

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..config import TrainConfig
-from ..sizing import FEW_PASSES, FINE_TUNE
-from .common import StopFlag, budget_options, progress_factory, run_training, save_every_options, user_errors
+from ..training.sizing import FEW_PASSES, FINE_TUNE
+from ..values import MAX_SEED
+from .common import StopFlag, budget_options, progress_factory, run_training, save_every_options
 from .options import (
     DEFAULTS,
-    MAX_SEED,
     P_EVAL,
     P_INPUT,
     P_MODEL,
@@ -44,6 +45,7 @@ from .options import (
     Preset,
     Quiet,
     Root,
+    Run,
     SampleEvery,
     SaveEvery,
     Schedule,
@@ -176,41 +178,39 @@ def train(
     Fine-tune: [bold]charlstm train lyrics.txt --init-from starter[/] (new characters are added;
     the model is scored on the new text before the first step).
     """
-    with user_errors():
-        from ..textfiles import ReadOptions
+    from ..data.textfiles import ReadOptions
+    from ..training.start import train as run_train
 
-        overrides = {k: v for k, v in dict(eval_every=eval_every, sample_every=sample_every,
-                                           max_bad_steps=max_bad_steps, log_every=log_every,
-                                           precision=precision.value).items()
-                     if v is not None}
-        sized = {k: v for k, v in dict(batch_size=batch_size, seq_len=seq_len, lr=lr, weight_decay=weight_decay,
-                                        plateau=plateau, schedule=schedule.value if schedule else None,
-                                        warmup=warmup).items() if v is not None}
-        cfg = TrainConfig(optimizer=optimizer.value,
-                          min_lr=min(min_lr, lr or min_lr),
-                          clip=clip, seed=seed, eval_chars=eval_chars or None, max_vocab=max_vocab,
-                          val_fraction=val_fraction, patience=patience, **sized,
-                          **budget_options(steps, epochs, time), **save_every_options(save_every), **overrides)
-        opts = ReadOptions(encoding=encoding, errors=errors.value, newline=newline.value,
-                           normalization=normalization.value if normalization else "NFC",
-                           pattern=pattern)
-        keep = set(sized) | ({"normalization"} if normalization else set())
-        model = {k: v for k, v in dict(cell=cell.value if cell else None, layers=layers, hidden=hidden, embed=embed,
-                                       dropout=dropout, weight_drop=weight_drop).items() if v is not None}
-        from ..training.start import train as run_train
-        flag = StopFlag()
-        with flag.installed():
-            events = run_train(corpus, model, cfg, run_dir=root / name if name else None, root=root,
-                               read_options=opts, device=device, threads=threads, should_stop=flag,
-                               progress=progress_factory(quiet or json_lines), preset=preset.value,
-                               keep=keep, init_from=init_from, vocab=vocab.value,
-                               map_to=unescape(map_to) if map_to is not None else None)
-            run_training(events, quiet, plain, json_lines, flag)
+    sized = _given(batch_size=batch_size, seq_len=seq_len, lr=lr, weight_decay=weight_decay, plateau=plateau,
+                   schedule=schedule, warmup=warmup)
+    logged = _given(eval_every=eval_every, sample_every=sample_every, max_bad_steps=max_bad_steps,
+                    log_every=log_every, precision=precision)
+    cfg = TrainConfig(optimizer=optimizer.value, min_lr=min(min_lr, lr or min_lr), clip=clip, seed=seed,
+                      eval_chars=eval_chars or None, max_vocab=max_vocab, val_fraction=val_fraction,
+                      patience=patience, **sized, **budget_options(steps, epochs, time),
+                      **save_every_options(save_every), **logged)
+    opts = ReadOptions(encoding=encoding, errors=errors.value, newline=newline.value,
+                       normalization=normalization.value if normalization else "NFC", pattern=pattern)
+    model = _given(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout, weight_drop=weight_drop)
+    flag = StopFlag()
+    with flag.installed():
+        events = run_train(corpus, model, cfg, run_dir=root / name if name else None, root=root,
+                           read_options=opts, device=device, threads=threads, should_stop=flag,
+                           progress=progress_factory(quiet or json_lines), preset=preset.value,
+                           keep=set(sized) | ({"normalization"} if normalization else set()),
+                           init_from=init_from, vocab=vocab.value,
+                           map_to=unescape(map_to) if map_to is not None else None)
+        run_training(events, quiet, plain, json_lines, flag)
+
+
+def _given(**options) -> dict:
+    """The options the user gave, by name (a choice as its word); those left out (None) are for the
+    preset or the library's defaults to fill in."""
+    return {k: v.value if isinstance(v, Enum) else v for k, v in options.items() if v is not None}
 
 
 def resume(
-    target: Annotated[Path | None, typer.Argument(help="Run directory or checkpoint file.",
-                                                  show_default="the newest run under --root")] = None,
+    target: Run = None,
     root: Root = Path("checkpoints"),
     steps: KeptSteps = None,
     epochs: KeptEpochs = None,
@@ -233,13 +233,12 @@ def resume(
     --steps/--epochs/--time set a new total budget for the run (counted from its start), so
     [bold]charlstm resume --steps 5000[/] trains a 2000-step run for 3000 more steps.
     """
-    with user_errors():
-        from ..training.start import resume as run_resume
-        overrides = dict(**budget_options(steps, epochs, time), **save_every_options(save_every), eval_every=eval_every,
-                         sample_every=sample_every, max_bad_steps=max_bad_steps, log_every=log_every,
-                         precision=precision.value if precision else None)
-        flag = StopFlag()
-        with flag.installed():
-            events = run_resume(target, root, overrides, device=device, threads=threads, should_stop=flag,
-                                progress=progress_factory(quiet or json_lines))
-            run_training(events, quiet, plain, json_lines, flag)
+    from ..training.start import resume as run_resume
+    overrides = dict(**budget_options(steps, epochs, time), **save_every_options(save_every), eval_every=eval_every,
+                     sample_every=sample_every, max_bad_steps=max_bad_steps, log_every=log_every,
+                     precision=precision.value if precision else None)
+    flag = StopFlag()
+    with flag.installed():
+        events = run_resume(target, root, overrides, device=device, threads=threads, should_stop=flag,
+                            progress=progress_factory(quiet or json_lines))
+        run_training(events, quiet, plain, json_lines, flag)

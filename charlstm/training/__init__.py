@@ -1,5 +1,6 @@
-"""Training: starting a run and continuing one (`start`), the loop and what it decides lives beside it.
+"""Training: starting a run and continuing one (`start`), the loop over it (`loop`), and what the loop
+decides with: schedule, sizing, precision, distributed, fine-tuning, gradients, evaluation.
 
-Holds library code only: no printing, no typer or rich. May import the storage, data and concept
-modules of the package (checkpoint, runs, corpus, tokenizer, model, config ...), never `cli`.
+May import the leaves, the concepts, `store`, `data` and `sampling` (preview samples); never insight
+or above.
 """

@@ -135,7 +135,7 @@ def test_signal_saves_and_exits(tmp_path, corpus_file, sig, code):
     log = (tmp_path / "log.txt").read_text()
     assert "interrupted at step" in log and f"charlstm resume {tmp_path / 'ck' / 'sig'}" in log
     assert "\x1b" not in log  # a redirected log holds no terminal control codes
-    from charlstm import checkpoint
+    from charlstm.store import checkpoint
     assert checkpoint.load(tmp_path / "ck" / "sig" / "last.pt")["step"] >= 1
 
 
@@ -150,7 +150,7 @@ def test_second_ctrl_c_quits_at_once(tmp_path, corpus_file):
     assert "interrupted at step" not in (tmp_path / "log.txt").read_text()
     last = tmp_path / "ck" / "sig" / "last.pt"
     if last.exists():  # only a complete file can be there: saves are atomic
-        from charlstm import checkpoint
+        from charlstm.store import checkpoint
         checkpoint.load(last)
 
 

@@ -225,6 +225,7 @@ CASES = [
     ("compare-empty-corpus", ["compare", f"{C}/empty.txt", "--root", R, "--steps", "1"], 1,
      f"corpus is empty: {C}/empty.txt"),
     ("compare-hidden-1e9", [*CO, "--hidden", str(10**9)], 1, "parameters"),
+    ("compare-too-short", ["compare", f"{C}/short.txt", "--root", R, "--steps", "1"], 1, "corpus too short"),
     ("compare-seed-negative", [*CO, "--seed", "-1"], 2, "--seed"),
     ("compare-name-empty", [*CO, "--name", ""], 2, "--name"),
     # ---- inspect and gates ------------------------------------------------------------------------
@@ -441,15 +442,24 @@ def test_sample_output_is_written_whole(world, tmp_path):
     assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 
 
-def test_atomic_output_never_follows_a_symlink_at_the_temp_name(tmp_path, monkeypatch):
-    from charlstm.cli import common
+def test_an_atomic_write_never_follows_a_symlink_at_the_temp_name(tmp_path):
+    from charlstm.store import files
     target = tmp_path / "victim"
     target.write_text("untouched")
-    monkeypatch.setattr(common.secrets, "token_hex", lambda n: "fixed")
-    (tmp_path / f".out.txt.{os.getpid()}.fixed.tmp").symlink_to(target)
-    with pytest.raises(FileExistsError), common.atomic_output(tmp_path / "out.txt") as f:
+    files.temp_path(tmp_path / "out.txt").symlink_to(target)
+    with files.atomic_write(tmp_path / "out.txt", "utf-8") as f:
         f.write("x")
-    assert target.read_text() == "untouched" and not (tmp_path / "out.txt").exists()
+    assert target.read_text() == "untouched" and (tmp_path / "out.txt").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt", "victim"]
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_no_temp_file(tmp_path):
+    from charlstm.store import files
+    (tmp_path / "out.txt").write_text("old")
+    with pytest.raises(ZeroDivisionError), files.atomic_write(tmp_path / "out.txt", "utf-8") as f:
+        f.write("half")
+        raise ZeroDivisionError
+    assert (tmp_path / "out.txt").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
 def _umask() -> int:
@@ -531,7 +541,7 @@ def _event_fields(cls) -> dict:
 
 def test_sample_config_refuses_non_finite_values():
     from charlstm.errors import ConfigError
-    from charlstm.sample import SampleConfig
+    from charlstm.sampling.generate import SampleConfig
     for kw in (dict(temperature=math.nan), dict(temperature=math.inf), dict(top_p=math.nan), dict(top_k=0),
                dict(top_p=-math.inf), dict(seed=2**64), dict(length=1.5)):
         with pytest.raises(ConfigError):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from charlstm import checkpoint
 from charlstm.cli import app
+from charlstm.store import checkpoint
 
 
 def invoke(*args, **kw):

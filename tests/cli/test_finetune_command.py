@@ -9,8 +9,8 @@ import pytest
 from conftest import VERSE
 from typer.testing import CliRunner
 
-from charlstm import checkpoint, starter
 from charlstm.cli import app
+from charlstm.store import checkpoint, starter
 
 NEW = ("Ünter the bright lamp, ñandú birds ran across the bay; çà et là the kettle sang.\n"
        "Nobody came to hear it, and the boats sailed on past the winter stone.\n") * 30
@@ -44,7 +44,7 @@ def test_fine_tune_end_to_end_prints_what_it_did_and_info_shows_the_lineage(home
     r = invoke("train", home / "new.txt", "--root", home / "runs", "--name", "child", "--init-from", "parent",
                "--steps", 4, *SMALL)
     assert r.exit_code == 0, r.output
-    from charlstm.sizing import FINE_TUNE
+    from charlstm.training.sizing import FINE_TUNE
     assert "init: " in r.output and "optimizer starts fresh" in r.output
     assert f"{FINE_TUNE['lr_share']:g}x its peak" in r.output
     assert "added 6: 'à', 'N', 'Ü', 'ç', 'ñ', 'ú' (new rows start at the mean of the old ones)" in r.output
@@ -128,7 +128,7 @@ def test_fine_tune_the_starter_end_to_end(home):
 
 def test_a_wheel_carries_the_starter_and_the_page_assets(tmp_path):
     """What a fresh `pip install` gets: the built wheel holds the starter (package data)."""
-    from charlstm.starter import FILE
+    from charlstm.store.starter import FILE
     root = FILE.parents[2]
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation",
                         "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
@@ -142,7 +142,7 @@ def test_a_wheel_carries_the_starter_and_the_page_assets(tmp_path):
 # --- slim checkpoints through every command -----------------------------------------------------------
 
 def test_a_slim_checkpoint_is_read_by_sample_eval_inspect_gates_info_and_init_from(home):
-    from charlstm import slim
+    from charlstm.export import slim
     ck = checkpoint.load(home / "runs" / "parent" / "best.pt")
     path = home / "parent-slim.pt"
     slim.export_pt(ck, path, half=True)

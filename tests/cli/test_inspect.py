@@ -23,7 +23,7 @@ def test_inspect_find_and_html(run_dir, tmp_path):
     assert r.exit_code == 0, r.output
     assert "track 'quotes'" in r.stdout and "correlation" in r.stdout  # results on stdout
     assert f"wrote {page}" in r.stderr.replace("\n", "") and "wrote" not in r.stdout  # notes on stderr
-    from charlstm import checkpoint
+    from charlstm.store import checkpoint
     vocab = checkpoint.load(run_dir / "best.pt")["vocab"]["chars"]
     shown = [c for c in 'The cat said "hi" (twice).\n' if c in vocab]  # unknown characters are skipped
     assert 0 < len(shown) < 27 and page.read_text().count("<span title=") == len(shown)
@@ -66,8 +66,8 @@ def test_compare_three_cells(tmp_path, corpus_file):
 
 
 def test_compare_matches_parameter_counts():
-    from charlstm.compare import matched_hidden
     from charlstm.config import param_count
+    from charlstm.insight.compare import matched_hidden
     target = param_count("lstm", 65, 128, 256, 2)
     for cell in ("gru", "rnn"):
         h = matched_hidden(cell, 65, 128, 2, target)

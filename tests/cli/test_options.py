@@ -24,7 +24,11 @@ def test_unescape_known_answers(typed, meant):
 
 
 def test_choices_agree_with_the_library():
-    from charlstm import config, introspect, precision, sample, sizing, textfiles, tokenizer
+    from charlstm import config, tokenizer
+    from charlstm.data import textfiles
+    from charlstm.insight import gates as introspect
+    from charlstm.sampling import generate as sample
+    from charlstm.training import precision, sizing
 
     def values(enum):
         return [m.value for m in enum]
@@ -33,7 +37,7 @@ def test_choices_agree_with_the_library():
     assert values(options.Schedule) == list(config.SCHEDULES)
     assert values(options.Optimizer) == list(config.OPTIMIZERS)
     assert set(values(options.PrecisionKind)) == set(precision.PRECISIONS)
-    assert set(values(options.Engine)) == set(sample.PATHS)
+    assert set(values(options.Engine)) == set(sample.ENGINES)
     assert values(options.Normalization) == list(tokenizer.NORMALIZATIONS)
     assert set(values(options.Newline)) == set(textfiles.NEWLINES)
     assert values(options.Feature) == list(introspect.FEATURES)

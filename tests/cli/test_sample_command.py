@@ -34,8 +34,8 @@ def root(tmp_path_factory):
 
 
 def library_text(root, seed, length, prime=""):
-    from charlstm import checkpoint
-    from charlstm.sample import SampleConfig, generate_text
+    from charlstm.sampling.generate import SampleConfig, generate_text
+    from charlstm.store import checkpoint
     model, tok = checkpoint.build_model(checkpoint.load(root / "run" / "best.pt"))
     return generate_text(model, tok, SampleConfig(length=length, seed=seed), prime)[0]
 

@@ -58,11 +58,11 @@ def test_another_host_is_warned_about(served, tmp_path):
 
 
 def test_runs_named_on_the_command_line_and_the_starter_are_offered(served, tmp_path, monkeypatch):
-    from charlstm import runs
+    from charlstm.store import runs
     run = tmp_path / "elsewhere"
     run.mkdir()
     (run / runs.BEST).write_bytes(b"not read until asked for")
-    from charlstm import starter
+    from charlstm.store import starter
     monkeypatch.setattr(starter, "path", lambda: tmp_path / "starter.pt")
     r = invoke(run, "--root", tmp_path / "root", "--port", 0)
     assert r.exit_code == 0, r.output
@@ -90,6 +90,7 @@ def test_loopback_hosts(host, loopback):
 
 
 def test_the_cli_does_not_load_the_server_or_torch_until_serve_runs():
-    code = ("import sys, charlstm.cli.app; bad = [m for m in ('torch', 'starlette', 'uvicorn', 'charlstm.serve') "
+    code = ("import sys, charlstm.cli.app; "
+            "bad = [m for m in ('torch', 'starlette', 'uvicorn', 'charlstm.playground.server') "
             "if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

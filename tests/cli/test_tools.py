@@ -38,7 +38,7 @@ def runs(tmp_path_factory):
 
 def test_eval_matches_the_library_and_explains_unknown_characters(runs, tmp_path):
     from charlstm.api import load
-    from charlstm.evaluate import evaluate
+    from charlstm.training.evaluate import evaluate
     text = "The cat slept on the chair. Zebra €\nA kettle sang.\n"
     f = tmp_path / "t.txt"
     f.write_text(text, encoding="utf-8")
@@ -118,7 +118,7 @@ def test_interactive_mode_continues_each_prime(runs):
 
 
 def test_until_known_answers():
-    from charlstm.sample import until
+    from charlstm.sampling.generate import until
     steps = iter([list(p) for p in ("ax", "bx", "\n\n", "cx", "d\n", "\nx", "ex")])
     got = list(until(steps, lines=2))  # sample 1 ends with its 2nd line break at step 5, sample 0 at step 6
     assert ["".join(c or "_" for c in s) for s in got] == ["ax", "bx", "\n\n", "cx", "d\n", "\n_"]
@@ -127,7 +127,7 @@ def test_until_known_answers():
 
 
 def test_novelty_known_answers():
-    from charlstm.novelty import copied_share, ngram_hashes
+    from charlstm.sampling.novelty import copied_share, ngram_hashes
     train = np.array([0, 1, 2, 3, 4, 5, 6, 7])
     gen = np.array([0, 1, 2, 3, 9, 9, 9])  # 3-grams: 012 123 239 399 999 -> 2 of 5 in the training text
     assert copied_share(gen, ngram_hashes(train, 3), 3) == (pytest.approx(0.4), 5)
@@ -164,7 +164,7 @@ def _files_server(files: dict[str, bytes]) -> _Server:
 
 
 def test_corpora_list_and_get_from_a_local_server(tmp_path, monkeypatch):
-    from charlstm import fetch
+    from charlstm.data import corpora as fetch
     body = (VERSE * 50).encode()
     srv = _files_server({"/good.txt": body})
     sources = {
@@ -193,7 +193,7 @@ def test_corpora_list_and_get_from_a_local_server(tmp_path, monkeypatch):
 
 
 def test_checkpoint_metadata_loads_mapped(runs):
-    from charlstm.checkpoint import load
+    from charlstm.store.checkpoint import load
     ck = load(runs / "checkpoints" / "first" / "last.pt", mmap=True)
     assert ck["step"] == 10 and isinstance(ck["model"]["head.weight"], torch.Tensor)
 
@@ -212,7 +212,7 @@ def test_fit_for_notebooks_returns_a_summary(tmp_path, corpus_file, capsys):
 
 def test_novelty_report_counts_within_samples_only(runs):
     from charlstm.api import load
-    from charlstm.novelty import report
+    from charlstm.sampling.novelty import report
     run = runs / "checkpoints" / "first"
     _, tok = load(run)
     shares, n_train = report(run, tok, ["The lamp was lit", "and every window"], 0.1, sizes=(5, 12))
@@ -255,7 +255,7 @@ def _broken_server(body: bytes) -> _Server:
 def test_broken_downloads_are_one_line_and_leave_nothing(tmp_path, monkeypatch):
     import os
 
-    from charlstm import fetch
+    from charlstm.data import corpora as fetch
     body = (VERSE * 50).encode()
     srv = _broken_server(body)
     sources = {name: fetch.Source(name, f"{srv.url}/{name}", "no pinned checksum")

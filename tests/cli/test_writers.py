@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from charlstm import checkpoint, runs
+from charlstm.store import checkpoint, files, runs
 
 TINY = ["--layers", "1", "--hidden", "16", "--embed", "8", "--batch-size", "4", "--seq-len", "16", "--plain",
         "--device", "cpu", "--eval-every", "1000"]
@@ -31,7 +31,7 @@ def finish(proc, timeout=120):
 
 
 def no_temp_files(folder):
-    return not [p for p in folder.rglob("*") if runs.TMP_MARK in p.name]
+    return not [p for p in folder.rglob("*") if files.TMP_MARK in p.name]
 
 
 def test_two_trains_of_one_name_the_second_is_refused(tmp_path, corpus_file):

@@ -4,7 +4,7 @@
 // The arithmetic is PyTorch's (nn.LSTM gate order i, f, g, o; nn.GRU's r, z, n with r applied to
 // W_hn h + b_hn). Weights are Float32Arrays; sums run in doubles, the state is kept in float32 as
 // torch keeps it. Layer 0's input term is looked up, not computed: row v of
-// Embed @ W_ih^T + b_ih is the term for character v (the same fold charlstm's FastStepper makes).
+// Embed @ W_ih^T + b_ih is the term for character v (the same fold charlstm's FastEngine makes).
 "use strict";
 
 (function (global) {

@@ -1,0 +1,189 @@
+"""`charlstm eval`, `info`, `runs`, `plot` and `corpora`: looking at models, runs and text."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import CharLSTMError
+from .common import check_output
+from .options import Axis, Device, Last, Root, Run, json_flag, output_file, variant
+
+corpora_app = typer.Typer(help="List the bundled corpora and those that can be fetched; `get` fetches one.",
+                          invoke_without_command=True, no_args_is_help=False)
+NamedRun = variant(Run, show_default=False)  # eval's run comes first and is required: FILES follow it
+EvalJson = json_flag("Print the result as one JSON object.")
+InfoJson = json_flag("Print the checkpoint's metadata (no tensors) as one JSON object on stdout.")
+RunsJson = json_flag("One JSON object per run on stdout (JSON Lines), newest first; an unreadable run has an "
+                     "\"error\" field.")
+PlotOutput = output_file("Picture to write: .png or .svg.")
+
+
+def _ckpt(target: Path | None, root: Path, last: bool = False, mmap: bool = False) -> tuple[dict, Path]:
+    from ..store import checkpoint as ck
+    from ..store import runs as rs
+    path = rs.checkpoint_path(target, root, last)
+    return ck.load(path, map_location="cpu", mmap=mmap), path
+
+
+def eval_command(
+    checkpoint: NamedRun,
+    files: Annotated[list[Path], typer.Argument(help="Text files or directories to score.", show_default=False)],
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Lanes scored at once.")] = 64,
+    seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Characters per window (state carried).")] = 256,
+    last: Last = False,
+    device: Device = "auto",
+    as_json: EvalJson = False,
+    root: Root = Path("checkpoints"),
+) -> None:
+    """Score any text with a trained model: loss in nats/char, bits/char and perplexity.
+
+    [bold]charlstm eval checkpoints/pydocs-20261126 notes.txt[/]
+    """
+    from tqdm import tqdm
+
+    from ..data.textfiles import ReadOptions
+    from ..devices import resolve_device
+    from ..store import checkpoint as ck
+    from ..tokenizer import describe_char
+    from ..training.evaluate import score_files
+    from .tables import stderr_console
+
+    ckpt, path = _ckpt(checkpoint, root, last)
+    model, tok = ck.build_model(ckpt, resolve_device(device))
+    opts = ReadOptions(**{**ckpt["corpus"]["options"], "pattern": "*"})
+    bar = tqdm(desc="scoring", unit="char", unit_scale=True, file=sys.stderr, leave=False,
+               disable=as_json or not sys.stderr.isatty())
+    s = score_files(model, tok, files, opts, batch_size, seq_len, progress=bar.update,
+                    on_total=lambda n: setattr(bar, "total", n))
+    bar.close()
+    err = stderr_console()
+    if s.unknown:
+        shown = ", ".join(f"{describe_char(c)} x{n:,}" for c, n in s.unknown.most_common(8))
+        err.print(f"note: {sum(s.unknown.values()):,} character(s) of {len(s.unknown)} kind(s) are not in "
+                  f"the model's vocabulary and were left out (they would cost infinite loss): {shown}"
+                  f"{' ...' if len(s.unknown) > 8 else ''}", markup=False, highlight=False)
+    result = {"checkpoint": str(path), "files": s.files, "chars": s.scored, "nats_per_char": round(s.nats, 5),
+              "bits_per_char": round(s.bits, 5), "perplexity": round(s.perplexity, 4),
+              "unknown_chars": sum(s.unknown.values())}
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(f"{s.nats:.4f} nats/char  {s.bits:.4f} bits/char  perplexity {s.perplexity:.3f}  "
+                   f"({s.scored:,} characters in {len(s.files)} file(s), {path})")
+
+
+def info(
+    target: Run = None,
+    last: Last = False,
+    as_json: InfoJson = False,
+    root: Root = Path("checkpoints"),
+) -> None:
+    """Everything about one run: model, training, corpus, vocabulary, versions."""
+    ckpt, path = _ckpt(target, root, last, mmap=True)
+    if as_json:
+        from .jsonlines import dumps, info_record
+        typer.echo(dumps(info_record(ckpt, path)))
+        return
+    from .tables import info_table, stdout_console
+    stdout_console().print(info_table(ckpt, path))
+
+
+def runs(
+    as_json: RunsJson = False,
+    root: Root = Path("checkpoints"),
+) -> None:
+    """All runs under --root, newest first, with size, steps, time trained and best validation loss."""
+    from ..store.listing import list_runs
+    from .tables import runs_table, stderr_console, stdout_console
+    entries = list_runs(root)
+    if as_json:
+        from .jsonlines import dumps, run_record
+        for entry in entries:
+            typer.echo(dumps(run_record(entry)))
+    else:
+        stdout_console().print(runs_table(entries))
+    for entry in entries:
+        if entry.error is not None:
+            stderr_console().print(f"{entry.name}: {entry.error}", markup=False, highlight=False)
+
+
+def plot(
+    runs_: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run directories (several share one chart).",
+                                                show_default=False)],
+    output: PlotOutput = Path("curves.png"),
+    x: Annotated[Axis, typer.Option("--x", help="Horizontal axis: step or time (minutes of training).")] = Axis.step,
+    root: Root = Path("checkpoints"),
+) -> None:
+    """Draw train and validation loss curves of one or more runs to a PNG or SVG file (needs matplotlib:
+    pip install "charlstm\\[plot]")."""
+    check_output(output, "--output")
+    from ..insight.curves import plot_runs
+    from ..store.runs import run_dir_of
+    dirs = [run_dir_of(r, root) for r in runs_]
+    plot_runs(dirs, output, x.value)
+    typer.echo(f"wrote {output}")
+
+
+@corpora_app.callback()
+def corpora(ctx: typer.Context,
+            folder: Annotated[Path, typer.Option("--dir", help="Folder of bundled corpora.")] = Path("corpora"),
+            ) -> None:
+    """What ships in corpora/ and what `charlstm corpora get NAME` can fetch."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..data.corpora import SOURCES
+    from .tables import corpora_table, stdout_console
+    if folder.exists() and not folder.is_dir():
+        raise CharLSTMError(f"--dir {folder} is a file, not a folder of corpora")
+    local = sorted(p for p in folder.glob("*.txt")) if folder.is_dir() else []
+    stdout_console().print(corpora_table(local, SOURCES.values(), folder))
+
+
+@corpora_app.command("get")
+def corpora_get(
+    name: Annotated[str, typer.Argument(help="Name from `charlstm corpora`.", show_default=False)],
+    folder: Annotated[Path, typer.Option("--dir", help="Folder to save into.")] = Path("corpora"),
+    force: Annotated[bool, typer.Option("--force", help="Download even if the file exists.")] = False,
+) -> None:
+    """Download a public-domain corpus into --dir (checked and written atomically)."""
+    from tqdm import tqdm
+
+    from ..data.corpora import SOURCES, download
+    if name not in SOURCES:
+        raise CharLSTMError(f"unknown corpus {name!r}: choose one of {', '.join(sorted(SOURCES))}")
+    src = SOURCES[name]
+    dest = folder / f"{name}.txt"
+    if folder.exists() and not folder.is_dir():
+        raise CharLSTMError(f"--dir {folder} is a file; give a folder to save into")
+    if not folder.exists() and not (folder.parent if str(folder.parent) else Path(".")).is_dir():
+        raise CharLSTMError(f"--dir {folder}: its parent folder {folder.parent} does not exist; create it first")
+    if dest.is_dir():
+        raise CharLSTMError(f"{dest} is a folder; move it away or choose another --dir")
+    if dest.exists() and not force:
+        typer.echo(f"{dest} already exists (--force downloads it again)")
+        return
+    created = not folder.exists()
+    if created:
+        folder.mkdir()
+    bar = tqdm(desc=name, total=src.size, unit="B", unit_scale=True, file=sys.stderr, leave=False,
+               disable=not sys.stderr.isatty())
+
+    def step(n: int, total: int | None) -> None:
+        bar.total = total
+        bar.update(n)
+    try:
+        _, digest = download(src, dest, step)
+    except BaseException:
+        if created and not any(folder.iterdir()):
+            folder.rmdir()  # nothing left behind, not even the folder made for it
+        raise
+    finally:
+        bar.close()
+    check = "checksum ok" if src.sha256 else f"no published checksum; sha256 {digest}"
+    typer.echo(f"saved {dest} ({dest.stat().st_size:,} bytes, {check})")
+    typer.echo(f"train on it: charlstm train {dest}")

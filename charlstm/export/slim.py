@@ -1,0 +1,50 @@
+"""Slim checkpoints: what a trained model needs to be used and built on, without what only
+training needs.
+
+A training checkpoint also holds the optimizer's moments (twice the weights again for Adam), the
+carried hidden state and the random streams. A slim one keeps the weights (optionally in fp16),
+the vocabulary, both configs, the corpus record (file names, not where they lay), the best
+validation loss and the lineage, so
+`sample`, `eval`, `inspect`, `gates`, `info` and `train --init-from` read it like any other
+checkpoint; `resume` refuses it with a one-line reason. Knows nothing of the terminal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+from ..store import checkpoint
+
+KEPT = ("format_version", "charlstm_version", "torch_version", "saved_at", "model_config", "train_config", "vocab",
+        "model", "step", "epoch", "train_time", "best_val_loss", "val_scored", "corpus", "run_name", "lineage")
+
+
+def slim(ckpt: dict, half: bool = False) -> dict:
+    """The slim form of a validated checkpoint (a new dict; `ckpt` is not modified). With `half`, the
+    weights are stored as fp16 (half the bytes; they are read back into fp32 on load); a weight too
+    large for fp16 is refused rather than stored as infinity."""
+    out = {k: ckpt[k] for k in KEPT if k in ckpt}
+    if isinstance(out.get("corpus"), dict):  # file names only: where they lay on this machine is nobody's business
+        out["corpus"] = {**out["corpus"], "paths": [p.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or p
+                                                    for p in out["corpus"]["paths"]]}
+    weights = {}
+    for k, t in ckpt["model"].items():
+        if half and t.is_floating_point():
+            h = t.to(torch.float16)
+            if not bool(torch.isfinite(h).all()):
+                raise CheckpointError(f"weight {k} holds values beyond fp16's range (±65504): export without --half")
+            t = h
+        weights[k] = t.detach().cpu().clone()
+    out["model"] = weights
+    out["slim"] = {"half": bool(half), "from_step": int(ckpt.get("step", 0))}
+    return out
+
+
+def export_pt(ckpt: dict, path: Path, half: bool = False) -> int:
+    """Write the slim form of `ckpt` to `path` atomically; returns its size in bytes."""
+    path = Path(path)
+    checkpoint.save(slim(ckpt, half), path)
+    return path.stat().st_size

@@ -1,0 +1,205 @@
+"""What a run will be, decided before its model is built: the size, the precision and the weight drop,
+each with its reason (`Plan`). Sizing and precision measure the real shapes on this machine: a
+forward and backward pass of a probe model, timed (`Probe`).
+
+`plan_new` sizes a new model (a preset fills in what the user left open), `plan_fine_tune` takes the
+size of a trained model and fine-tuning's rate and budget, `plan_resume` keeps a saved run's size and
+settles only the precision it goes on in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..config import ModelConfig, TrainConfig, budget_text
+from ..data.corpus import Corpus, lay_out
+from ..data.tokenfile import Tokens
+from ..data.windows import window
+from ..model import CharLSTM
+from . import finetune, sizing
+from .distributed import Dist
+from .loop import compute_loss
+from .precision import resolve_precision, time_pass, unavailable
+from .request import Request
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The model to build and the config to train it with (precision settled), and why: `size` (the
+    preset and its reason, or the model fine-tuning starts from), `precision`, `weight_drop` (why it
+    is on or off; empty when the user gave it), and `schedule` (fine-tuning's rate and budget)."""
+
+    model: ModelConfig
+    config: TrainConfig
+    size: str | None = None
+    precision: str | None = None  # None: a continued fp32 run, nothing to settle
+    weight_drop: str = ""
+    schedule: str | None = None
+    vocab: str | None = None  # fine-tuning: how the model's vocabulary met the new text
+
+    def notes(self) -> list[str]:
+        """The plan as the lines a run shows when it starts."""
+        return [n for n in (self.size, self.vocab, self.precision and f"precision: {self.precision}") if n]
+
+
+class Probe:
+    """One forward + backward pass of a model of the run's shape on the first training window, in a
+    given precision; leaves no trace (gradients cleared, the random state restored)."""
+
+    def __init__(self, model: ModelConfig, ids: Tokens, cfg: TrainConfig, device: torch.device, dist: Dist):
+        with torch.random.fork_rng(devices=[]):  # the run's seed, set later, meets an untouched stream
+            self.model = CharLSTM(model).to(device)
+        self.cfg, self.device, self.dist = cfg, device, dist
+        x, y = window(ids, cfg.batch_size, 0, cfg.seq_len)
+        self.x, self.y = x.to(device), y.to(device)
+
+    def __call__(self, precision: str) -> None:
+        with torch.random.fork_rng(devices=[]):
+            state = self.model.init_state(self.cfg.batch_size, self.device)
+            loss, _ = compute_loss(self.model, self.x, self.y, state, precision)
+            loss.backward()
+        self.model.zero_grad(set_to_none=True)
+
+    def settle(self, requested: str) -> tuple[str, str]:
+        """(precision, why) for `requested`, the same on every process."""
+        return self.dist.share(resolve_precision(requested, self.device, self))
+
+    def seconds(self, precision: str) -> float:
+        """One timed pass, the same on every process."""
+        return self.dist.share(time_pass(self, precision, self.device, reps=1))
+
+
+def plan_new(req: Request, data: Corpus, device: torch.device, dist: Dist) -> Plan:
+    """A new model: with a preset, the sizes the user left open filled in from it (each candidate's
+    speed measured here, in the precision it would train in); the precision settled; the preset's
+    weight drop turned off when the run will read its text too few times to memorise it."""
+    fields, cfg, measured, size = dict(req.model), req.config, {}, None
+    if req.preset is not None:
+        rate = _rate_meter(req, data, device, dist, measured)
+        chosen = sizing.choose(req.preset, len(data.tokens), _time_budget(cfg), device.type, rate)
+        fields = {**{k: v for k, v in chosen.model().items() if k not in req.model}, **req.model}
+        cfg = cfg.replace(**{k: v for k, v in chosen.train().items() if k not in req.keep})
+    net_cfg = ModelConfig(vocab_size=data.tokenizer.vocab_size, **fields)
+    train_ids = lay_out(data.tokens, cfg)[0]
+    # the model sizing timed last is the one chosen: its precision and step time are known
+    same = measured.get("shape") == (fields, cfg.batch_size, cfg.seq_len)
+    probe = None if same else Probe(net_cfg, train_ids, cfg, device, dist)
+    precision, precision_why = measured["settled"] if same else probe.settle(cfg.precision)
+    cfg = cfg.replace(precision=precision)
+    wd_why = ""
+    if req.preset is not None and "weight_drop" not in req.model:
+        secs = measured["secs"] if same else None
+        net_cfg, wd_why = _weight_drop(net_cfg, cfg, train_ids, dist, secs, probe)
+    if req.preset is not None:
+        size = _size_note(chosen.reason, net_cfg, cfg, wd_why, req)
+    return Plan(net_cfg, cfg, size=size, precision=precision_why, weight_drop=wd_why)
+
+
+def plan_fine_tune(req: Request, parent: dict, source: str, data: Corpus, device: torch.device, dist: Dist,
+                   vocab: str | None) -> Plan:
+    """A model that starts from `parent` (named `source`): its size (grown to the new vocabulary),
+    fine-tuning's rate, schedule and budget where the user gave none, the precision settled, and
+    fine-tuning's weight drop unless the run reads its text too few times to memorise it."""
+    cfg, schedule_why = fine_tune_config(TrainConfig.from_dict(parent["train_config"]), req.config, set(req.keep))
+    net_cfg = finetune.grown_config(parent, data.tokenizer.vocab_size, req.model)
+    train_ids = lay_out(data.tokens, cfg)[0]
+    probe = Probe(net_cfg, train_ids, cfg, device, dist)
+    precision, precision_why = probe.settle(cfg.precision)
+    cfg = cfg.replace(precision=precision)
+    wd_note = ""
+    if "weight_drop" not in req.model:  # as sizing does it: on when the run reads its text often enough
+        net_cfg = dataclasses.replace(net_cfg, weight_drop=sizing.FINE_TUNE["weight_drop"])
+        net_cfg, why = _weight_drop(net_cfg, cfg, train_ids, dist, None, probe)
+        wd_note = f"; weight drop {net_cfg.weight_drop:g}" + (f" ({why})" if why else "")
+    best = parent.get("best_val_loss")
+    size = (f"init: {source} ({finetune.describe_size(net_cfg)}, step {parent.get('step', 0):,}"
+            f"{f', best val {best:.4f}' if best is not None else ''}); the size comes from it, the optimizer starts "
+            f"fresh; {schedule_why}{wd_note}")
+    return Plan(net_cfg, cfg, size=size, precision=precision_why, weight_drop=wd_note, schedule=schedule_why,
+                vocab=vocab)
+
+
+def plan_resume(saved_model: ModelConfig, cfg: TrainConfig, data: Corpus, device: torch.device, dist: Dist,
+                precision_given: bool) -> Plan:
+    """A saved run's own size and config. Without a --precision, it goes on in the precision it
+    trained in, or in fp32 where that one cannot run here (a bf16 run moved to a CPU without bf16
+    kernels, an fp16 run moved from a GPU to a CPU); a --precision given is settled as asked."""
+    if cfg.precision == "fp32" and not precision_given:
+        return Plan(saved_model, cfg)
+    probe = Probe(saved_model, lay_out(data.tokens, cfg)[0], cfg, device, dist)
+    if precision_given:
+        precision, why = probe.settle(cfg.precision)
+    else:
+        problem = dist.share(unavailable(cfg.precision, device, probe))
+        precision, why = ((cfg.precision, f"{cfg.precision} (as the run trained)") if problem is None else
+                          ("fp32", f"fp32: the run trained in {cfg.precision}, which {problem}; it goes on in fp32"))
+    return Plan(saved_model, cfg.replace(precision=precision), precision=why)
+
+
+def fine_tune_config(parent: TrainConfig, cfg: TrainConfig, keep: set[str]) -> tuple[TrainConfig, str]:
+    """The fine-tuning run's config: batch shape, weight decay and plateau from the parent, the rate a
+    share of the parent's, a fresh schedule with a short warm-up (sizing.FINE_TUNE), and a shorter
+    default budget; whatever the user gave (`keep`, or any budget) wins. Returns it and why."""
+    changes = {k: getattr(parent, k) for k in ("batch_size", "seq_len", "weight_decay", "plateau") if k not in keep}
+    if "lr" not in keep:
+        changes["lr"] = parent.lr * sizing.FINE_TUNE["lr_share"]
+    changes.update({k: sizing.FINE_TUNE[k] for k in ("schedule", "warmup") if k not in keep})
+    if not (cfg.steps or cfg.epochs or cfg.time):
+        changes["time"] = sizing.FINE_TUNE["time"]
+    lr = changes.get("lr", cfg.lr)
+    cfg = cfg.replace(**changes, min_lr=min(cfg.min_lr, lr))
+    given = sorted(k for k in ("lr", "schedule", "warmup") if k in keep)
+    share = "as given" if "lr" in keep else f"{sizing.FINE_TUNE['lr_share']:g}x its peak"
+    kept = f"; your {', '.join('--' + k for k in given)} kept" if given else ""
+    note = (f"fine-tuning: lr {cfg.lr:g} ({share}), {cfg.schedule} with {cfg.warmup} warm-up steps, "
+            f"{budget_text(cfg.budget)} ({finetune.WHY}{kept})")
+    return cfg, note
+
+
+def _time_budget(cfg: TrainConfig) -> float | None:
+    budget = cfg.budget
+    return budget.get("time") if len(budget) == 1 else None
+
+
+def _rate_meter(req: Request, data: Corpus, device: torch.device, dist: Dist,
+                measured: dict) -> Callable[[dict], float]:
+    """rate(values): the characters per second a model of a preset's `values` (the user's options
+    winning) trains at here, one forward + backward timed in the precision the run would settle on.
+    What it measured last is left in `measured` (shape, settled precision, seconds a pass), so the
+    plan does not time the chosen model again."""
+    def rate(values: dict) -> float:
+        fields = {**{k: values[k] for k in sizing.MODEL_FIELDS}, **req.model}
+        cfg = req.config.replace(**{k: values[k] for k in ("batch_size", "seq_len") if k not in req.keep})
+        probe = Probe(ModelConfig(vocab_size=data.tokenizer.vocab_size, **fields), lay_out(data.tokens, cfg)[0],
+                      cfg, device, dist)
+        settled = probe.settle(cfg.precision)
+        secs = probe.seconds(settled[0])
+        measured.update(shape=(fields, cfg.batch_size, cfg.seq_len), settled=settled, secs=secs)
+        return cfg.batch_size * cfg.seq_len / secs
+    return rate
+
+
+def _weight_drop(net_cfg: ModelConfig, cfg: TrainConfig, train_ids: Tokens, dist: Dist, secs: float | None,
+                 probe: Probe | None) -> tuple[ModelConfig, str]:
+    """The model config with weight drop off when the run will read its text too few times to memorise
+    it (sizing.weight_drop_for), and why; a pass is timed only for a time budget (`secs` when known)."""
+    budget = cfg.budget
+    if budget.get("time") and net_cfg.weight_drop > 0 and secs is None:
+        secs = probe.seconds(cfg.precision)
+    passes = dist.share(sizing.expected_passes(budget, cfg.batch_size * cfg.seq_len, len(train_ids), secs))
+    wd, why = sizing.weight_drop_for(net_cfg.weight_drop, passes)
+    return dataclasses.replace(net_cfg, weight_drop=wd), why
+
+
+def _size_note(reason: str, net_cfg: ModelConfig, cfg: TrainConfig, wd_why: str, req: Request) -> str:
+    """The `size:` line: the preset and why, the values the run uses, and which ones were the user's."""
+    given = sorted([k for k in sizing.MODEL_FIELDS if k in req.model] + [k for k in sizing.TRAIN_FIELDS
+                                                                         if k in req.keep])
+    final = {**{k: getattr(cfg, k) for k in sizing.TRAIN_FIELDS},
+             **{k: getattr(net_cfg, k) for k in sizing.MODEL_FIELDS}}
+    text = f"size: {reason}: {sizing.describe(final, wd_why)}"
+    return text + (f" (your {', '.join('--' + k.replace('_', '-') for k in given)} kept)" if given else "")

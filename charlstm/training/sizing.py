@@ -1,0 +1,163 @@
+"""Model and batch sizes chosen from the corpus, the time budget and the device.
+
+A user who types `charlstm train corpus.txt` gets a model sized for what the run can afford, and
+sees why. Every option the user gives still wins: sizing fills in only what was left open.
+
+The rule comes from two regimes (bench/RESULTS.md: "Quality at equal time", "Weight drop",
+"Sizing weighs a time budget by measured speed"):
+- budget-bound (a CPU): the model sees a few passes over the text, so the question is how much it
+  learns per second. After enough passes it starts to memorise, which dropping a share of its
+  recurrent weights per window (weight drop) holds off. Little text, or a budget in which `medium`
+  can read only little of it, calls for a smaller model (`small`), which overfits less and makes
+  more updates per second. How much `medium` can read is measured, not guessed: its speed differs
+  several times over between CPUs.
+- data-bound (a GPU): hundreds of passes fit in minutes, so the model overfits; there a larger
+  model with heavy dropout, weight decay and a learning-rate cut at the first plateau (then early
+  stopping) reached the lowest validation loss of the candidates tried.
+Pure Python; knows nothing of torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+MODEL_FIELDS = ("layers", "hidden", "embed", "dropout", "weight_drop")
+TRAIN_FIELDS = ("batch_size", "seq_len", "lr", "weight_decay", "plateau")
+
+PRESETS: dict[str, dict] = {
+    "tiny": dict(layers=1, hidden=128, embed=32, dropout=0.0, weight_drop=0.0, batch_size=32, seq_len=64,
+                 lr=3e-3, weight_decay=0.0, plateau=3),
+    # weight drop as `medium` (no measurement for `small` itself)
+    "small": dict(layers=2, hidden=256, embed=64, dropout=0.1, weight_drop=0.3, batch_size=64, seq_len=128,
+                  lr=3e-3, weight_decay=0.0, plateau=3),
+    # weight drop and weight decay: each lowered the 10-minute CPU result on tiny shakespeare
+    # (bench/RESULTS.md, "Weight drop: regularising the recurrent weights")
+    "medium": dict(layers=2, hidden=512, embed=128, dropout=0.2, weight_drop=0.3, batch_size=64, seq_len=128,
+                   lr=2e-3, weight_decay=0.1, plateau=3),
+    # chosen on an H200 among several candidates (bench/RESULTS.md, "GPU preset sweep"): the lowest
+    # validation loss on tiny shakespeare; the learning rate is cut at the first evaluation without a new best, because
+    # on a GPU the model starts to memorise within a minute
+    "large": dict(layers=3, hidden=1024, embed=256, dropout=0.5, weight_drop=0.0, batch_size=64, seq_len=128,
+                  lr=1e-3, weight_decay=0.1, plateau=1),
+}
+PRESET_NAMES = ("auto", *PRESETS)
+
+SMALL_CORPUS = 300_000  # characters: below this even `medium` memorises within minutes
+# Passes over the training text below which a preset's weight drop is left off: on tiny shakespeare
+# `medium` was better without it after a 5-minute run and better with it after a 10-minute one
+# (bench/RESULTS.md, "Weight drop: regularising the recurrent weights"). The estimate from one timed
+# pass is close to what training then does, and the cut sits between the two runs' pass counts with
+# room for a faster or slower machine.
+FEW_PASSES = 9.0
+# Characters `medium` must be able to read within a time budget (at its measured speed) to be chosen
+# over `small`: where it reads too little, `small` ends lower (bench/RESULTS.md, "Sizing weighs a
+# time budget by measured speed").
+MIN_READ = 3_000_000
+
+# Fine-tuning a trained model (`train --init-from`): its size comes from the checkpoint, and what the
+# user leaves open of the rest is this: the peak rate as a multiple of the parent's, the wsd schedule
+# (constant, then decay over the last 20%; it ended below cosine) after a short warm-up (the new
+# optimizer's moments start at zero), and a shorter default budget. Measured from the starter
+# (bench/RESULTS.md, "Fine-tuning's learning rate"): larger multiples of the rate ended lower, since a
+# short budget rewards large steps and the new characters' rows start far from where they belong; 5x
+# is where prose had mostly levelled off.
+# Weight drop as the presets use it: on when the run will read its (small) text FEW_PASSES times or more.
+FINE_TUNE = dict(lr_share=5.0, schedule="wsd", warmup=20, time=120.0, weight_drop=0.3)
+VOCAB_MODES = ("extend", "strict", "map")  # finetune.plan_vocab: what happens to characters the model never saw
+
+
+
+@dataclass(frozen=True)
+class Sizing:
+    preset: str
+    values: dict  # MODEL_FIELDS and TRAIN_FIELDS
+    reason: str
+
+    def model(self) -> dict:
+        return {k: self.values[k] for k in MODEL_FIELDS}
+
+    def train(self) -> dict:
+        return {k: self.values[k] for k in TRAIN_FIELDS}
+
+
+def check(preset: str) -> None:
+    if preset not in PRESET_NAMES:
+        raise ConfigError(f"--preset must be one of {', '.join(PRESET_NAMES)}, not {preset!r}")
+
+
+def choose(preset: str, corpus_chars: int, budget_s: float | None, device_type: str,
+           rate: Callable[[dict], float] | None = None) -> Sizing:
+    """The preset to use and why. `budget_s` is the time budget (None when the budget is in steps
+    or epochs); `device_type` is torch's device type (cpu, cuda, mps); `rate(values)` measures the
+    characters per second a model of a preset's `values` trains at here (called only when a time
+    budget on a CPU or MPS has to be weighed; without it the budget is not weighed)."""
+    check(preset)
+    if preset != "auto":
+        return Sizing(preset, dict(PRESETS[preset]), f"{preset} (as asked)")
+    size = _characters(corpus_chars)
+    if device_type == "cuda":
+        if corpus_chars < SMALL_CORPUS:
+            name, why = "medium", f"{size} is little text for a GPU: a larger model would only memorise it"
+        else:
+            name, why = "large", (f"{size} on a GPU: many passes fit in the budget, so a large model with "
+                                  "heavy dropout and weight decay")
+    else:
+        where = "the CPU" if device_type == "cpu" else device_type.upper()
+        if corpus_chars < SMALL_CORPUS:
+            name, why = "small", f"{size} on {where}: a small model overfits less on little text"
+        elif budget_s is not None and rate is not None:
+            per_s = rate(PRESETS["medium"])
+            read = f"{_characters(per_s * budget_s)} in the budget ({per_s:,.0f} chars/s measured here)"
+            if per_s * budget_s < MIN_READ:
+                name, why = "small", (f"{size} on {where}, where medium would read only {read}: "
+                                      "a small model learns sooner")
+            else:
+                name, why = "medium", f"{size} on {where}, where medium reads {read}"
+        else:
+            name, why = "medium", f"{size} on {where}: sized for how much the budget can teach"
+    return Sizing(name, dict(PRESETS[name]), f"{name} ({why})")
+
+
+def _characters(n: float) -> str:
+    """1.1M characters; under 100k, the count itself (a short budget must not say "0.0M")."""
+    return f"{n / 1e6:.1f}M characters" if n >= 1e5 else f"{n:,.0f} characters"
+
+
+def expected_passes(budget: dict, chars_per_step: int, train_chars: int, step_seconds: float | None) -> float | None:
+    """How many times a run will read its training text: the least over the budget's limits (the
+    first one reached stops it). A time budget needs the seconds per step (None: unknown)."""
+    est = []
+    if budget.get("steps"):
+        est.append(budget["steps"] * chars_per_step / train_chars)
+    if budget.get("epochs"):
+        est.append(float(budget["epochs"]))
+    if budget.get("time") and step_seconds:
+        est.append(budget["time"] / step_seconds * chars_per_step / train_chars)
+    return min(est) if est else None
+
+
+def weight_drop_for(preset_value: float, passes: float | None) -> tuple[float, str]:
+    """The weight drop a sized run uses, and why: the preset's value when the run reads its text
+    often enough to memorise it, none when it reads it only a few times (the regulariser would
+    only slow the learning down)."""
+    if preset_value == 0 or passes is None:
+        return preset_value, ""
+    if passes < FEW_PASSES:
+        return 0.0, f"{_passes(passes)} over the text, too few to memorise it"
+    return preset_value, f"{_passes(passes)} over the text"
+
+
+def _passes(n: float) -> str:
+    """~7 passes; under one pass, the share of the text read (a short run must not say "~0 passes")."""
+    return f"~{n:.0f} passes" if n >= 1.5 else "~1 pass" if n >= 0.5 else f"{n:.0%} of one pass"
+
+
+def describe(values: dict, weight_drop_why: str = "") -> str:
+    v = values
+    return (f"{v['layers']}x{v['hidden']}, embed {v['embed']}, dropout {v['dropout']:g}, "
+            f"weight drop {v['weight_drop']:g}{f' ({weight_drop_why})' if weight_drop_why else ''}, "
+            f"batch {v['batch_size']} x seq {v['seq_len']}, lr {v['lr']:g}, weight decay {v['weight_decay']:g}, "
+            f"plateau {v['plateau']}")
