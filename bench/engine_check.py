@@ -2,7 +2,7 @@
 
 For each engine (`--engines`, default fast and fp16) prints batch-1 chars/s (median of --reps runs
 of --n characters after a warm-up) and the loss in nats/char that the engine's own arithmetic gives
-on the last 10% of the corpus, read one step at a time in 64 lanes (`engine.stepwise_loss`), with
+on the last 10% of the corpus, read one step at a time in 64 lanes (`engines.stepwise_loss`), with
 its difference from the fast (fp32) engine. The promise checked: an engine whose numbers differ from
 fp32 stays within 0.002 nats of it.
 
@@ -23,7 +23,7 @@ from charlstm import api
 from charlstm.sampling.engines import FastEngine, HalfWeightEngine, PlainEngine, stepwise_loss
 from charlstm.sampling.generate import SampleConfig, generate
 
-STEPPERS = {"plain": PlainEngine, "fast": FastEngine, "fp16": HalfWeightEngine}
+ENGINES = {"plain": PlainEngine, "fast": FastEngine, "fp16": HalfWeightEngine}
 
 
 def speed(model, tok, engine: str, n: int, reps: int) -> float:
@@ -55,7 +55,7 @@ def main() -> None:
     rows = []
     for engine in args.engines.split(","):
         rate = speed(model, tok, engine, args.n, args.reps)
-        loss = stepwise_loss(STEPPERS[engine], model, ids)
+        loss = stepwise_loss(ENGINES[engine], model, ids)
         rows.append({"engine": engine, "chars_per_s": rate, "val_loss": loss})
         print(f"{engine:<6} {rate:8,.0f} chars/s  val {loss:.5f} nats/char over {len(ids):,} characters", flush=True)
     base = next((r for r in rows if r["engine"] == "fast"), None)

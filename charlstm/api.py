@@ -32,7 +32,7 @@ from .training.start import train
 
 def load(target: str | Path | None = None, root: str | Path = "checkpoints", device: str = "cpu",
          prefer_best: bool = True) -> tuple[CharLSTM, CharTokenizer]:
-    """(model in eval mode, tokenizer) from a checkpoint file, a run directory, or the newest run."""
+    """(model in eval mode, tokenizer) from a checkpoint file, a run folder, or the newest run."""
     path = runs.checkpoint_path(target, Path(root), last=not prefer_best)
     dev = resolve_device(device)
     return checkpoint.build_model(checkpoint.load(path, map_location=torch.device("cpu")), dev)

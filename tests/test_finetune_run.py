@@ -175,3 +175,19 @@ def test_a_slim_checkpoint_is_read_by_everything_but_resume(parent, tmp_path):
     with pytest.raises(CheckpointError, match="slim checkpoint .* cannot be resumed; start from it with"):
         list(resume(tmp_path / "h.pt"))
 
+
+
+def test_a_fine_tuned_run_records_and_resumes_with_the_parents_normalization(tmp_path, corpus_file, new_file,
+                                                                           tiny_config):
+    """The text is read the parent's way (here NFKC, not the default NFC), the checkpoint records that
+    way, and resume reads the corpus alike: the token cache is reused, nothing is refused."""
+    from charlstm.data.textfiles import ReadOptions
+    list(train([corpus_file], TINY_MODEL, tiny_config(steps=10), run_dir=tmp_path / "parent",
+               read_options=ReadOptions(normalization="NFKC")))
+    fine_tune(tmp_path / "parent", new_file, tmp_path / "ft", tiny_config, config=tiny_config(steps=8))
+    assert checkpoint.load(tmp_path / "ft" / "last.pt")["corpus"]["options"]["normalization"] == "NFKC"
+    tokens = tmp_path / "ft" / "tokens.bin"
+    before = tokens.stat().st_mtime_ns
+    events = list(resume(tmp_path / "ft", overrides={"steps": 10}))
+    assert events[-1].reason == "done" and events[-1].step == 10
+    assert tokens.stat().st_mtime_ns == before  # the cache was read, not written again

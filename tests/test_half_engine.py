@@ -31,7 +31,7 @@ def sharp_model(cell="lstm", hidden=48):
     return m.eval(), tok
 
 
-def test_stepwise_loss_of_the_plain_stepper_equals_the_models_own_forward():
+def test_stepwise_loss_of_the_plain_engine_equals_the_models_own_forward():
     m, tok = sharp_model()
     ids = torch.randint(tok.vocab_size, (4 * 50 + 3,))  # 50 steps a lane; the last 2 ids left out
     T = 50

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import ConfigError
 from .common import check_output
-from .options import Last, Root, Run, output_file
+from .options import Last, Root, RunArg, output_file
 
 
 class Format(str, Enum):
@@ -26,7 +26,7 @@ Output = output_file("File to write (pt, onnx) or folder to fill (web; created i
 
 
 def export(
-    run: Run = None,
+    run: RunArg = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="pt: a slim checkpoint (weights, vocabulary, configs; "
                                         "needs charlstm and torch); onnx: one .onnx file and sample_onnx.py beside "
                                         "it (needs numpy and onnxruntime); web: a folder with index.html that "

@@ -20,7 +20,7 @@ from .options import (
     Plain,
     Quiet,
     Root,
-    Run,
+    RunArg,
     State,
     Threads,
     check_finite,
@@ -91,7 +91,7 @@ def _model(checkpoint_arg: Path | None, root: Path):
 
 
 def inspect(
-    checkpoint: Run = None,
+    checkpoint: RunArg = None,
     text: Text_ = None,
     file: File_ = None,
     chars: Chars = 1000,
@@ -154,7 +154,7 @@ def inspect(
 
 
 def gates(
-    checkpoint: Run = None,
+    checkpoint: RunArg = None,
     text: Text_ = None,
     file: File_ = None,
     chars: Chars = 5000,

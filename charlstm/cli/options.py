@@ -41,14 +41,14 @@ Cell = _choices("Cell", CELLS)
 Preset = _choices("Preset", PRESET_NAMES)
 Schedule = _choices("Schedule", SCHEDULES)
 Optimizer = _choices("Optimizer", OPTIMIZERS)
-PrecisionKind = _choices("PrecisionKind", ("auto", "fp32", "bf16", "fp16"))  # what precision.py accepts
-Engine = _choices("Engine", ("auto", "fast", "graph", "plain", "fp16"))  # sample.ENGINES
+PrecisionKind = _choices("PrecisionKind", ("auto", "fp32", "bf16", "fp16"))  # config.PRECISIONS
+Engine = _choices("Engine", ("auto", "fast", "graph", "plain", "fp16"))  # sampling.generate.ENGINES
 Normalization = _choices("Normalization", NORMALIZATIONS)
 Errors = _choices("Errors", ("strict", "replace", "ignore"))  # textfiles.ReadOptions
 Newline = _choices("Newline", ("lf", "keep"))  # textfiles.NEWLINES
 State = _choices("State", ("c", "h"))
-Feature = _choices("Feature", ("quotes", "line", "brackets"))  # introspect.FEATURES
-Axis = _choices("Axis", ("step", "time"))  # plotting.plot_runs
+Feature = _choices("Feature", ("quotes", "line", "brackets"))  # insight.gates.FEATURES
+Axis = _choices("Axis", ("step", "time"))  # insight.curves.plot_runs
 VocabMode = _choices("VocabMode", VOCAB_MODES)
 
 DEVICE_KINDS = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -150,9 +150,9 @@ P_MODEL, P_TRAIN, P_BUDGET, P_EVAL, P_INPUT, P_OUT, P_RUN = (
     "Model", "Optimisation", "Budget (first reached stops)", "Evaluation and checkpoints", "Corpus reading",
     "Output", "Run and device")
 Root = Annotated[Path, typer.Option("--root", help="Folder that holds the runs.", rich_help_panel=P_RUN)]
-Run = Annotated[Path | None, typer.Argument(help="Run name, run folder or checkpoint file.",
+RunArg = Annotated[Path | None, typer.Argument(metavar="[RUN]", help="Run name, run folder or checkpoint file.",
                                             show_default="the newest run under --root")]
-Last = Annotated[bool, typer.Option("--last", help="In a run directory, use last.pt rather than best.pt.",
+Last = Annotated[bool, typer.Option("--last", help="In a run folder, use last.pt rather than best.pt.",
                                     rich_help_panel=P_RUN)]
 Device = Annotated[str, typer.Option(
     "--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. One rule and one default for "

@@ -11,11 +11,11 @@ import typer
 
 from ..errors import CharLSTMError
 from .common import check_output
-from .options import Axis, Device, Last, Root, Run, json_flag, output_file, variant
+from .options import Axis, Device, Last, Root, RunArg, json_flag, output_file, variant
 
 corpora_app = typer.Typer(help="List the bundled corpora and those that can be fetched; `get` fetches one.",
                           invoke_without_command=True, no_args_is_help=False)
-NamedRun = variant(Run, show_default=False)  # eval's run comes first and is required: FILES follow it
+NamedRun = variant(RunArg, show_default=False, metavar="RUN")  # eval's run comes first and is required: FILES follow it
 EvalJson = json_flag("Print the result as one JSON object.")
 InfoJson = json_flag("Print the checkpoint's metadata (no tensors) as one JSON object on stdout.")
 RunsJson = json_flag("One JSON object per run on stdout (JSON Lines), newest first; an unreadable run has an "
@@ -78,7 +78,7 @@ def eval_command(
 
 
 def info(
-    target: Run = None,
+    target: RunArg = None,
     last: Last = False,
     as_json: InfoJson = False,
     root: Root = Path("checkpoints"),
@@ -113,8 +113,8 @@ def runs(
 
 
 def plot(
-    runs_: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run directories (several share one chart).",
-                                                show_default=False)],
+    runs_: Annotated[list[Path], typer.Argument(metavar="RUN...", show_default=False,
+                                                help="Run names or folders (several share one chart).")],
     output: PlotOutput = Path("curves.png"),
     x: Annotated[Axis, typer.Option("--x", help="Horizontal axis: step or time (minutes of training).")] = Axis.step,
     root: Root = Path("checkpoints"),

@@ -20,14 +20,14 @@ from ..errors import CharLSTMError
 from ..store.files import atomic_write
 from ..values import MAX_SEED
 from .common import check_output
-from .options import Device, Engine, Last, Root, Run, Threads, check_finite, check_probability, output_file, unescape
+from .options import Device, Engine, Last, Root, RunArg, Threads, check_finite, check_probability, output_file, unescape
 
 ESCAPES = r"\n, \t and \\ read as a line break, a tab and a backslash"
 Output = output_file("Write the text to this file instead of stdout.", "stdout", "Output")
 
 
 def sample(
-    checkpoint: Run = None,
+    checkpoint: RunArg = None,
     temp: Annotated[float, typer.Option("--temp", "-t", min=0.0, help="Temperature: lower is safer, higher is "
                                         "wilder; 0 always picks the most likely character.",
                                         callback=check_finite, rich_help_panel="Sampling")] = 1.0,

@@ -45,7 +45,7 @@ from .options import (
     Preset,
     Quiet,
     Root,
-    Run,
+    RunArg,
     SampleEvery,
     SaveEvery,
     Schedule,
@@ -210,7 +210,7 @@ def _given(**options) -> dict:
 
 
 def resume(
-    target: Run = None,
+    target: RunArg = None,
     root: Root = Path("checkpoints"),
     steps: KeptSteps = None,
     epochs: KeptEpochs = None,

@@ -1,8 +1,8 @@
 """A corpus ready to train on: its vocabulary, its token file and the train/val split.
 
-The text files (textfiles.py) are encoded once into a token file in the run directory and read
+The text files (textfiles.py) are encoded once into a token file in the run folder and read
 span by span, so memory stays flat whatever the corpus size; an unchanged corpus reuses the cache.
-How the training ids become (x, y) windows is batching.py.
+How the training ids become (x, y) windows is windows.py.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ INSTALL = 'pip install "charlstm[plot]"  (or: pip install matplotlib)'
 
 
 def read_metrics(run: Path) -> tuple[list[dict], list[dict]]:
-    """(train records, eval records) of a run directory (unreadable lines are skipped)."""
+    """(train records, eval records) of a run folder (unreadable lines are skipped)."""
     if not (Path(run) / runs.METRICS).is_file():
-        raise CharLSTMError(f"{run} has no {runs.METRICS}: is it a charlstm run directory?")
+        raise CharLSTMError(f"{run} has no {runs.METRICS}: is it a charlstm run folder?")
     rows, _ = runs.read_metrics(Path(run))
     return [r for r in rows if r.get("kind") == "train"], [r for r in rows if r.get("kind") == "eval"]
 

@@ -2,7 +2,7 @@
 the runs it may show, streams generations as server-sent events and inspects text.
 
 Requests name runs by the ids of the server's own list (catalog.py), never by path. Every request is
-checked before any work (webinput.py): a bad one is a 4xx with a JSON `{"error": ...}` and the
+checked before any work (checks.py): a bad one is a 4xx with a JSON `{"error": ...}` and the
 server carries on.
 Generation runs in a worker thread per request (at most MAX_RUNNING at once, a 429 beyond) feeding
 the event loop through a queue; it stops at the next block when the client goes away, asks to stop
@@ -89,7 +89,7 @@ class Registry:
 
 # ---- what goes to and from the page ----------------------------------------------------------------
 async def read_json(request: Request) -> dict:
-    """The request's JSON object (webinput.parse_json). Other content types are refused: a page on
+    """The request's JSON object (checks.parse_json). Other content types are refused: a page on
     another site cannot send JSON here without CORS, which this server never grants."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         raise RequestError(415, "send the request as Content-Type: application/json")

@@ -2,12 +2,12 @@
 time, with the model's probability for every character, its five likeliest alternatives, and one
 watched unit's activation and gate values at that step.
 
-Generation reads the same random stream as `sample.generate` (one generator, seeded the same way,
-uniforms drawn a block at a time, `sample.run_block` picking each character) and steps with the
+Generation reads the same random stream as `generate.generate` (one generator, seeded the same way,
+uniforms drawn a block at a time, `generate.run_block` picking each character) and steps with the
 same `FastEngine`; the extras are read from the engine's state after each step and computed a
 block at a time, so they never touch the random stream and the text equals `charlstm sample`'s.
 `inspect` runs any text through the same stepping (teacher-forced) and reports the same extras.
-The gate equations are those of introspect.py, recomputed here for one unit only: `introspect.trace`
+The gate equations are those of insight/gates.py, recomputed here for one unit only: `gates.trace`
 keeps every unit of every gate, ~250 MB for 10,000 characters of a 2 x 512 LSTM. Pure torch: knows
 nothing of the web server or the terminal.
 """
@@ -54,7 +54,7 @@ class Char:
     """One character and what the model made of it. `p` is the model's own probability for it
     (temperature 1, no filtering; None for the first character of an inspected text, which nothing
     predicted), `top` the five likeliest characters at that position, `act` the watched unit after
-    reading it and `gates` that unit's gates at that step, in introspect.GATES order."""
+    reading it and `gates` that unit's gates at that step, in gates.GATES order."""
     ch: str
     p: float | None
     top: list[tuple[str, float]]
@@ -67,7 +67,7 @@ def gate_names(model: CharLSTM) -> tuple[str, ...]:
 
 
 class Watcher:
-    """A FastEngine (the step `charlstm sample` uses on every path but `plain`) that also keeps, for
+    """A FastEngine (the step of `charlstm sample`'s default engine on the CPU) that also keeps, for
     each step, the distribution the character was drawn from and the watched layer's state; `take`
     turns the kept steps into `Char`s."""
 
@@ -119,7 +119,7 @@ class Watcher:
 
 def unit_gates(model: CharLSTM, probe: Probe, ids: list[int], x: torch.Tensor | None,
                h_prev: torch.Tensor) -> torch.Tensor:
-    """Gates [n, G] of one unit over n steps, from the trained weights (introspect.py's equations,
+    """Gates [n, G] of one unit over n steps, from the trained weights (insight/gates.py's equations,
     gate order as nn.LSTM / nn.GRU): x[n, in] is the layer's input (None for layer 0: the embedding
     of `ids`), h_prev[n, H] the layer's state before each step. A plain RNN has no gates: [n, 0]."""
     cell, H, l, u = model.config.cell, model.config.hidden, probe.layer, probe.unit

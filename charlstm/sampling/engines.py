@@ -1,20 +1,18 @@
-"""One-character-at-a-time inference for sampling: a plain path and a lean fast path.
+"""One-character-at-a-time inference for sampling: the engines behind `--engine`.
 
 `PlainEngine` calls the model's own forward on [B, 1] inputs: the oracle. `FastEngine` does the
 same arithmetic straight from the trained weights with a handful of tensor ops per layer, skipping
-nn.LSTM's per-call setup (with oneDNN, a batch-1 step of the 2x512 model took 4.0 ms against 0.7 ms
-with oneDNN off on an AMX Xeon: bench/RESULTS.md, "Sampling"). Its state sits in
-fixed tensors updated in place, so on a GPU a block of steps can be captured once as a CUDA graph
-and replayed (see sample.py). The first
-layer's embedding lookup and input projection fold into one table: row v of
+nn.LSTM's per-call setup, which dominates a batch-1 step (bench/RESULTS.md, "Sampling"). Its state
+sits in fixed tensors updated in place, so on a GPU a block of steps can be captured once as a CUDA
+graph and replayed (the `graph` engine, see generate.py). The first layer's embedding lookup and
+input projection fold into one table: row v of
 Embed @ W_ih^T + b_ih + b_hh is the layer-0 input term for character v.
 
-`HalfWeightEngine` is the fast path with its weight products read from fp16 copies packed for
+`HalfWeightEngine` (`--engine fp16`) is the fast engine with its weight products read from fp16 copies packed for
 fbgemm (x86 CPUs): a step reads every weight once, so half the bytes is up to half the time where
 the fp32 weights do not fit the CPU's cache (bench/RESULTS.md). Activations, state and sums stay
-fp32; only the weights are rounded (relative error ~5e-4), so its text for a seed differs from the
-other paths while its validation loss stays close to theirs (2e-6 nats apart on tiny shakespeare in
-bench/RESULTS.md; the tests hold it within 0.002).
+fp32; only the weights are rounded, so its text for a seed differs from the other engines' while its
+validation loss stays close to theirs (bench/RESULTS.md; the tests hold it within 0.002 nats).
 
 LSTM step, gate order i, f, g, o as in nn.LSTM:
     i = sigmoid(.)  f = sigmoid(.)  g = tanh(.)  o = sigmoid(.)

@@ -3,7 +3,7 @@
 Randomness comes only from an explicit `torch.Generator`, so the same seed gives the same text
 and sampling never disturbs a training run's random state. Temperature 0 means argmax (and then
 the seed does not matter). Each step uses exactly one uniform number per sample, drawn ahead a
-block at a time, and inverts the cumulative distribution, so the plain, fast and CUDA-graph paths
+block at a time, and inverts the cumulative distribution, so the plain, fast and graph engines
 give the same text for the same seed. The fp16 engine (weights rounded to half precision, for speed
 on CPUs whose cache cannot hold the fp32 weights) is reproducible per seed too, but its numbers
 differ slightly from fp32, so its text for a seed is its own.

@@ -248,7 +248,7 @@ def _validate_record(ckpt: dict, path: Path | str) -> None:
 
 def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None:
     """What only `resume` reads, type-checked before any of it is used: the carried hidden state,
-    the random state, the loss scaler and the optimizer's layout (training/start.py loads the
+    the random state, the loss scaler and the optimizer's layout (`check_resumable` loads the
     optimizer state into a throwaway optimizer to check the rest)."""
     if "slim" in ckpt:
         raise CheckpointError(f"{path} is a slim checkpoint (weights only, no optimizer or data position), so it "
@@ -340,12 +340,13 @@ def check_resumable(saved: dict, path: Path | str, optimizer: torch.optim.Optimi
     """Restore `saved` into a throwaway `optimizer` (fresh, over the run's model on the CPU, so the state
     is not copied to a device) and a throwaway loss scaler, leaving this process's random streams as
     they were; then check what torch leaves to the first step: the optimizer state's shapes and values
-    and the hyperparameters' types. Any problem is one CheckpointError; nothing is written."""
-    validate_training_state(saved, path)
+    and the hyperparameters' types. Any problem is one CheckpointError; nothing is written. `saved`
+    has passed validate_training_state (its fields' types and shapes)."""
     fresh = [dict(g) for g in optimizer.param_groups]
     python_random = random.getstate()
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=gpus):
             restore_training_state(saved, path, optimizer, torch.amp.GradScaler("cpu"))
     finally:
         random.setstate(python_random)

@@ -184,7 +184,8 @@ class _Turns:
     part: range | None  # this process's lanes
     monitor: GradientMonitor
     marks: list[float]
-    last_save: float
+    last_save: float  # time.monotonic() at the end of the step of the last save
+    step_end: float = 0.0  # time.monotonic() at the end of the last step
     tally: _Tally = field(default_factory=_Tally)
     bad_in_a_row: int = 0
 
@@ -268,7 +269,7 @@ def _loop(run: Run, turns: _Turns, should_stop: Callable[[], bool]) -> Iterator[
         # save every save_every steps or save_every_time seconds, and at the end
         if done or (cfg.save_every and s.step % cfg.save_every == 0) or save_due:
             yield from _saving(run, runs.LAST, "final" if done else "periodic")
-            turns.last_save = time.monotonic()
+            turns.last_save = turns.step_end
         # done?
         if done:
             yield _stopped(run, "done", f"finished {budget_text(run.budget)} at step {s.step}")
@@ -306,8 +307,8 @@ def _apply(run: Run, turns: _Turns, done: _Pass) -> bool:
     s.scaler.update()
     s.hidden = detach_state(done.hidden)
     period = run.cfg.save_every_time or math.inf
-    since_save = time.monotonic() - turns.last_save
-    dt, save_due = run.dist.agree_clock(time.perf_counter() - done.started, since_save >= period)
+    turns.step_end = time.monotonic()
+    dt, save_due = run.dist.agree_clock(time.perf_counter() - done.started, turns.step_end - turns.last_save >= period)
     turns.bad_in_a_row = 0
     s.step, s.cursor, s.train_time = s.step + 1, s.cursor + 1, s.train_time + dt
     turns.tally.add(done.chars, dt, done.loss)

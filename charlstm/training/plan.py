@@ -1,6 +1,6 @@
 """What a run will be, decided before its model is built: the size, the precision and the weight drop,
 each with its reason (`Plan`). Sizing and precision measure the real shapes on this machine: a
-forward and backward pass of a probe model, timed (`Probe`).
+forward and backward pass of a probe model, timed (`TimedPass`).
 
 `plan_new` sizes a new model (a preset fills in what the user left open), `plan_fine_tune` takes the
 size of a trained model and fine-tuning's rate and budget, `plan_resume` keeps a saved run's size and
@@ -31,7 +31,9 @@ from .request import Request
 class Plan:
     """The model to build and the config to train it with (precision settled), and why: `size` (the
     preset and its reason, or the model fine-tuning starts from), `precision`, `weight_drop` (why it
-    is on or off; empty when the user gave it), and `schedule` (fine-tuning's rate and budget)."""
+    is on or off; empty when the user gave it or no budget decides it), `schedule` (fine-tuning's
+    rate, schedule and budget) and `vocab` (how a fine-tuned model's vocabulary met the new text).
+    `size` already quotes the weight-drop and schedule reasons; `notes()` is what a run shows."""
 
     model: ModelConfig
     config: TrainConfig
@@ -46,7 +48,7 @@ class Plan:
         return [n for n in (self.size, self.vocab, self.precision and f"precision: {self.precision}") if n]
 
 
-class Probe:
+class TimedPass:
     """One forward + backward pass of a model of the run's shape on the first training window, in a
     given precision; leaves no trace (gradients cleared, the random state restored)."""
 
@@ -77,7 +79,7 @@ def plan_new(req: Request, data: Corpus, device: torch.device, dist: Dist) -> Pl
     """A new model: with a preset, the sizes the user left open filled in from it (each candidate's
     speed measured here, in the precision it would train in); the precision settled; the preset's
     weight drop turned off when the run will read its text too few times to memorise it."""
-    fields, cfg, measured, size = dict(req.model), req.config, {}, None
+    fields, cfg, measured, chosen = dict(req.model), req.config, {}, None
     if req.preset is not None:
         rate = _rate_meter(req, data, device, dist, measured)
         chosen = sizing.choose(req.preset, len(data.tokens), _time_budget(cfg), device.type, rate)
@@ -85,18 +87,18 @@ def plan_new(req: Request, data: Corpus, device: torch.device, dist: Dist) -> Pl
         cfg = cfg.replace(**{k: v for k, v in chosen.train().items() if k not in req.keep})
     net_cfg = ModelConfig(vocab_size=data.tokenizer.vocab_size, **fields)
     train_ids = lay_out(data.tokens, cfg)[0]
-    # the model sizing timed last is the one chosen: its precision and step time are known
+    # when the model sizing timed last is the one chosen, its precision and step time are known
     same = measured.get("shape") == (fields, cfg.batch_size, cfg.seq_len)
-    probe = None if same else Probe(net_cfg, train_ids, cfg, device, dist)
-    precision, precision_why = measured["settled"] if same else probe.settle(cfg.precision)
+    timed = None if same else TimedPass(net_cfg, train_ids, cfg, device, dist)
+    precision, precision_why = measured["settled"] if same else timed.settle(cfg.precision)
     cfg = cfg.replace(precision=precision)
+    if chosen is None:
+        return Plan(net_cfg, cfg, precision=precision_why)
     wd_why = ""
-    if req.preset is not None and "weight_drop" not in req.model:
-        secs = measured["secs"] if same else None
-        net_cfg, wd_why = _weight_drop(net_cfg, cfg, train_ids, dist, secs, probe)
-    if req.preset is not None:
-        size = _size_note(chosen.reason, net_cfg, cfg, wd_why, req)
-    return Plan(net_cfg, cfg, size=size, precision=precision_why, weight_drop=wd_why)
+    if "weight_drop" not in req.model:
+        net_cfg, wd_why = _weight_drop(net_cfg, cfg, train_ids, dist, measured["secs"] if same else None, timed)
+    return Plan(net_cfg, cfg, size=_size_note(chosen.reason, net_cfg, cfg, wd_why, req), precision=precision_why,
+                weight_drop=wd_why)
 
 
 def plan_fine_tune(req: Request, parent: dict, source: str, data: Corpus, device: torch.device, dist: Dist,
@@ -106,20 +108,22 @@ def plan_fine_tune(req: Request, parent: dict, source: str, data: Corpus, device
     fine-tuning's weight drop unless the run reads its text too few times to memorise it."""
     cfg, schedule_why = fine_tune_config(TrainConfig.from_dict(parent["train_config"]), req.config, set(req.keep))
     net_cfg = finetune.grown_config(parent, data.tokenizer.vocab_size, req.model)
-    train_ids = lay_out(data.tokens, cfg)[0]
-    probe = Probe(net_cfg, train_ids, cfg, device, dist)
-    precision, precision_why = probe.settle(cfg.precision)
-    cfg = cfg.replace(precision=precision)
-    wd_note = ""
-    if "weight_drop" not in req.model:  # as sizing does it: on when the run reads its text often enough
+    sized = "weight_drop" not in req.model  # as sizing does it: on when the run reads its text often enough
+    if sized:
         net_cfg = dataclasses.replace(net_cfg, weight_drop=sizing.FINE_TUNE["weight_drop"])
-        net_cfg, why = _weight_drop(net_cfg, cfg, train_ids, dist, None, probe)
+    train_ids = lay_out(data.tokens, cfg)[0]
+    timed = TimedPass(net_cfg, train_ids, cfg, device, dist)
+    precision, precision_why = timed.settle(cfg.precision)
+    cfg = cfg.replace(precision=precision)
+    why, wd_note = "", ""
+    if sized:  # a pass timed in the precision the run trains in
+        net_cfg, why = _weight_drop(net_cfg, cfg, train_ids, dist, None, timed)
         wd_note = f"; weight drop {net_cfg.weight_drop:g}" + (f" ({why})" if why else "")
     best = parent.get("best_val_loss")
     size = (f"init: {source} ({finetune.describe_size(net_cfg)}, step {parent.get('step', 0):,}"
             f"{f', best val {best:.4f}' if best is not None else ''}); the size comes from it, the optimizer starts "
             f"fresh; {schedule_why}{wd_note}")
-    return Plan(net_cfg, cfg, size=size, precision=precision_why, weight_drop=wd_note, schedule=schedule_why,
+    return Plan(net_cfg, cfg, size=size, precision=precision_why, weight_drop=why, schedule=schedule_why,
                 vocab=vocab)
 
 
@@ -128,13 +132,13 @@ def plan_resume(saved_model: ModelConfig, cfg: TrainConfig, data: Corpus, device
     """A saved run's own size and config. Without a --precision, it goes on in the precision it
     trained in, or in fp32 where that one cannot run here (a bf16 run moved to a CPU without bf16
     kernels, an fp16 run moved from a GPU to a CPU); a --precision given is settled as asked."""
-    if cfg.precision == "fp32" and not precision_given:
+    if cfg.precision == "fp32":  # trained in fp32, or --precision fp32: nothing to settle
         return Plan(saved_model, cfg)
-    probe = Probe(saved_model, lay_out(data.tokens, cfg)[0], cfg, device, dist)
+    timed = TimedPass(saved_model, lay_out(data.tokens, cfg)[0], cfg, device, dist)
     if precision_given:
-        precision, why = probe.settle(cfg.precision)
+        precision, why = timed.settle(cfg.precision)
     else:
-        problem = dist.share(unavailable(cfg.precision, device, probe))
+        problem = dist.share(unavailable(cfg.precision, device, timed))
         precision, why = ((cfg.precision, f"{cfg.precision} (as the run trained)") if problem is None else
                           ("fp32", f"fp32: the run trained in {cfg.precision}, which {problem}; it goes on in fp32"))
     return Plan(saved_model, cfg.replace(precision=precision), precision=why)
@@ -174,22 +178,22 @@ def _rate_meter(req: Request, data: Corpus, device: torch.device, dist: Dist,
     def rate(values: dict) -> float:
         fields = {**{k: values[k] for k in sizing.MODEL_FIELDS}, **req.model}
         cfg = req.config.replace(**{k: values[k] for k in ("batch_size", "seq_len") if k not in req.keep})
-        probe = Probe(ModelConfig(vocab_size=data.tokenizer.vocab_size, **fields), lay_out(data.tokens, cfg)[0],
+        timed = TimedPass(ModelConfig(vocab_size=data.tokenizer.vocab_size, **fields), lay_out(data.tokens, cfg)[0],
                       cfg, device, dist)
-        settled = probe.settle(cfg.precision)
-        secs = probe.seconds(settled[0])
+        settled = timed.settle(cfg.precision)
+        secs = timed.seconds(settled[0])
         measured.update(shape=(fields, cfg.batch_size, cfg.seq_len), settled=settled, secs=secs)
         return cfg.batch_size * cfg.seq_len / secs
     return rate
 
 
 def _weight_drop(net_cfg: ModelConfig, cfg: TrainConfig, train_ids: Tokens, dist: Dist, secs: float | None,
-                 probe: Probe | None) -> tuple[ModelConfig, str]:
+                 timed: TimedPass | None) -> tuple[ModelConfig, str]:
     """The model config with weight drop off when the run will read its text too few times to memorise
     it (sizing.weight_drop_for), and why; a pass is timed only for a time budget (`secs` when known)."""
     budget = cfg.budget
     if budget.get("time") and net_cfg.weight_drop > 0 and secs is None:
-        secs = probe.seconds(cfg.precision)
+        secs = timed.seconds(cfg.precision)
     passes = dist.share(sizing.expected_passes(budget, cfg.batch_size * cfg.seq_len, len(train_ids), secs))
     wd, why = sizing.weight_drop_for(net_cfg.weight_drop, passes)
     return dataclasses.replace(net_cfg, weight_drop=wd), why

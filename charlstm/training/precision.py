@@ -6,7 +6,7 @@ product is several times faster than fp32 (`bench/matmul_peak.py` measures it), 
 faster there with the same loss per step (bench/RESULTS.md). For small models, or CPUs without AMX,
 bf16 may be no faster, or slower; on GPUs cuDNN's recurrent kernels at these sizes
 often gain little over TF32. So `auto` measures instead of guessing: it times a forward and
-backward pass of the actual model on an actual batch in both precisions (on every CPU where the
+backward pass of a model of the run's shape on an actual batch in both precisions (on every CPU where the
 bf16 kernels run, and on GPUs with bf16; fp16 on older GPUs), and picks the half precision only
 when it is clearly faster. Some CPUs (AVX2 only, no AVX-512) have no oneDNN bf16 LSTM kernel at
 all: there the probe's bf16 pass fails, `auto` keeps fp32 and an explicit `bf16` is refused.

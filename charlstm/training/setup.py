@@ -101,7 +101,8 @@ def fine_tune_run(req: Request, place: Place, parent: dict, source: str) -> Run:
     seed_everything(plan.config.seed)
     net = CharLSTM(plan.model)
     net.load_state_dict(finetune.grown_weights(parent, plan.model.vocab_size))
-    run = _run(place, net.to(place.device), plan, data, corpus_record(req.corpus, req.read_options, data))
+    # the record names the normalization the text was read with (the parent's), so resume reads it alike
+    run = _run(place, net.to(place.device), plan, data, corpus_record(req.corpus, opts, data))
     run.lineage = finetune.lineage(parent, source)
     return run
 

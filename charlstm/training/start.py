@@ -85,7 +85,7 @@ def start(req: Request, run_dir: str | Path | None, root: Path, where: tuple[str
 def resume(target: str | Path | None = None, root: str | Path = "checkpoints", overrides: dict | None = None,
            device: str = "auto", threads: int | None = None, should_stop: Callable[[], bool] | None = None,
            progress: ProgressFactory | None = None) -> Iterator[Event]:
-    """Continue a run (a run directory, a checkpoint file, or the newest run under `root`).
+    """Continue a run (a run folder, a checkpoint file, or the newest run under `root`).
     `overrides` may change the budget and logging (RESUME_OVERRIDABLE); anything else is refused.
     The run goes on in the precision it trained in, or in fp32 where that one cannot run here (a
     note says so); a `precision` override chooses, and one that cannot run here is refused.
