@@ -1,7 +1,9 @@
-"""Sampling throughput: charlstm's sampling paths (fast, plain; graph on CUDA), batch 1 and 8, next to the reference.
+"""Sampling throughput: charlstm's sampling engines (numpy, fast, fp16, plain; graph on CUDA), batch 1 and 8, next to the reference.
 
 Builds a model of the given shape with random weights (speed does not depend on training), then
-generates --n characters per sample with charlstm's `generate` and reports total chars/s (median,
+generates --n characters per sample with charlstm's `generate` (for the numpy engine,
+numpy_engine.generate over the weights as numpy arrays, as `charlstm sample` runs it on the CPU)
+and reports total chars/s (median,
 min, max over --reps after a warm-up). With --reference, also runs the plain PyTorch reference
 `bench/reference/sample.py` in the same session: the obvious nn.LSTM-per-step loop with oneDNN on
 and off, and the hand-written fp32 step loop.
@@ -24,6 +26,7 @@ import torch
 
 from charlstm.config import ModelConfig
 from charlstm.model import CharLSTM
+from charlstm.sampling import numpy_engine
 from charlstm.sampling.generate import SampleConfig, generate
 from charlstm.tokenizer import CharTokenizer
 
@@ -31,14 +34,21 @@ SHAPES = {"S": (2, 128), "M": (2, 512), "L": (3, 512)}
 REFERENCE = Path(__file__).resolve().parent / "reference" / "sample.py"
 
 
+def steps(model, tok, cfg: SampleConfig, path: str):
+    if path == "numpy":
+        weights = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+        return numpy_engine.generate(weights, model.config, tok, cfg)
+    return generate(model, tok, cfg, engine=path)
+
+
 def rate(model, tok, batch: int, n: int, path: str, reps: int) -> dict:
     cfg = SampleConfig(length=n, temperature=1.0, seed=0, num_samples=batch)
-    for _ in generate(model, tok, SampleConfig(length=200, seed=0, num_samples=batch), engine=path):
+    for _ in steps(model, tok, SampleConfig(length=200, seed=0, num_samples=batch), path):
         pass
     rates = []
     for _ in range(reps):
         t = time.perf_counter()
-        for _ in generate(model, tok, cfg, engine=path):
+        for _ in steps(model, tok, cfg, path):
             pass
         rates.append(batch * n / (time.perf_counter() - t))
     rates.sort()
@@ -56,7 +66,8 @@ def main() -> None:
     ap.add_argument("--reference", nargs="?", const=str(REFERENCE), default=None, metavar="SCRIPT",
                     help="also run the plain reference (bench/reference/sample.py, or the sampling script given)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--paths", default="fast,plain", help="comma list of sampling paths: fast, plain, graph")
+    ap.add_argument("--paths", default="numpy,fast,fp16,plain",
+                    help="comma list of sampling engines: numpy, fast, fp16, plain, graph")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     host = machine.describe()

@@ -17,7 +17,7 @@ _LAZY = {
     "load": ("charlstm.api", "load"),
     "generate": ("charlstm.sampling.generate", "generate"),
     "generate_text": ("charlstm.sampling.generate", "generate_text"),
-    "SampleConfig": ("charlstm.sampling.generate", "SampleConfig"),
+    "SampleConfig": ("charlstm.config", "SampleConfig"),
     "TrainConfig": ("charlstm.config", "TrainConfig"),
     "ModelConfig": ("charlstm.config", "ModelConfig"),
     "CharLSTM": ("charlstm.model", "CharLSTM"),

@@ -1,4 +1,5 @@
-"""Typed configuration: `ModelConfig` (what the network is) and `TrainConfig` (how it is trained).
+"""Typed configuration: `ModelConfig` (what the network is), `TrainConfig` (how it is trained) and
+`SampleConfig` (how text is drawn from it), with `weight_shapes`, a config's weights by arithmetic.
 
 Field names equal the CLI option names (`hidden` is `--hidden`). Both validate themselves in
 `__post_init__` and travel inside checkpoints as plain dicts (`asdict` / `from_dict`). Knows
@@ -8,6 +9,7 @@ nothing of torch, files or the terminal.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 
@@ -224,3 +226,46 @@ def budget_text(budget: dict) -> str:
     return " / ".join(parts)
 
 
+def weight_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state dict's names and shapes for a config, by arithmetic: nothing is built or
+    allocated, so a checkpoint claiming absurd sizes can be checked for free."""
+    g = {"lstm": 4, "gru": 3, "rnn": 1}[c.cell] * c.hidden
+    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (c.vocab_size, c.embed)}
+    for k in range(c.layers):
+        shapes |= {f"rnn.weight_ih_l{k}": (g, c.embed if k == 0 else c.hidden), f"rnn.weight_hh_l{k}": (g, c.hidden),
+                   f"rnn.bias_ih_l{k}": (g,), f"rnn.bias_hh_l{k}": (g,)}
+    return shapes | {"head.weight": (c.vocab_size, c.hidden), "head.bias": (c.vocab_size,)}
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """One round of sampling: characters per sample, temperature (0: always the most likely), top-k and
+    nucleus (top-p) filtering, the seed (None: a fresh one) and how many samples are drawn together."""
+    length: int = 500
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    num_samples: int = 1
+
+    def __post_init__(self) -> None:
+        for name, value in (("--temp", self.temperature), ("--top-p", self.top_p)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        for name, value in (("--length", self.length), ("--top-k", self.top_k), ("--num-samples", self.num_samples),
+                            ("--seed", self.seed)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise ConfigError(f"--seed must be in [0, 2**63), got {self.seed}")
+        if self.length < 0:
+            raise ConfigError(f"--length must be >= 0, got {self.length}")
+        if self.temperature < 0:
+            raise ConfigError(f"--temp must be >= 0 (0 picks the most likely character), got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"--top-k must be at least 1, got {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ConfigError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.num_samples < 1:
+            raise ConfigError(f"--num-samples must be at least 1, got {self.num_samples}")

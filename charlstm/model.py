@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .config import ModelConfig
+from .config import ModelConfig, weight_shapes  # noqa: F401  (re-exported)
 
 State = tuple[torch.Tensor, ...]  # lstm: (h[L,B,H], c[L,B,H]); gru and rnn: (h[L,B,H],)
 
@@ -75,15 +75,3 @@ class CharLSTM(nn.Module):
 def detach_state(state: State) -> State:
     """Cut the graph at a window boundary: memory flows on, gradients stop (truncated BPTT)."""
     return tuple(s.detach() for s in state)
-
-
-
-def weight_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """The state dict's names and shapes for a config, by arithmetic: nothing is built or
-    allocated, so a checkpoint claiming absurd sizes can be checked for free."""
-    g = {"lstm": 4, "gru": 3, "rnn": 1}[c.cell] * c.hidden
-    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (c.vocab_size, c.embed)}
-    for k in range(c.layers):
-        shapes |= {f"rnn.weight_ih_l{k}": (g, c.embed if k == 0 else c.hidden), f"rnn.weight_hh_l{k}": (g, c.hidden),
-                   f"rnn.bias_ih_l{k}": (g,), f"rnn.bias_hh_l{k}": (g,)}
-    return shapes | {"head.weight": (c.vocab_size, c.hidden), "head.bias": (c.vocab_size,)}

@@ -42,7 +42,7 @@ Preset = _choices("Preset", PRESET_NAMES)
 Schedule = _choices("Schedule", SCHEDULES)
 Optimizer = _choices("Optimizer", OPTIMIZERS)
 PrecisionKind = _choices("PrecisionKind", ("auto", "fp32", "bf16", "fp16"))  # config.PRECISIONS
-Engine = _choices("Engine", ("auto", "fast", "graph", "plain", "fp16"))  # sampling.generate.ENGINES
+Engine = _choices("Engine", ("auto", "numpy", "fast", "graph", "plain", "fp16"))  # sampling.generate.ENGINES
 Normalization = _choices("Normalization", NORMALIZATIONS)
 Errors = _choices("Errors", ("strict", "replace", "ignore"))  # textfiles.ReadOptions
 Newline = _choices("Newline", ("lf", "keep"))  # textfiles.NEWLINES
@@ -158,7 +158,9 @@ Device = Annotated[str, typer.Option(
     "--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. One rule and one default for "
     "every command, so a model trains, samples and is scored on the same hardware unless you say otherwise.",
     callback=check_device, autocompletion=complete_device, rich_help_panel=P_RUN)]
-Threads = Annotated[int | None, typer.Option("--threads", min=1, max=MAX_THREADS, help="CPU threads for torch.",
+Threads = Annotated[int | None, typer.Option("--threads", min=1, max=MAX_THREADS,
+                                             help="CPU threads to compute with (torch's, and in "
+                                             "`sample` numpy's BLAS's).",
                                              show_default="torch's choice, one per core", rich_help_panel=P_RUN)]
 Precision = Annotated[PrecisionKind | None, typer.Option(
     "--precision", help="auto (bf16 autocast where a timed probe shows it much faster, e.g. CPUs with AMX; fp16 "

@@ -56,12 +56,14 @@ def sample(
     echo_prime: Annotated[bool, typer.Option("--echo-prime/--no-echo-prime", help="Print the prime before "
                                              "the generated text.", rich_help_panel="Prime")] = True,
     last: Last = False,
-    engine: Annotated[Engine, typer.Option("--engine", help="How each step is computed: auto (graph on CUDA, else "
-                                        "fast), fast, graph (CUDA graph replay), plain (the model's own "
-                                        "forward; slow): all give the same text for a seed. fp16 (CPU): fast "
-                                        "steps reading half-size weights, up to 2x faster where the weights "
-                                        "outgrow the CPU's cache; its text for a seed differs.",
-                                        rich_help_panel="Run and device")] = Engine.auto,
+    engine: Annotated[Engine, typer.Option("--engine", help="How each step is computed. auto: numpy on the CPU, "
+                                        "graph on CUDA, else fast. numpy (CPU): fp32 steps over numpy's "
+                                        "BLAS, without importing torch, so the first character comes soonest. "
+                                        "fast: lean torch steps. graph: fast steps replayed as a CUDA graph. "
+                                        "plain: the model's own forward (slow). These all give the same text "
+                                        "for a seed and the same loss. fp16 (x86 CPU): fast steps reading "
+                                        "half-size weights; its text for a seed differs, its loss stays within "
+                                        "0.002 nats/char.", rich_help_panel="Run and device")] = Engine.auto,
     stop_at: Annotated[str | None, typer.Option("--stop-at", help="Stop a sample once it has written this text "
                                                 f"(kept), e.g. --stop-at '\\n\\n'; {ESCAPES}.", callback=unescape,
                                                 show_default="none", rich_help_panel="Length")] = None,
@@ -85,7 +87,10 @@ def sample(
     [bold]charlstm sample --prime "ROMEO:" --stop-at '\\n\\n' --novelty[/]
     """
     check_output(output, "--output")
-    from ..sampling.generate import SampleConfig
+    if threads:  # numpy's BLAS reads its thread count once, as it loads: before anything imports numpy
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(threads)
+    from ..config import SampleConfig
     from ..sampling.sampler import RoundOptions, open_sampler
     from .tables import stderr_console
 
@@ -94,11 +99,11 @@ def sample(
                        num_samples=num_samples)
     opts = RoundOptions(skip_unknown=skip_unknown, echo_prime=echo_prime, separator=separator,
                         engine=engine.value, stop_at=stop_at, lines=lines)
-    sampler = open_sampler(checkpoint, root, last, device, threads)
+    sampler = open_sampler(checkpoint, root, last, device, threads, engine.value)
     if not interactive:
         sampler.check_prime(prime, skip_unknown)  # refused before anything is written
     err = stderr_console()
-    _tell_source(err, sampler, root, seed)
+    _tell_source(err, sampler, root, seed, engine.value)
     stopped = False
     with atomic_write(output, "utf-8") if output else contextlib.nullcontext(sys.stdout) as out:
         try:
@@ -120,13 +125,14 @@ def sample(
         raise typer.Exit(130)
 
 
-def _tell_source(err, sampler, root: Path, seed: int) -> None:
-    """On stderr: the starter model standing in (when it does), the checkpoint, the device, the seed."""
+def _tell_source(err, sampler, root: Path, seed: int, engine: str) -> None:
+    """On stderr: the starter model standing in (when it does), the checkpoint, the device and
+    engine, the seed."""
     if sampler.is_starter:
         err.print(f"[dim]no runs under {escape(str(root))}/ yet: sampling from the starter model that comes with "
                   "charlstm (train your own with `charlstm train CORPUS`, or build on this one with "
                   "`--init-from starter`)[/]")
-    err.print(f"[dim]sampling from {escape(str(sampler.path))} on {sampler.device}[/]")
+    err.print(f"[dim]sampling from {escape(str(sampler.path))} on {sampler.device}, {sampler.engine(engine)} engine[/]")
     err.print(f"[dim]seed {seed} (repeat with --seed {seed})[/]")
 
 

@@ -4,8 +4,9 @@ watched unit's activation and gate values at that step.
 
 Generation reads the same random stream as `generate.generate` (one generator, seeded the same way,
 uniforms drawn a block at a time, `generate.run_block` picking each character) and steps with the
-same `FastEngine`; the extras are read from the engine's state after each step and computed a
-block at a time, so they never touch the random stream and the text equals `charlstm sample`'s.
+same engine (numpy on the CPU, FastEngine elsewhere); the extras are read from the engine's state
+after each step and computed a block at a time, so they never touch the random stream and the
+text equals `charlstm sample`'s.
 `inspect` runs any text through the same stepping (teacher-forced) and reports the same extras.
 The gate equations are those of insight/gates.py, recomputed here for one unit only: `gates.trace`
 keeps every unit of every gate, ~250 MB for 10,000 characters of a 2 x 512 LSTM. Pure torch: knows
@@ -23,7 +24,7 @@ from ..devices import exact_math
 from ..errors import ConfigError
 from ..insight.gates import GATES
 from ..model import CharLSTM, State
-from ..sampling.engines import FastEngine
+from ..sampling.engines import FastEngine, NumpyStep
 from ..sampling.generate import BLOCK, SampleConfig, make_generator, run_block
 from ..tokenizer import CharTokenizer
 
@@ -67,12 +68,13 @@ def gate_names(model: CharLSTM) -> tuple[str, ...]:
 
 
 class Watcher:
-    """A FastEngine (the step of `charlstm sample`'s default engine on the CPU) that also keeps, for
-    each step, the distribution the character was drawn from and the watched layer's state; `take`
-    turns the kept steps into `Char`s."""
+    """The step of `charlstm sample`'s default engine (the numpy engine on the CPU, FastEngine
+    elsewhere) that also keeps, for each step, the distribution the character was drawn from and
+    the watched layer's state; `take` turns the kept steps into `Char`s."""
 
     def __init__(self, model: CharLSTM, state: State, logits: torch.Tensor, probe: Probe):
-        self.model, self.probe, self.engine = model, probe, FastEngine(model, state)
+        engine = NumpyStep if logits.device.type == "cpu" else FastEngine
+        self.model, self.probe, self.engine = model, probe, engine(model, state)
         self.logits = logits  # [1, V]: what the next character is drawn from
         l = probe.layer
         self.h_prev = self.engine.h[l].clone()  # [1, H]: the state before the first kept step

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from ..model import CharLSTM, State
+from .numpy_engine import NumpyEngine
 
 
 class PlainEngine:
@@ -111,6 +112,30 @@ class FastEngine:
         return self.output(x)
 
 
+class NumpyStep:
+    """numpy_engine.NumpyEngine behind this module's interface (ids and logits as CPU tensors), for
+    `generate(engine="numpy")` on a torch model, the playground and stepwise_loss. Its per-layer
+    state `h` and `c` are tensors sharing the numpy engine's memory, as FastEngine's are its own."""
+
+    def __init__(self, model: CharLSTM, state: State):
+        weights = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+        self.engine = NumpyEngine(weights, model.config, state[0].shape[1])
+        self.engine.h[:] = state[0].float().cpu().numpy()
+        self.h = list(torch.from_numpy(self.engine.h).unbind(0))
+        self.c = None
+        if self.engine.c is not None:
+            self.engine.c[:] = state[1].float().cpu().numpy()
+            self.c = list(torch.from_numpy(self.engine.c).unbind(0))
+
+    @property
+    def state(self) -> State:
+        h = torch.stack(self.h)
+        return (h, torch.stack(self.c)) if self.c is not None else (h,)
+
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.engine(ids.cpu().numpy()))
+
+
 def half_weights_available() -> bool:
     """Whether this torch has fbgemm's fp16-weight products (x86 CPU builds)."""
     return "fbgemm" in torch.backends.quantized.supported_engines and hasattr(torch.ops.quantized,
@@ -142,8 +167,8 @@ class HalfWeightEngine(FastEngine):
 
 
 @torch.no_grad()
-def stepwise_loss(engine_class: type[FastEngine] | type[PlainEngine], model: CharLSTM, ids: torch.Tensor,
-                  lanes: int = 64) -> float:
+def stepwise_loss(engine_class: type[FastEngine] | type[PlainEngine] | type[NumpyStep], model: CharLSTM,
+                  ids: torch.Tensor, lanes: int = 64) -> float:
     """Mean nats/char of predicting ids[1:] from ids[:-1] one step at a time through `engine_class`,
     over `lanes` contiguous lanes with the state carried (a remainder shorter than a lane is left
     out). This is what a sampling engine's own arithmetic scores, to compare engines on real text."""

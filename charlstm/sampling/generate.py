@@ -11,52 +11,19 @@ differ slightly from fp32, so its text for a seed is its own.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 
+from ..config import SampleConfig  # noqa: F401  (re-exported: the API's home of it)
 from ..devices import exact_math
 from ..errors import ConfigError
 from ..model import CharLSTM
 from ..tokenizer import CharTokenizer
-from .engines import FastEngine, HalfWeightEngine, PlainEngine, half_weights_available
+from .engines import FastEngine, HalfWeightEngine, NumpyStep, PlainEngine, half_weights_available
+from .numpy_engine import BLOCK
 
-BLOCK = 32  # characters generated per block: uniforms are drawn, and a CUDA graph replayed, per block
-ENGINES = ("auto", "plain", "fast", "graph", "fp16")
-
-
-@dataclass(frozen=True)
-class SampleConfig:
-    length: int = 500
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    num_samples: int = 1
-
-    def __post_init__(self) -> None:
-        for name, value in (("--temp", self.temperature), ("--top-p", self.top_p)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value)):
-                raise ConfigError(f"{name} must be a finite number, got {value!r}")
-        for name, value in (("--length", self.length), ("--top-k", self.top_k), ("--num-samples", self.num_samples),
-                            ("--seed", self.seed)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigError(f"{name} must be a whole number, got {value!r}")
-        if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise ConfigError(f"--seed must be in [0, 2**63), got {self.seed}")
-        if self.length < 0:
-            raise ConfigError(f"--length must be >= 0, got {self.length}")
-        if self.temperature < 0:
-            raise ConfigError(f"--temp must be >= 0 (0 picks the most likely character), got {self.temperature}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ConfigError(f"--top-k must be at least 1, got {self.top_k}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ConfigError(f"--top-p must be in (0, 1], got {self.top_p}")
-        if self.num_samples < 1:
-            raise ConfigError(f"--num-samples must be at least 1, got {self.num_samples}")
+ENGINES = ("auto", "numpy", "fast", "graph", "plain", "fp16")
 
 
 def probabilities(logits: torch.Tensor, temperature: float, top_k: int | None = None,
@@ -146,11 +113,17 @@ def graph_capable(device: torch.device) -> bool:
 def block_runner(model: CharLSTM, state, logits: torch.Tensor, cfg: SampleConfig, engine: str = "auto",
                  notes: list[str] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """us[BLOCK, B, 1] -> ids[BLOCK, B]. engine: plain (the model's own forward, the oracle), fast
-    (lean eager steps), graph (fast steps replayed as a CUDA graph; CUDA only), fp16 (fast steps
-    reading fp16 weights; x86 CPU only) or auto (graph on CUDA, fast elsewhere). If graph capture
-    fails, it falls back to fast and says so in `notes`."""
+    (lean eager steps), numpy (the fast steps in numpy; CPU only), graph (fast steps replayed as a
+    CUDA graph; CUDA only), fp16 (fast steps reading fp16 weights; x86 CPU only) or auto (graph on
+    CUDA, numpy on the CPU, fast elsewhere). If graph capture fails, it falls back to fast and says
+    so in `notes`."""
     if engine not in ENGINES:
         raise ConfigError(f"sampling engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    cpu = logits.device.type == "cpu"
+    if engine == "numpy" or (engine == "auto" and cpu and not graph_capable(logits.device)):
+        if not cpu:
+            raise ConfigError(f"the numpy engine runs on the CPU, not {logits.device.type}; use --engine auto there")
+        return _eager_block(NumpyStep(model, state), logits, cfg)
     if engine == "plain":
         return _eager_block(PlainEngine(model, state), logits, cfg)
     if engine == "fp16":
@@ -197,7 +170,8 @@ def generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime
     """Yield, for each new position, one character per sample (lists of length num_samples).
     The prime is fed first and not yielded. With no prime, generation starts after a line break
     (or, if the corpus had none, after a random character). `engine` picks the stepping code
-    (see `block_runner`); every engine but fp16 gives the same text for the same seed."""
+    (see `block_runner`); every engine but fp16 gives the same text for the same seed.
+    numpy_engine.generate does the same from numpy weights, without torch."""
     was_training = model.training
     model.eval()
     try:
@@ -233,34 +207,3 @@ def generate_text(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, 
         for buf, ch in zip(out, step):
             buf.append(ch)
     return ["".join(b) for b in out]
-
-
-def until(steps: Iterator[list[str]], stop_at: str | None = None,
-          lines: int | None = None) -> Iterator[list[str | None]]:
-    """Apply stop conditions to `generate`'s output: per step, each sample's character, or None once
-    that sample has written `stop_at` (which is kept) or its `lines`-th line break. Ends when every
-    sample has stopped (closing the generator) or the length is reached."""
-    done: list[bool] | None = None
-    tails: list[str] = []
-    breaks: list[int] = []
-    for chars in steps:
-        if done is None:
-            done, tails, breaks = [False] * len(chars), [""] * len(chars), [0] * len(chars)
-        out: list[str | None] = []
-        for i, ch in enumerate(chars):
-            if done[i]:
-                out.append(None)
-                continue
-            out.append(ch)
-            if stop_at:
-                tails[i] = (tails[i] + ch)[-len(stop_at):]
-                done[i] = tails[i] == stop_at
-            if lines and ch == "\n":
-                breaks[i] += 1
-                done[i] = done[i] or breaks[i] >= lines
-        yield out
-        if all(done):
-            close = getattr(steps, "close", None)
-            if close:
-                close()
-            return

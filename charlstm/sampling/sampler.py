@@ -2,25 +2,30 @@
 `charlstm sample` prints, for the Python API too.
 
 `open_sampler` finds the checkpoint a user means (or the starter model, when no run has been
-trained yet) and loads it on a device. A `Round` is one round of samples after one prime, iterated
-as the pieces of text to write, in order: the prime (when echoed), then the generated characters as
-they come when there is one sample, or the samples joined by a separator when there are several,
-then a closing line break unless a stop condition already ended the text with one.
+trained yet) and loads it on a device. Where the numpy engine will step (the CPU's default,
+numpy_engine.py), the file is read without torch (store/arrays.py) and torch is never imported:
+`charlstm sample` then starts in a fraction of the time (bench/RESULTS.md, "A first character").
+Any other engine, or a file that reader does not follow, loads through torch.
+
+A `Round` is one round of samples after one prime, iterated as the pieces of text to write, in
+order: the prime (when echoed), then the generated characters as they come when there is one
+sample, or the samples joined by a separator when there are several, then a closing line break
+unless a stop condition already ended the text with one. `until` applies the stop conditions.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from ..devices import resolve_device
-from ..model import CharLSTM
-from ..store import checkpoint, runs, starter
+from ..config import ModelConfig, SampleConfig
+from ..errors import ConfigError
+from ..store import arrays, runs, starter
 from ..tokenizer import CharTokenizer, normalize
-from .generate import SampleConfig, generate, until
+from . import numpy_engine
 from .novelty import report
 
 
@@ -38,16 +43,35 @@ class RoundOptions:
     lines: int | None = None
 
 
-@dataclass(frozen=True)
 class Sampler:
-    """A checkpoint loaded for sampling: its path, what it holds, its model on `device` and its
-    tokenizer; `is_starter` when it is the starter model standing in for runs not trained yet."""
-    path: Path
-    saved: dict
-    model: CharLSTM
-    tokenizer: CharTokenizer
-    device: torch.device
-    is_starter: bool = False
+    """A checkpoint opened for sampling: its path, what it holds (`saved`), its tokenizer, the device
+    its steps run on, and `is_starter` when it is the starter model standing in for runs not trained
+    yet. The torch model (`model`) and the numpy weights (`weights`) are each made from the other
+    on first use, so a sampler opened without torch imports it only if a torch engine is asked for."""
+
+    def __init__(self, path: Path, saved: dict, tokenizer: CharTokenizer, device: object, is_starter: bool = False,
+                 model: object = None):
+        self.path, self.saved, self.tokenizer, self.device, self.is_starter = path, saved, tokenizer, device, is_starter
+        self._model = model
+
+    @property
+    def model(self):
+        """The torch model (CharLSTM, eval mode) on `device`; built from the numpy weights if opened without torch."""
+        if self._model is None:
+            import torch
+
+            from ..store.checkpoint import build_model
+            saved = dict(self.saved, model={k: torch.from_numpy(v) for k, v in self.saved["model"].items()})
+            self._model = build_model(saved, "cpu")[0]
+        return self._model
+
+    @property
+    def weights(self) -> dict:
+        """The weights as float32 numpy arrays, for the numpy engine."""
+        got = self.saved["model"]
+        if self._model is not None and not all(type(v).__module__ == "numpy" for v in got.values()):
+            got = {k: v.detach().float().cpu().numpy() for k, v in self._model.state_dict().items()}
+        return got
 
     def check_prime(self, prime: str, skip_unknown: bool = False) -> None:
         """Refuse a prime holding a character the model never saw (PrimeError names it), unless
@@ -58,6 +82,21 @@ class Sampler:
         """One round of `config.num_samples` samples after `prime` (refused here if the model cannot read it)."""
         return Round(self, prime, config, options)
 
+    def engine(self, asked: str) -> str:
+        """The engine a round asking for `asked` runs: auto is numpy on the CPU (generate.block_runner)."""
+        return "numpy" if asked == "auto" and str(self.device) == "cpu" else asked
+
+    def steps(self, prime: str, cfg: SampleConfig, o: RoundOptions, notes: list[str]) -> Iterator[list[str]]:
+        """generate's characters, from the numpy engine where it runs, else from torch's engines."""
+        if self.engine(o.engine) == "numpy":
+            if str(self.device) != "cpu":
+                raise ConfigError(f"the numpy engine runs on the CPU, not {self.device}; use --engine auto there")
+            return numpy_engine.generate(self.weights, ModelConfig.from_dict(self.saved["model_config"]),
+                                         self.tokenizer, cfg, prime, skip_unknown=o.skip_unknown)
+        from .generate import generate
+        return generate(self.model, self.tokenizer, cfg, prime, skip_unknown=o.skip_unknown, engine=o.engine,
+                        notes=notes)
+
     def novelty(self, texts: list[str]) -> tuple[dict[int, float | None], int] | None:
         """novelty.report for generated `texts` against this run's training text (None when the
         run's token cache is gone, as for the starter model)."""
@@ -65,18 +104,57 @@ class Sampler:
 
 
 def open_sampler(target: str | Path | None = None, root: str | Path = runs.DEFAULT_ROOT, last: bool = False,
-                 device: str = "auto", threads: int | None = None) -> Sampler:
+                 device: str = "auto", threads: int | None = None, engine: str = "auto") -> Sampler:
     """The model `target` names (see runs.locate; in a run folder best.pt, or last.pt with `last`),
-    loaded on `device` ("auto": see devices.resolve_device). With no `target` and no run under `root`
+    opened on `device` ("auto": see devices.resolve_device). With no `target` and no run under `root`
     yet, the starter model shipped with charlstm stands in, when this install has one. `threads`
-    sets torch's CPU threads for the process."""
+    sets torch's CPU threads for the process. Where `engine` will be the numpy engine, the file is
+    read without torch (arrays.load), unless that reader cannot follow it."""
+    path, is_starter = _which(target, Path(root), last)
+    if _numpy_without_torch(device, engine):
+        try:
+            saved = arrays.load(path)
+            return Sampler(path, saved, CharTokenizer.from_dict(saved["vocab"]), "cpu", is_starter)
+        except arrays.Unreadable:
+            pass  # torch reads it below, and names the problem if there is one
+    import torch
+
+    from ..devices import resolve_device
+    from ..store import checkpoint
     if threads:
         torch.set_num_threads(threads)
-    path, is_starter = _which(target, Path(root), last)
     saved = checkpoint.load(path, map_location="cpu")
-    dev = resolve_device(device)
+    dev = resolve_device("cpu" if engine == "numpy" and device == "auto" else device)
     model, tok = checkpoint.build_model(saved, dev)
-    return Sampler(path, saved, model, tok, dev, is_starter)
+    return Sampler(path, saved, tok, dev, is_starter, model)
+
+
+def _numpy_without_torch(device: str, engine: str) -> bool:
+    """Whether sampling will run on the numpy engine, judged without importing torch: asked for by
+    name (on the CPU), or auto on the CPU, which `--device auto` is when this torch can find no
+    accelerator (a CPU-only build, off macOS, and not already imported seeing one)."""
+    if engine == "numpy":
+        if device not in ("auto", "cpu"):
+            raise ConfigError(f"the numpy engine runs on the CPU, not {device}; use --engine auto there")
+        return True
+    if engine != "auto" or device not in ("auto", "cpu"):
+        return False
+    return device == "cpu" or not _accelerator_possible()
+
+
+def _accelerator_possible() -> bool:
+    """Whether `--device auto` could pick a GPU: torch's own answer if it is imported already, else
+    whether this torch build has CUDA, ROCm or XPU support (its version.py, read as text) or runs on
+    macOS (MPS)."""
+    if "torch" in sys.modules:
+        from ..devices import resolve_device
+        return resolve_device("auto").type != "cpu"
+    spec = importlib.util.find_spec("torch")
+    version = Path(spec.origin).parent / "version.py" if spec and spec.origin else None
+    if sys.platform == "darwin" or version is None or not version.is_file():
+        return True
+    text = version.read_text(errors="replace")
+    return not all(f"{name}: Optional[str] = None" in text for name in ("cuda", "hip", "xpu"))
 
 
 def _which(target: str | Path | None, root: Path, last: bool) -> tuple[Path, bool]:
@@ -105,9 +183,7 @@ class Round:
         if stream and shown:
             yield shown
         texts: list[list[str]] = [[] for _ in range(cfg.num_samples)]
-        steps = generate(self.sampler.model, tok, cfg, self.prime, skip_unknown=o.skip_unknown, engine=o.engine,
-                         notes=self.notes)
-        for chars in until(steps, o.stop_at, o.lines):
+        for chars in until(self.sampler.steps(self.prime, cfg, o, self.notes), o.stop_at, o.lines):
             for buf, ch in zip(texts, chars):
                 if ch is not None:
                     buf.append(ch)
@@ -125,3 +201,34 @@ def ends_line(text: str, stop_at: str | None, lines: int | None) -> bool:
     one, or the `lines`-th line break), so no further line break is due."""
     stopped = bool(stop_at and text.endswith(stop_at)) or bool(lines and text.count("\n") >= lines)
     return stopped and text.endswith("\n")
+
+
+def until(steps: Iterator[list[str]], stop_at: str | None = None,
+          lines: int | None = None) -> Iterator[list[str | None]]:
+    """Apply stop conditions to `generate`'s output: per step, each sample's character, or None once
+    that sample has written `stop_at` (which is kept) or its `lines`-th line break. Ends when every
+    sample has stopped (closing the generator) or the length is reached."""
+    done: list[bool] | None = None
+    tails: list[str] = []
+    breaks: list[int] = []
+    for chars in steps:
+        if done is None:
+            done, tails, breaks = [False] * len(chars), [""] * len(chars), [0] * len(chars)
+        out: list[str | None] = []
+        for i, ch in enumerate(chars):
+            if done[i]:
+                out.append(None)
+                continue
+            out.append(ch)
+            if stop_at:
+                tails[i] = (tails[i] + ch)[-len(stop_at):]
+                done[i] = tails[i] == stop_at
+            if lines and ch == "\n":
+                breaks[i] += 1
+                done[i] = done[i] or breaks[i] >= lines
+        yield out
+        if all(done):
+            close = getattr(steps, "close", None)
+            if close:
+                close()
+            return

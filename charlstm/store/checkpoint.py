@@ -23,16 +23,14 @@ from pathlib import Path
 import torch
 
 from ..config import ModelConfig, TrainConfig
-from ..errors import CharLSTMError, CheckpointError
-from ..model import CharLSTM, weight_shapes
+from ..errors import CheckpointError
+from ..model import CharLSTM
 from ..tokenizer import CharTokenizer
 from ..values import is_finite_number
+from . import checks
+from .checks import FORMAT_VERSION, is_int, need  # noqa: F401  (FORMAT_VERSION re-exported)
 from .files import TMP_MARK, atomic_write
 from .runs import checkpoints_in
-
-FORMAT_VERSION = 1
-REQUIRED = ("format_version", "model_config", "train_config", "vocab", "model")
-READ_OPTIONS = {"encoding", "errors", "newline", "normalization", "pattern"}  # textfiles.ReadOptions
 
 
 def save(ckpt: dict, path: Path) -> None:
@@ -147,37 +145,8 @@ def load(path: Path, map_location: str | torch.device = "cpu", mmap: bool = Fals
 
 
 def validate(ckpt: object, path: Path | str = "checkpoint") -> None:
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED):
-        raise CheckpointError(f"{path} is not a charlstm checkpoint (missing "
-                              f"{', '.join(k for k in REQUIRED if not isinstance(ckpt, dict) or k not in ckpt)})")
-    if ckpt["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format version {ckpt['format_version']!r}; this charlstm reads "
-                              f"version {FORMAT_VERSION}")
-    try:
-        cfg = ModelConfig.from_dict(ckpt["model_config"])
-        tok = CharTokenizer.from_dict(ckpt["vocab"])
-    except (CharLSTMError, KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path} has an unreadable config or vocabulary: {e}") from None
-    if tok.vocab_size != cfg.vocab_size:
-        raise CheckpointError(f"{path}: vocabulary holds {tok.vocab_size} characters but the model "
-                              f"was built for {cfg.vocab_size}")
-    expected = weight_shapes(cfg)  # arithmetic: nothing is allocated, whatever sizes the file claims
-    weights = ckpt["model"]
-    if not isinstance(weights, dict):
-        raise CheckpointError(f"{path}: weights are not a state dict")
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not match the stored config (missing: "
-                              f"{', '.join(missing) or '-'}; unexpected: {', '.join(unexpected) or '-'})")
-    for k, shape in expected.items():
-        t = weights[k]
-        if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
-            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-            raise CheckpointError(f"{path}: weight {k} has shape {got}, the config needs {shape}")
-        if not torch.isfinite(t).all():
-            raise CheckpointError(f"{path}: weight {k} holds NaN or infinite values")
-    _validate_record(ckpt, path)
+    """checks.validate with torch's tensors: any problem is one CheckpointError."""
+    checks.validate(ckpt, path, lambda t: isinstance(t, torch.Tensor), lambda t: bool(torch.isfinite(t).all()))
 
 
 def build_model(ckpt: dict, device: str | torch.device = "cpu") -> tuple[CharLSTM, CharTokenizer]:
@@ -202,50 +171,6 @@ def load_newest_good(run_dir: Path, map_location: str | torch.device = "cpu") ->
 
 
 
-def _need(ok: bool, path: Path | str, what: str, resumable: bool = False) -> None:
-    if not ok:
-        raise CheckpointError(f"{path}: {what}" + ("; it cannot be resumed (sample, eval and info still read it)"
-                                                   if resumable else ""))
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _validate_record(ckpt: dict, path: Path | str) -> None:
-    """The fields every command reads (info, eval, sample --novelty), type-checked."""
-    _need(isinstance(ckpt["train_config"], dict) and bool(ckpt["train_config"]), path, "it holds no training config")
-    try:
-        TrainConfig.from_dict(ckpt["train_config"])
-    except (CharLSTMError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path} has an unreadable training config: {e}") from None
-    for key in ("step", "cursor"):
-        _need(_is_int(ckpt.get(key, 0)) and ckpt.get(key, 0) >= 0, path, f"{key} is {ckpt.get(key)!r}, not a count")
-    for key in ("train_time", "epoch"):
-        _need(is_finite_number(ckpt.get(key, 0)) and ckpt.get(key, 0) >= 0, path, f"{key} is {ckpt.get(key)!r}")
-    best = ckpt.get("best_val_loss")
-    _need(best is None or is_finite_number(best), path, f"best_val_loss is {best!r}")
-    corpus = ckpt.get("corpus")
-    _need(isinstance(corpus, dict) and isinstance(corpus.get("paths"), list) and bool(corpus["paths"])
-          and all(isinstance(p, str) for p in corpus["paths"]) and isinstance(corpus.get("options"), dict)
-          and set(corpus["options"]) <= READ_OPTIONS and all(isinstance(v, str) for v in corpus["options"].values())
-          and _is_int(corpus.get("tokens")) and _is_int(corpus.get("checksum")), path,
-          "its corpus record (paths, options, tokens, checksum) is incomplete")
-    metrics = ckpt.get("metrics", [])
-    _need(isinstance(metrics, list) and all(isinstance(r, dict) for r in metrics), path,
-          "its metrics are not a list of records")
-    scored = ckpt.get("val_scored", {})
-    _need(isinstance(scored, dict) and all(_is_int(scored.get(k, 0)) for k in ("chars", "of")), path,
-          f"val_scored is {scored!r}")
-    for key in ("run_name", "saved_at", "charlstm_version", "torch_version"):
-        _need(isinstance(ckpt.get(key, ""), str), path, f"{key} is not text")
-    lineage = ckpt.get("lineage", [])
-    _need(isinstance(lineage, list) and all(isinstance(r, dict) and all(
-        isinstance(k, str) and (v is None or isinstance(v, (str, int, float, list))) for k, v in r.items())
-        for r in lineage), path, "its lineage is not a list of records")
-    _need(isinstance(ckpt.get("slim", {}), dict), path, "its slim record is damaged")
-
-
 def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None:
     """What only `resume` reads, type-checked before any of it is used: the carried hidden state,
     the random state, the loss scaler and the optimizer's layout (`check_resumable` loads the
@@ -258,23 +183,23 @@ def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None
     cfg = TrainConfig.from_dict(ckpt["train_config"])
     hidden = ckpt.get("hidden")
     shape = (m.layers, cfg.batch_size, m.hidden)
-    _need(isinstance(hidden, list) and (hidden == [] or (len(hidden) == (2 if m.cell == "lstm" else 1) and all(
+    need(isinstance(hidden, list) and (hidden == [] or (len(hidden) == (2 if m.cell == "lstm" else 1) and all(
         isinstance(h, torch.Tensor) and tuple(h.shape) == shape and h.dtype in HIDDEN_DTYPES
         and bool(torch.isfinite(h).all()) for h in hidden))),
           path, f"the carried hidden state is not {2 if m.cell == 'lstm' else 1} x {shape} finite values", True)
     rng = ckpt.get("rng")
-    _need(isinstance(rng, dict) and _is_byte_tensor(rng.get("torch"))
-          and isinstance(rng.get("python"), list) and len(rng["python"]) == 625 and all(map(_is_int, rng["python"]))
+    need(isinstance(rng, dict) and _is_byte_tensor(rng.get("torch"))
+          and isinstance(rng.get("python"), list) and len(rng["python"]) == 625 and all(map(is_int, rng["python"]))
           and (rng.get("python_gauss") is None or is_finite_number(rng["python_gauss"]))
           and (isinstance(rng.get("cuda", []), list) and all(map(_is_byte_tensor, rng.get("cuda", [])))), path,
           "its random state is damaged", True)
     scaler = ckpt.get("scaler", {})
-    _need(scaler == {} or (isinstance(scaler, dict) and set(scaler) == set(_SCALER) and all(
-        is_finite_number(scaler[k]) and scaler[k] >= 0 and (_is_int(scaler[k]) or not integral)
+    need(scaler == {} or (isinstance(scaler, dict) and set(scaler) == set(_SCALER) and all(
+        is_finite_number(scaler[k]) and scaler[k] >= 0 and (is_int(scaler[k]) or not integral)
         for k, integral in _SCALER.items())), path, "its loss scaler state is damaged", True)
     opt = ckpt.get("optimizer")
     groups = opt.get("param_groups") if isinstance(opt, dict) else None
-    _need(isinstance(opt, dict) and isinstance(opt.get("state"), dict) and isinstance(groups, list) and len(groups) == 2
+    need(isinstance(opt, dict) and isinstance(opt.get("state"), dict) and isinstance(groups, list) and len(groups) == 2
           and all(isinstance(g, dict) and isinstance(g.get("params"), list) and is_finite_number(g.get("lr", 0))
                   and is_finite_number(g.get("weight_decay", 0)) for g in groups)
           and sum(len(g["params"]) for g in groups) == len(ckpt["model"]), path,
