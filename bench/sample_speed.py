@@ -1,4 +1,4 @@
-"""Sampling throughput: charlstm's sampling engines (numpy, fast, fp16, plain; graph on CUDA), batch 1 and 8, next to the reference.
+"""Sampling throughput of charlstm's engines (numpy, fast, fp16, plain; graph on CUDA) beside the reference.
 
 Builds a model of the given shape with random weights (speed does not depend on training), then
 generates --n characters per sample with charlstm's `generate` (for the numpy engine,

@@ -1,4 +1,9 @@
-"""Wall time of `charlstm --help` and `charlstm sample --help` (median of --reps runs)."""
+"""Wall time of `charlstm --help`, `charlstm sample --help` and `charlstm sample --length 1` (the
+starter model, default engine; and with --engine fast, which loads torch), median of --reps runs,
+beside two yardsticks measured in the same run: the bare interpreter and `import torch`.
+
+    python bench/startup.py --reps 7
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,16 +36,23 @@ def main() -> None:
     args = ap.parse_args()
     results = {}
     script = shutil.which("charlstm", path=str(Path(sys.executable).parent))
-    cmds = {"python -m charlstm --help": [sys.executable, "-m", "charlstm", "--help"],
+    empty = tempfile.mkdtemp()  # no runs under it: sample falls back to the starter model
+    one = ["sample", "--length", "1", "--seed", "1", "--root", empty]
+    cmds = {"python -c pass (yardstick: the interpreter)": [sys.executable, "-c", "pass"],
+            "python -c 'import torch' (yardstick)": [sys.executable, "-c", "import torch"],
+            "python -m charlstm --help": [sys.executable, "-m", "charlstm", "--help"],
             "python -m charlstm sample --help": [sys.executable, "-m", "charlstm", "sample", "--help"],
-            "python -c 'import torch' (for scale)": [sys.executable, "-c", "import torch"]}
+            "python -m charlstm sample --length 1": [sys.executable, "-m", "charlstm", *one],
+            "python -m charlstm sample --length 1 --engine fast": [sys.executable, "-m", "charlstm", *one,
+                                                                   "--engine", "fast"]}
     if script:
         # the installed entry point, run by the interpreter directly (a version manager's shim adds its own time)
         cmds["charlstm --help (entry point)"] = [sys.executable, script, "--help"]
+        cmds["charlstm sample --length 1 (entry point)"] = [sys.executable, script, *one]
     for name, cmd in cmds.items():
         med, lo, hi = median_wall(cmd, args.reps)
         results[name] = {"median": med, "min": lo, "max": hi}
-        print(f"{name:<42} median {med:.3f}s (min {lo:.3f}, max {hi:.3f})")
+        print(f"{name:<52} median {med:.3f}s (min {lo:.3f}, max {hi:.3f})", flush=True)
     print(machine.line())  # afterwards: its own torch import must not warm the file cache for the timings
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

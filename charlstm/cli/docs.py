@@ -11,7 +11,7 @@ from enum import Enum
 
 import typer
 
-from .app import app
+from .launch import build
 
 
 def default_text(p) -> str:
@@ -63,7 +63,7 @@ def _command(name: str, cmd, out: list[str], level: int = 2) -> None:
 
 
 def render() -> str:
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(build())
     out = ["# charlstm command-line reference\n",
            "Generated from the CLI by `python -m charlstm.cli.docs > docs/cli.md` (a test checks it is current).",
            "Every command also answers `--help`.\n"]

@@ -89,7 +89,9 @@ class NumpyEngine:
 
 def probabilities(logits: np.ndarray, temperature: float, top_k: int | None = None,
                   top_p: float | None = None) -> np.ndarray:
-    """generate.probabilities in numpy: logits[B, V] -> probabilities after temperature, top-k, top-p."""
+    """generate.probabilities in numpy: logits[B, V] -> probabilities after temperature, top-k, top-p.
+    A temperature so small that logits / temperature overflows gives NaN here as in torch, and `pick`
+    then takes the last character, as torch's searchsorted does: the same text, and no warning."""
     z = logits.astype(_F32) / _F32(temperature)
     if top_k is not None and top_k < z.shape[-1]:
         kth = np.partition(z, -top_k, axis=-1)[:, -top_k:].min(-1, keepdims=True)
@@ -110,9 +112,10 @@ def pick(logits: np.ndarray, cfg: SampleConfig, u: np.ndarray) -> np.ndarray:
     """generate.pick in numpy: argmax at temperature 0, else the inverse CDF at uniforms u[B]."""
     if cfg.temperature == 0:
         return logits.argmax(-1)
-    probs = probabilities(logits, cfg.temperature, cfg.top_k, cfg.top_p)
-    cdf = probs.cumsum(-1, dtype=np.float64).astype(_F32)
-    at = u * cdf[:, -1]
+    with np.errstate(all="ignore"):
+        probs = probabilities(logits, cfg.temperature, cfg.top_k, cfg.top_p)
+        cdf = probs.cumsum(-1, dtype=np.float64).astype(_F32)
+        at = u * cdf[:, -1]
     return np.minimum([np.searchsorted(row, a, side="right") for row, a in zip(cdf, at)], probs.shape[-1] - 1)
 
 

@@ -90,7 +90,7 @@ def test_loopback_hosts(host, loopback):
 
 
 def test_the_cli_does_not_load_the_server_or_torch_until_serve_runs():
-    code = ("import sys, charlstm.cli.app; "
+    code = ("import sys; from charlstm.cli import app; "
             "bad = [m for m in ('torch', 'starlette', 'uvicorn', 'charlstm.playground.server') "
             "if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

@@ -118,7 +118,7 @@ def test_interactive_mode_continues_each_prime(runs):
 
 
 def test_until_known_answers():
-    from charlstm.sampling.generate import until
+    from charlstm.sampling.sampler import until
     steps = iter([list(p) for p in ("ax", "bx", "\n\n", "cx", "d\n", "\nx", "ex")])
     got = list(until(steps, lines=2))  # sample 1 ends with its 2nd line break at step 5, sample 0 at step 6
     assert ["".join(c or "_" for c in s) for s in got] == ["ax", "bx", "\n\n", "cx", "d\n", "\n_"]
