@@ -123,9 +123,21 @@ def unsafe_loading(package: Path) -> tuple[list[str], list[str]]:
     return offenders, loaders
 
 
+# Files allowed one Unpickler: a subclass whose find_class names the few torch tensor names it
+# rebuilds and refuses the rest. tests/test_numpy_engine.py proves it refuses a pickle naming
+# anything else without running it.
+RESTRICTED = {"store/arrays.py"}
+
+
 def test_no_unsafe_loading_anywhere_in_the_package():
     offenders, loaders = unsafe_loading(PACKAGE)
-    assert offenders == []
+    restricted = [o for o in offenders if o.split(":")[0] in RESTRICTED]
+    assert [o for o in offenders if o not in restricted] == []
+    for spot in restricted:  # the only line there is the class statement, and find_class is overridden
+        rel, line = spot.split(":")
+        text = (PACKAGE / rel).read_text(encoding="utf-8")
+        assert re.fullmatch(r"class \w+\(pickle\.Unpickler\):", text.splitlines()[int(line) - 1])
+        assert re.search(r"def find_class\(self, module: str, name: str\).*?raise Unreadable", text, re.S)
     assert loaders == ["store/checkpoint.py"]  # one loader
     assert len(list(PACKAGE.rglob("*.py"))) > len(list(PACKAGE.glob("*.py")))  # the walk reaches cli/ and below
 

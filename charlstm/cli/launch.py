@@ -1,12 +1,12 @@
 """How the `charlstm` console script starts: only the command asked for is imported.
 
 Typer builds a command from its function's signature, so a Typer app that holds all thirteen
-commands imports every command module and converts every signature before it can print one line
-of help (bench/RESULTS.md, "Start-up"). `build` registers only the command named on the command
-line; with none named (`charlstm`, `charlstm --help`, `--version`), it registers stand-ins that
-carry each command's first help paragraph, which is all the top-level help shows.
-`tests/cli/test_launch.py` holds these paragraphs equal to the real commands' and the help built
-either way identical. `build()` with no arguments is the whole app, `charlstm.cli.app`.
+commands imports every command module and converts every signature before it can print one line of
+help (bench/RESULTS.md, "Sampling without torch, and start-up"). `build` registers only the command
+named on the command line; with none named (`charlstm`, `charlstm --help`, `--version`), it
+registers stand-ins that carry each command's first help paragraph, which is all the top-level help
+shows. `tests/cli/test_launch.py` holds these paragraphs equal to the real commands' and the help
+built either way identical. `build()` with no arguments is the whole app, `charlstm.cli.app`.
 
 Each command maps its options onto library calls and hands events to one renderer (dashboard.py,
 plainlog.py or jsonlines.py); torch is imported only inside commands. Library errors

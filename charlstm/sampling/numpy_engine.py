@@ -3,15 +3,15 @@
 The same fp32 arithmetic as engines.FastEngine (see there for the LSTM, GRU and RNN steps and the
 folded first-layer table), written over numpy arrays. At batch 1 a step is a few matrix-vector
 products, and numpy's BLAS ran them several times faster than torch's on the CPUs measured
-(bench/RESULTS.md, "Sampling engines"); with the weights read by store/arrays.py, `charlstm sample`
-then never imports torch.
+(bench/RESULTS.md, "Sampling without torch, and start-up"); with the weights read by
+store/arrays.py, `charlstm sample` then never imports torch.
 
-The random stream is torch's own: a CPU torch.Generator is a Mersenne Twister seeded with the low
-32 bits of the seed, and torch.rand's float32 is the low 24 bits of one 32-bit draw times 2**-24;
-numpy's legacy MT19937 seeding is the same twister. `TorchStream` draws those numbers a block
-(BLOCK characters) at a time, as generate.generate draws torch.rand, and `pick` inverts the same
-cumulative sums (accumulated in float64, as torch's CPU cumsum does), so this engine writes the fast
-engine's text for a seed (tests/test_numpy_engine.py).
+The random stream is torch's own: a CPU torch.Generator is a Mersenne Twister seeded with the low 32
+bits of the seed, and torch.rand's float32 is the low 24 bits of one 32-bit draw times 2**-24;
+numpy's legacy MT19937 seeding is the same twister. `TorchStream` draws those numbers a block (BLOCK
+characters) at a time, as generate.generate draws torch.rand, and `pick` inverts the same cumulative
+sums (accumulated in float64, as torch's CPU cumsum does), so this engine writes the fast engine's
+text for a seed (tests/test_numpy_engine.py).
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
-"""A trained model opened for sampling, and rounds of samples as the text to write: what
-`charlstm sample` prints, for the Python API too.
+"""A trained model opened for sampling, and rounds of samples as the text to write: what `charlstm
+sample` prints, for the Python API too.
 
-`open_sampler` finds the checkpoint a user means (or the starter model, when no run has been
-trained yet) and loads it on a device. Where the numpy engine will step (the CPU's default,
+`open_sampler` finds the checkpoint a user means (or the starter model, when no run has been trained
+yet) and loads it on a device. Where the numpy engine will step (the CPU's default,
 numpy_engine.py), the file is read without torch (store/arrays.py) and torch is never imported:
-`charlstm sample` then starts in a fraction of the time (bench/RESULTS.md, "A first character").
-Any other engine, or a file that reader does not follow, loads through torch.
+`charlstm sample` then starts in a fraction of the time (bench/RESULTS.md, "Sampling without torch,
+and start-up"). Any other engine, or a file that reader does not follow, loads through torch.
 
 A `Round` is one round of samples after one prime, iterated as the pieces of text to write, in
-order: the prime (when echoed), then the generated characters as they come when there is one
-sample, or the samples joined by a separator when there are several, then a closing line break
-unless a stop condition already ended the text with one. `until` applies the stop conditions.
+order: the prime (when echoed), then the generated characters as they come when there is one sample,
+or the samples joined by a separator when there are several, then a closing line break unless a stop
+condition already ended the text with one. `until` applies the stop conditions.
 """
 
 from __future__ import annotations

@@ -1,17 +1,17 @@
-"""A checkpoint read without torch: the plain dict `checkpoint.load` returns, with numpy arrays
-where the file holds tensors, so sampling on the CPU can start without importing torch (the
-import alone takes seconds on a slow disk; bench/RESULTS.md, "A first character").
+"""A checkpoint read without torch: the plain dict `checkpoint.load` returns, with numpy arrays where
+the file holds tensors, so sampling on the CPU can start without importing torch (the import alone
+takes seconds on a slow disk; bench/RESULTS.md, "Sampling without torch, and start-up").
 
 A checkpoint is the zip file torch.save writes: a pickle (data.pkl) of plain values whose tensors
 point at raw storages (data/0, data/1, ...) stored beside it. The pickle is read by an unpickler
 that knows exactly three outside names: torch's tensor rebuild function, its storage classes (each
 only a dtype here) and OrderedDict (the rebuild's empty hook argument). Any other name is refused,
-as torch.load(weights_only=True) refuses it, so reading a file never runs its code. Only the
-model's weights are read from the zip; the optimizer state of a last.pt stays on disk.
+as torch.load with weights_only=True refuses it, so reading a file never runs its code. Only the model's
+weights are read from the zip; the optimizer state of a last.pt stays on disk.
 
 Anything this reader does not follow (a newer torch's layout, a big-endian file, a damaged zip)
-raises `Unreadable`; the caller then loads the file with torch, which names the problem. A file
-that reads but fails the checks is a CheckpointError, as from checkpoint.load.
+raises `Unreadable`; the caller then loads the file with torch, which names the problem. A file that
+reads but fails the checks is a CheckpointError, as from checkpoint.load.
 """
 
 from __future__ import annotations
