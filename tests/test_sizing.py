@@ -74,6 +74,60 @@ def test_measured_speed_decides_and_the_timed_model_is_not_timed_again(tmp_path,
         assert calls == ({"time": 2, "resolve": 2} if expected == "small" else {"time": 1, "resolve": 1})
 
 
+def test_halve_batch_known_answers():
+    asked = []
+
+    def half_rate(r):
+        return lambda: asked.append(r) or r
+    few = sizing.MIN_STEPS - 1
+    assert not sizing.halve_batch(64, sizing.MIN_STEPS, 1000.0, half_rate(990.0))  # enough steps
+    assert asked == []  # ... so the half batch is not timed
+    assert sizing.halve_batch(64, few, 1000.0, half_rate(1000.0 * sizing.HALF_BATCH_RATE))
+    assert not sizing.halve_batch(64, few, 1000.0, half_rate(1000.0 * sizing.HALF_BATCH_RATE - 1))  # too slow
+    assert not sizing.halve_batch(sizing.MIN_BATCH * 2 - 1, few, 1000.0, half_rate(2000.0))  # half below MIN_BATCH
+    assert sizing.halve_batch(sizing.MIN_BATCH * 2, few, 1000.0, half_rate(2000.0))
+    assert asked == [750.0, 749.0, 2000.0]
+    assert sizing.batch_note(64, 389.6, 16, 0.7712) == ("batch 64 would make only ~390 steps in the budget; 16 "
+                                                        "trains 77% as many characters a second with 4x the updates")
+
+
+def _sized_small(monkeypatch, exponent: float):
+    """`small` shrunk to a tiny model at batch 64, and a pass whose seconds grow as batch**exponent:
+    a half batch trains 0.5**(1 - exponent) of the characters a second of the whole one."""
+    import charlstm.training.plan as plan_mod
+    monkeypatch.setitem(sizing.PRESETS, "small", {**sizing.PRESETS["small"], "hidden": 8, "embed": 4,
+                                                  "batch_size": 64, "seq_len": 16})
+    timed = []
+
+    def time_pass(run_pass, precision, device, reps=3):
+        timed.append(run_pass.cfg.batch_size)
+        return 0.1 * (run_pass.cfg.batch_size / 64) ** exponent
+    monkeypatch.setattr(plan_mod, "time_pass", time_pass)
+    return timed
+
+
+@pytest.mark.parametrize("exponent, budget, keep, batches, timed", [
+    (0.7, {"time": 1.0}, set(), 16, [64, 32, 16]),      # 10 steps at 64; each half batch trains 81% as fast: 16
+    (0.3, {"time": 1.0}, set(), 64, [64, 32]),          # a half batch trains 62% as fast: kept
+    (0.7, {"time": 10**6}, set(), 64, [64]),            # enough steps: the half batch is never timed
+    (0.7, {"steps": 3}, set(), 64, []),                 # a step budget: nothing to weigh
+    (0.7, {"time": 1.0}, {"batch_size"}, 64, [64]),     # the user's batch wins (timed once for the weight drop)
+])
+def test_few_steps_halve_the_batch_where_it_trains_nearly_as_fast(tmp_path, tiny_config, monkeypatch, exponent,
+                                                                   budget, keep, batches, timed):
+    seen = _sized_small(monkeypatch, exponent)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog.\n" * 200, encoding="utf-8")
+    cfg = tiny_config(**{"steps": None, **budget}, batch_size=64, seq_len=16, eval_every=1000, precision="fp32")
+    events = train([corpus], {}, cfg, run_dir=tmp_path / "r", preset="auto", keep=keep)
+    started = next(events)
+    events.close()
+    assert started.train_config["batch_size"] == batches
+    assert seen == timed
+    note = next(n for n in started.notes if n.startswith("size: "))
+    assert ("would make only ~10 steps in the budget; 16 trains 66% as many" in note) == (batches == 16)
+
+
 def test_every_preset_is_a_valid_model_and_names_every_sized_field():
     from charlstm.config import ModelConfig, TrainConfig
     for name, values in sizing.PRESETS.items():
@@ -97,19 +151,39 @@ def test_expected_passes_known_answers():
     assert sizing.expected_passes({"time": 600.0}, 8192, 10**6, None) is None
 
 
-def test_weight_drop_only_when_the_text_is_read_often_enough():
-    assert sizing.weight_drop_for(0.3, 5.0) == (0.0, "~5 passes over the text, too few to memorise it")
-    assert sizing.weight_drop_for(0.3, 20.0) == (0.3, "~20 passes over the text")
-    assert sizing.weight_drop_for(0.3, 0.19) == (0.0, "19% of one pass over the text, too few to memorise it")
-    assert sizing.weight_drop_for(0.3, 1.2)[1].startswith("~1 pass over")
-    assert sizing.weight_drop_for(0.3, None) == (0.3, "")  # unknown: keep the preset's value
-    assert sizing.weight_drop_for(0.0, 50.0) == (0.0, "")
+def test_regularisation_from_the_passes_known_answers():
+    preset = {"dropout": 0.1, "weight_drop": 0.3}
+    few = "too few to memorise it"
+    assert sizing.regularisation_for(preset, 5.0) == ({"dropout": 0.1, "weight_drop": 0.0},
+                                                      f"~5 passes over the text, {few}")
+    assert sizing.regularisation_for(preset, 0.19) == ({"dropout": 0.1, "weight_drop": 0.0},
+                                                       f"19% of one pass over the text, {few}")
+    assert sizing.regularisation_for(preset, 1.2)[1].startswith("~1 pass over")
+    assert sizing.regularisation_for(preset, 20.0) == (preset, "~20 passes over the text")
+    assert sizing.regularisation_for(preset, None) == (preset, "")  # unknown: keep the preset's values
+    many = sizing.MANY_PASSES
+    assert sizing.regularisation_for(preset, many - 1)[0] == preset
+    assert sizing.regularisation_for(preset, many) == (
+        sizing.STRONG, f"~{many:.0f} passes over the text, enough to memorise it: dropout and weight drop raised")
+    # raised to at least STRONG, never lowered
+    assert sizing.regularisation_for({"dropout": 0.5, "weight_drop": 0.0}, 100.0)[0] == {"dropout": 0.5,
+                                                                                        "weight_drop": 0.5}
+    assert sizing.regularisation_for({"dropout": 0.2, "weight_drop": 0.0}, 5.0) == ({"dropout": 0.2,
+                                                                                   "weight_drop": 0.0}, "")
+    # what the user gave is kept, and the reason speaks only of the rest
+    assert sizing.regularisation_for(preset, 5.0, {"weight_drop"}) == (preset, "")
+    assert sizing.regularisation_for(preset, 20.0, {"weight_drop"}) == (preset, "")
+    assert sizing.regularisation_for(preset, 100.0, {"weight_drop"}) == (
+        {"dropout": 0.3, "weight_drop": 0.3}, "~100 passes over the text, enough to memorise it: dropout raised")
+    assert sizing.regularisation_for(preset, 100.0, {"dropout"})[0] == {"dropout": 0.1, "weight_drop": 0.5}
+    assert sizing.regularisation_for(preset, 100.0, {"dropout", "weight_drop"}) == (preset, "")
 
 
 @pytest.mark.parametrize("budget, step_s, expected_wd, says", [
     ({"steps": 2}, None, 0.0, "too few to memorise"),       # 2 steps: a tenth of a pass
     ({"time": 2.0}, 1.0, 0.0, "too few to memorise"),       # 2 s at 1 s a step: 2 steps
-    ({"time": 0.5}, 1e-4, 0.3, "passes over the text)"),    # ~5,000 steps: ~100 passes, the preset's 0.3
+    ({"steps": 600}, None, 0.3, "passes over the text)"),   # ~14 passes: the preset's 0.3
+    ({"time": 0.5}, 1e-4, 0.5, "weight drop raised)"),      # ~5,000 steps: ~100 passes, raised to STRONG
 ])
 def test_sized_runs_choose_weight_drop_from_the_passes(tmp_path, corpus_file, tiny_config, budget, step_s,
                                                        expected_wd, says, monkeypatch):

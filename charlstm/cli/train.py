@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..config import TrainConfig
-from ..training.sizing import FEW_PASSES, FINE_TUNE
+from ..training.sizing import FEW_PASSES, FINE_TUNE, MANY_PASSES, STRONG
 from ..values import MAX_SEED
 from .common import StopFlag, budget_options, progress_factory, run_training, save_every_options
 from .options import (
@@ -93,15 +93,21 @@ def train(
     embed: Annotated[int | None, typer.Option("--embed", min=1, help="Character embedding size.",
                                               rich_help_panel=P_MODEL, show_default=SIZED)] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", min=0.0, max=0.99, help="Dropout between layers and "
-                                                  "before the output layer.", rich_help_panel=P_MODEL,
+                                                  "before the output layer: the preset's, raised to "
+                                                  f"{STRONG['dropout']:g} when the run reads its text "
+                                                  f"{MANY_PASSES:g} times or more.", rich_help_panel=P_MODEL,
                                                   callback=check_finite, show_default=SIZED)] = None,
     weight_drop: Annotated[float | None, typer.Option("--weight-drop", min=0.0, max=0.99, help="Fraction of the "
                                                       "hidden-to-hidden weights zeroed for each training window "
-                                                      "(DropConnect): the preset's value when the run reads "
-                                                      f"its text {FEW_PASSES:g} times or more, else 0.",
+                                                      "(DropConnect): 0 when the run reads its text fewer "
+                                                      f"than {FEW_PASSES:g} times, the preset's value from "
+                                                      f"there, at least {STRONG['weight_drop']:g} from "
+                                                      f"{MANY_PASSES:g} times.",
                                                       callback=check_finite, rich_help_panel=P_MODEL,
                                                       show_default=SIZED)] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Parallel lanes of text (B).",
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Parallel lanes of text (B). "
+                                                   "Sized on a CPU with --time: halved while the budget "
+                                                   "leaves few steps and the half trains nearly as fast.",
                                                    rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
     seq_len: Annotated[int | None, typer.Option("--seq-len", min=1, help="Characters per window: how far gradients "
                                                 "flow back (T).", rich_help_panel=P_TRAIN,

@@ -94,11 +94,11 @@ def plan_new(req: Request, data: Corpus, device: torch.device, dist: Dist) -> Pl
     cfg = cfg.replace(precision=precision)
     if chosen is None:
         return Plan(net_cfg, cfg, precision=precision_why)
-    wd_why = ""
-    if "weight_drop" not in req.model:
-        net_cfg, wd_why = _weight_drop(net_cfg, cfg, train_ids, dist, measured["secs"] if same else None, timed)
-    return Plan(net_cfg, cfg, size=_size_note(chosen.reason, net_cfg, cfg, wd_why, req), precision=precision_why,
-                weight_drop=wd_why)
+    secs = measured["secs"] if same else None
+    cfg, secs, batch_why = _batch(net_cfg, cfg, train_ids, device, dist, secs, timed, req)
+    net_cfg, wd_why = _regularisation(net_cfg, cfg, train_ids, dist, secs, timed, set(req.model))
+    return Plan(net_cfg, cfg, size=_size_note(chosen.reason, net_cfg, cfg, wd_why, req, batch_why),
+                precision=precision_why, weight_drop=wd_why)
 
 
 def plan_fine_tune(req: Request, parent: dict, source: str, data: Corpus, device: torch.device, dist: Dist,
@@ -108,7 +108,7 @@ def plan_fine_tune(req: Request, parent: dict, source: str, data: Corpus, device
     fine-tuning's weight drop unless the run reads its text too few times to memorise it."""
     cfg, schedule_why = fine_tune_config(TrainConfig.from_dict(parent["train_config"]), req.config, set(req.keep))
     net_cfg = finetune.grown_config(parent, data.tokenizer.vocab_size, req.model)
-    sized = "weight_drop" not in req.model  # as sizing does it: on when the run reads its text often enough
+    sized = "weight_drop" not in req.model  # as sizing does it, from the passes the run will make
     if sized:
         net_cfg = dataclasses.replace(net_cfg, weight_drop=sizing.FINE_TUNE["weight_drop"])
     train_ids = lay_out(data.tokens, cfg)[0]
@@ -116,9 +116,10 @@ def plan_fine_tune(req: Request, parent: dict, source: str, data: Corpus, device
     precision, precision_why = timed.settle(cfg.precision)
     cfg = cfg.replace(precision=precision)
     why, wd_note = "", ""
-    if sized:  # a pass timed in the precision the run trains in
-        net_cfg, why = _weight_drop(net_cfg, cfg, train_ids, dist, None, timed)
-        wd_note = f"; weight drop {net_cfg.weight_drop:g}" + (f" ({why})" if why else "")
+    if sized:  # a pass timed in the precision the run trains in; the dropout is the parent's unless given
+        net_cfg, why = _regularisation(net_cfg, cfg, train_ids, dist, None, timed, set(req.model))
+        wd_note = (f"; dropout {net_cfg.dropout:g}, weight drop {net_cfg.weight_drop:g}"
+                   + (f" ({why})" if why else ""))
     best = parent.get("best_val_loss")
     size = (f"init: {source} ({finetune.describe_size(net_cfg)}, step {parent.get('step', 0):,}"
             f"{f', best val {best:.4f}' if best is not None else ''}); the size comes from it, the optimizer starts "
@@ -187,23 +188,55 @@ def _rate_meter(req: Request, data: Corpus, device: torch.device, dist: Dist,
     return rate
 
 
-def _weight_drop(net_cfg: ModelConfig, cfg: TrainConfig, train_ids: Tokens, dist: Dist, secs: float | None,
-                 timed: TimedPass | None) -> tuple[ModelConfig, str]:
-    """The model config with weight drop off when the run will read its text too few times to memorise
-    it (sizing.weight_drop_for), and why; a pass is timed only for a time budget (`secs` when known)."""
+def _batch(net_cfg: ModelConfig, cfg: TrainConfig, train_ids: Tokens, device: torch.device, dist: Dist,
+           secs: float | None, timed: TimedPass | None, req: Request) -> tuple[TrainConfig, float | None, str]:
+    """On a CPU with a time budget and the batch left open: the batch halved while the budget leaves
+    too few steps and the half batch trains nearly as fast (sizing.halve_batch), each half timed
+    here in the run's precision. Returns the config, the seconds a pass of it takes (None when
+    nothing was timed) and why the batch changed (empty when it did not)."""
+    budget_s = _time_budget(cfg)
+    if budget_s is None or device.type != "cpu" or "batch_size" in req.keep:
+        return cfg, secs, ""
+    if secs is None:
+        secs = timed.seconds(cfg.precision)
+    first_batch, first_steps, first_rate = cfg.batch_size, budget_s / secs, cfg.batch_size / secs
+    rate, timed_half = first_rate, {}
+
+    def half_rate() -> float:
+        half = cfg.replace(batch_size=cfg.batch_size // 2)
+        timed_half.update(cfg=half, secs=TimedPass(net_cfg, train_ids, half, device, dist).seconds(cfg.precision))
+        return half.batch_size / timed_half["secs"]
+
+    while sizing.halve_batch(cfg.batch_size, budget_s / secs, rate, half_rate):
+        cfg, secs = timed_half["cfg"], timed_half["secs"]
+        rate = cfg.batch_size / secs
+    if cfg.batch_size == first_batch:
+        return cfg, secs, ""
+    return cfg, secs, sizing.batch_note(first_batch, first_steps, cfg.batch_size, rate / first_rate)
+
+
+def _regularisation(net_cfg: ModelConfig, cfg: TrainConfig, train_ids: Tokens, dist: Dist, secs: float | None,
+                    timed: TimedPass | None, given: set[str]) -> tuple[ModelConfig, str]:
+    """The model config with the dropout and weight drop for the passes the run will make over its
+    text (sizing.regularisation_for), the user's `given` options kept, and why; a pass is timed only
+    for a time budget (`secs` when known)."""
+    open_ = [k for k in sizing.STRONG if k not in given]
+    if not open_:
+        return net_cfg, ""
     budget = cfg.budget
-    if budget.get("time") and net_cfg.weight_drop > 0 and secs is None:
+    if budget.get("time") and secs is None:
         secs = timed.seconds(cfg.precision)
     passes = dist.share(sizing.expected_passes(budget, cfg.batch_size * cfg.seq_len, len(train_ids), secs))
-    wd, why = sizing.weight_drop_for(net_cfg.weight_drop, passes)
-    return dataclasses.replace(net_cfg, weight_drop=wd), why
+    values, why = sizing.regularisation_for({k: getattr(net_cfg, k) for k in sizing.STRONG}, passes, given)
+    return dataclasses.replace(net_cfg, **values), why
 
 
-def _size_note(reason: str, net_cfg: ModelConfig, cfg: TrainConfig, wd_why: str, req: Request) -> str:
+def _size_note(reason: str, net_cfg: ModelConfig, cfg: TrainConfig, wd_why: str, req: Request,
+               batch_why: str = "") -> str:
     """The `size:` line: the preset and why, the values the run uses, and which ones were the user's."""
     given = sorted([k for k in sizing.MODEL_FIELDS if k in req.model] + [k for k in sizing.TRAIN_FIELDS
                                                                          if k in req.keep])
     final = {**{k: getattr(cfg, k) for k in sizing.TRAIN_FIELDS},
              **{k: getattr(net_cfg, k) for k in sizing.MODEL_FIELDS}}
-    text = f"size: {reason}: {sizing.describe(final, wd_why)}"
+    text = f"size: {reason}: {sizing.describe(final, wd_why, batch_why)}"
     return text + (f" (your {', '.join('--' + k.replace('_', '-') for k in given)} kept)" if given else "")

@@ -10,7 +10,9 @@ The rule comes from two regimes (bench/RESULTS.md: "Quality at equal time", "Wei
   recurrent weights per window (weight drop) holds off. Little text, or a budget in which `medium`
   can read only little of it, calls for a smaller model (`small`), which overfits less and makes
   more updates per second. How much `medium` can read is measured, not guessed: its speed differs
-  several times over between CPUs.
+  several times over between CPUs. Where the budget leaves only a few hundred steps, the number of
+  updates, not of characters, limits the run: a smaller batch that trains nearly as many
+  characters a second gives more of them (`halve_batch`).
 - data-bound (a GPU): hundreds of passes fit in minutes, so the model overfits; there a larger
   model with heavy dropout, weight decay and a learning-rate cut at the first plateau (then early
   stopping) reached the lowest validation loss of the candidates tried.
@@ -19,7 +21,7 @@ Pure Python; knows nothing of torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -52,6 +54,29 @@ SMALL_CORPUS = 300_000  # characters: below this even `medium` memorises within 
 # pass is close to what training then does, and the cut sits between the two runs' pass counts with
 # room for a faster or slower machine.
 FEW_PASSES = 9.0
+# Passes from which a sized run's dropout and weight drop are raised to at least STRONG: a small text
+# read this often is memorised long before the budget ends. On the first 150,000 characters of tiny
+# shakespeare with --time 5m (2 cores of an avx512_bf16 EPYC, ~65-80 passes), `small` with its own
+# dropout 0.1 and weight drop 0.3 reached its best, 1.5398, at ~2.3 minutes and ended at 1.5864;
+# with STRONG (and batch 32, from the batch rule below) it ended at its best, 1.4931, where the plain
+# reference reached 1.5811 (bench/RESULTS.md, "Small texts: regularisation from the passes"). The
+# cut itself is not measured: it lies below that run's passes and above the ~14 at which `medium`'s
+# own values won on all of tiny shakespeare. The H200 runs of issue #28 point the same way for
+# `large` (weight drop 0.4-0.5 beat its own 0 at 5 minutes).
+MANY_PASSES = 40.0
+STRONG = {"dropout": 0.3, "weight_drop": 0.5}
+# Steps a CPU run with a time budget should make before it keeps its preset's batch. Below this the
+# batch is halved (down to MIN_BATCH) while the half batch trains at least HALF_BATCH_RATE as many
+# characters a second: twice the updates for nearly the same characters. On 2 cores of an
+# avx512_bf16 EPYC, `medium` on tiny shakespeare with --time 5m ended at 1.4972 with batch 64 (~390
+# steps), 1.4504 with 32 and 1.4342 with 16; with --time 10m at 1.4069 with 32 and 1.4090 with 16
+# (bench/RESULTS.md, "Few steps: a smaller batch"). The estimate (budget / one timed pass) put batch
+# 32 near 850 steps in 5 minutes and 1,700 in 10 there; the cut lies between. Batch 16 trained 77% of
+# batch 64's characters a second; where a half batch is much slower (a wide matrix unit), the rate
+# check keeps the larger batch.
+MIN_STEPS = 1_200
+MIN_BATCH = 16
+HALF_BATCH_RATE = 0.75
 # Characters `medium` must be able to read within a time budget (at its measured speed) to be chosen
 # over `small`: where it reads too little, `small` ends lower (bench/RESULTS.md, "Sizing weighs a
 # time budget by measured speed").
@@ -139,15 +164,42 @@ def expected_passes(budget: dict, chars_per_step: int, train_chars: int, step_se
     return min(est) if est else None
 
 
-def weight_drop_for(preset_value: float, passes: float | None) -> tuple[float, str]:
-    """The weight drop a sized run uses, and why: the preset's value when the run reads its text
-    often enough to memorise it, none when it reads it only a few times (the regulariser would
-    only slow the learning down)."""
-    if preset_value == 0 or passes is None:
-        return preset_value, ""
+def halve_batch(batch: int, steps: float, rate: float, half_rate: Callable[[], float]) -> bool:
+    """Whether a run that would make `steps` steps at `batch` (training `rate` characters a second)
+    should use half the batch; `half_rate()` measures the half batch's characters a second, and is
+    called only when the steps are few."""
+    if steps >= MIN_STEPS or batch // 2 < MIN_BATCH:
+        return False
+    return half_rate() >= HALF_BATCH_RATE * rate
+
+
+def batch_note(preset_batch: int, preset_steps: float, batch: int, share: float) -> str:
+    """Why a run uses `batch` instead of its preset's: the steps the preset's batch would make, and
+    the share of its characters a second the smaller batch trains."""
+    return (f"batch {preset_batch} would make only ~{preset_steps:,.0f} steps in the budget; {batch} trains "
+            f"{share:.0%} as many characters a second with {preset_batch // batch}x the updates")
+
+
+def regularisation_for(values: dict, passes: float | None, given: Collection[str] = ()) -> tuple[dict, str]:
+    """The dropout and weight drop a sized run uses (from `values`, the preset's; those in `given`,
+    the user's, are kept), and why: no weight drop when the run reads its text only a few times (the
+    regulariser would only slow the learning down), the preset's own in between, and at least STRONG
+    when it reads the text so often that it would memorise it before the budget ends. Unknown passes
+    keep the preset's values."""
+    got = {k: values[k] for k in STRONG}
+    open_ = [k for k in STRONG if k not in given]
+    if passes is None or not open_:
+        return got, ""
+    wd_open = "weight_drop" in open_ and got["weight_drop"] > 0
     if passes < FEW_PASSES:
-        return 0.0, f"{_passes(passes)} over the text, too few to memorise it"
-    return preset_value, f"{_passes(passes)} over the text"
+        if not wd_open:
+            return got, ""
+        return {**got, "weight_drop": 0.0}, f"{_passes(passes)} over the text, too few to memorise it"
+    if passes >= MANY_PASSES:
+        names = " and ".join(k.replace("_", " ") for k in open_)
+        return ({**got, **{k: max(got[k], STRONG[k]) for k in open_}},
+                f"{_passes(passes)} over the text, enough to memorise it: {names} raised")
+    return got, f"{_passes(passes)} over the text" if wd_open else ""
 
 
 def _passes(n: float) -> str:
@@ -155,9 +207,9 @@ def _passes(n: float) -> str:
     return f"~{n:.0f} passes" if n >= 1.5 else "~1 pass" if n >= 0.5 else f"{n:.0%} of one pass"
 
 
-def describe(values: dict, weight_drop_why: str = "") -> str:
+def describe(values: dict, weight_drop_why: str = "", batch_why: str = "") -> str:
     v = values
     return (f"{v['layers']}x{v['hidden']}, embed {v['embed']}, dropout {v['dropout']:g}, "
             f"weight drop {v['weight_drop']:g}{f' ({weight_drop_why})' if weight_drop_why else ''}, "
-            f"batch {v['batch_size']} x seq {v['seq_len']}, lr {v['lr']:g}, weight decay {v['weight_decay']:g}, "
-            f"plateau {v['plateau']}")
+            f"batch {v['batch_size']} x seq {v['seq_len']}{f' ({batch_why})' if batch_why else ''}, "
+            f"lr {v['lr']:g}, weight decay {v['weight_decay']:g}, plateau {v['plateau']}")
