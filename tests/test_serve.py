@@ -77,6 +77,50 @@ def test_runs_named_on_the_command_line_are_offered_beside_root(root, tmp_path):
         assert c.get("/api/card", params={"run": "mine"}).json()["layers"] == 2
 
 
+def test_the_page_opens_on_the_newest_run_and_lists_the_starter_last(root, tmp_path):
+    """The page selects the first run listed: named runs first, then those under the root newest
+    first (the run `charlstm sample` picks), then the starter; the same folder is listed once."""
+    import os
+    import shutil
+
+    from charlstm.cli.serve import served_runs
+    from charlstm.store import runs, starter
+    for age, name in enumerate(["run", "child", "big"]):  # big is the oldest, run the newest
+        for f in (root / name).glob("*.pt"):
+            os.utime(f, ns=(10**18 - age * 10**12, 10**18 - age * 10**12))
+    assert runs.locate(None, root) == root / "run"
+    named, extra = served_runs([], root)
+    assert named == {} and extra == {starter.NAME: starter.path()}
+    with TestClient(create_app(root, named, extra=extra)) as c:
+        assert [x["id"] for x in c.get("/api/runs").json()["runs"]] == ["run", "child", "big", starter.NAME]
+        assert c.get("/api/card", params={"run": starter.NAME}).status_code == 200
+    shutil.copytree(root / "big", tmp_path / "elsewhere")
+    named, extra = served_runs([tmp_path / "elsewhere", root / "child"], root)
+    with TestClient(create_app(root, named, extra=extra)) as c:  # named first; child not listed twice
+        assert [x["id"] for x in c.get("/api/runs").json()["runs"]] == [str(tmp_path / "elsewhere"), "child", "run",
+                                                                        "big", starter.NAME]
+    assert served_runs(["starter"], root)[1] == {}  # a starter asked for by name is a named run
+
+
+def test_a_slim_export_keeps_a_compact_curve_that_its_card_draws(root, client, tmp_path):
+    from typer.testing import CliRunner
+
+    from charlstm.cli import app
+    from charlstm.export.slim import CURVE_POINTS, compact_curve
+    out = tmp_path / "slim.pt"
+    r = CliRunner().invoke(app, ["export", str(root / "run"), "--format", "pt", "-o", str(out), "--half"])
+    assert r.exit_code == 0, r.output
+    full = client.get("/api/card", params={"run": "run"}).json()["curves"]
+    with TestClient(create_app(tmp_path / "empty-root", {"slim": out})) as c:
+        card = c.get("/api/card", params={"run": "slim"}).json()
+    assert card["curves"] == full and len(full["train"]) >= 4 and len(full["val"]) == 2  # the whole curve, as the run's
+    log = [{"kind": "train", "step": i, "loss": 4.0 - i / 1000, "lr": 1e-3} for i in range(1, 1001)]
+    kept = compact_curve([{"kind": "eval", "step": 1000, "val_loss": 3.1}], [*log, {"kind": "train", "step": 7}])
+    train = [k for k in kept if k["kind"] == "train"]
+    assert len(train) == CURVE_POINTS and train[0] == {"kind": "train", "step": 1, "loss": 3.999}
+    assert [k["step"] for k in train[:3]] == [1, 6, 11] and kept[-1] == {"kind": "eval", "step": 1000, "val_loss": 3.1}
+
+
 def test_the_run_card_holds_size_corpus_best_loss_lineage_and_curves(client):
     c = client.get("/api/card", params={"run": "child"}).json()
     assert (c["cell"], c["layers"], c["hidden"], c["embed"]) == ("lstm", 2, 24, 8)

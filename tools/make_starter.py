@@ -41,9 +41,9 @@ def main() -> None:
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
     from charlstm.export import slim
-    from charlstm.store import checkpoint
+    from charlstm.store import checkpoint, runs
     ck = checkpoint.load(run / "best.pt")
-    size = slim.export_pt(ck, args.out, half=True)
+    size = slim.export_pt(ck, args.out, half=True, log=runs.read_metrics(run)[0])
     print(f"wrote {args.out}: {size / 1e6:.2f} MB, step {ck['step']}, best val {ck['best_val_loss']:.4f} nats/char")
 
 

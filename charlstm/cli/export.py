@@ -61,7 +61,8 @@ def export(
     source = path.stat().st_size
     if fmt is Format.pt:
         from ..export.slim import export_pt
-        size = export_pt(saved, output, half=half)
+        log = runs.read_metrics(path.parent)[0] if runs.is_run(path.parent) else []
+        size = export_pt(saved, output, half=half, log=log)
         err.print(f"wrote {output} ({_mb(size)}; the checkpoint {path} is {_mb(source)})", markup=False)
     elif fmt is Format.onnx:
         _onnx(saved, output, path, source, err)

@@ -27,9 +27,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def served_runs(targets: list[Path], root: Path) -> dict[str, Path]:
-    """id -> path for the runs named on the command line (each must exist) and the packaged starter
-    model when there is one; the runs under --root are found by the server itself."""
+def served_runs(targets: list[Path], root: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """(id -> path for the runs named on the command line, each of which must exist; the same for
+    the packaged starter model when there is one and it was not named). The page lists the named
+    runs first, then those under --root (found by the server itself, newest first), then the starter."""
     from ..store import runs
     named: dict[str, Path] = {}
     for t in targets:
@@ -40,9 +41,8 @@ def served_runs(targets: list[Path], root: Path) -> dict[str, Path]:
     except ImportError:  # a charlstm without a packaged starter model
         starter = None
     path = starter.path() if starter is not None else None
-    if path is not None and starter.NAME not in named:
-        named[starter.NAME] = Path(path)
-    return named
+    extra = {starter.NAME: Path(path)} if path is not None and starter.NAME not in named else {}
+    return named, extra
 
 
 def _under(p: Path, root: Path) -> bool:
@@ -82,7 +82,8 @@ def serve(
 
     [bold]charlstm serve[/]
 
-    Open the address it prints; Ctrl-C stops it. Only the runs under --root and those named here are offered.
+    Open the address it prints; Ctrl-C stops it. It offers the runs named here, then those under --root
+    (newest first: the page opens on the run charlstm sample would pick), then the packaged starter.
 
     The same options and seed give the same text as [bold]charlstm sample[/].
 
@@ -105,14 +106,14 @@ def serve(
     # in several threads then never see each other switch TF32 back on
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     err = stderr_console()
-    named = served_runs(list(targets or []), root)
+    named, extra = served_runs(list(targets or []), root)
     dev = resolve_device(device)
     local = is_loopback(host)
     if not local:
         err.print(f"[yellow]warning: listening on {host}, not only this machine: anyone who can reach it may "
                   "use this server and read the runs it offers[/]", highlight=False)
     sock = _bind(host, port)
-    app = server.create_app(root, named, str(dev), hosts=server.LOOPBACK_HOSTS if local else None)
+    app = server.create_app(root, named, str(dev), hosts=server.LOOPBACK_HOSTS if local else None, extra=extra)
     if not named and not app.state.catalog.listing():
         err.print(f"[yellow]no runs under {root}/ yet: train one (charlstm train CORPUS), then reload the page[/]",
                   highlight=False)

@@ -37,21 +37,26 @@ class Loaded:
 
 
 class Catalog:
-    """The runs under `root` (found afresh on each listing, named as `charlstm runs` names them) and
-    those in `named` (id -> run folder or checkpoint file, e.g. from the command line)."""
+    """The runs in `named` (id -> run folder or checkpoint file, e.g. from the command line), then
+    those under `root`, newest first (found afresh on each listing, named as `charlstm runs` names
+    them, so the first of them is the run `charlstm sample` picks), then those in `extra` (the
+    packaged starter): the page opens on the first."""
 
-    def __init__(self, root: Path, named: dict[str, Path] | None = None, device: str = "cpu"):
-        self.root, self.named, self.device = Path(root), dict(named or {}), device
-        self.known: dict[str, Path] = dict(self.named)
+    def __init__(self, root: Path, named: dict[str, Path] | None = None, device: str = "cpu",
+                 extra: dict[str, Path] | None = None):
+        self.root, self.named, self.extra, self.device = Path(root), dict(named or {}), dict(extra or {}), device
+        self.known: dict[str, Path] = {**self.named, **self.extra}
         self.cache: OrderedDict[tuple[str, int], Loaded] = OrderedDict()
         self.lock = threading.Lock()
 
     def listing(self) -> dict[str, Path]:
-        out, seen = dict(self.named), {p.resolve() for p in self.named.values()}
-        for d in runs.find(self.root):
-            name = runs.name_of(d, self.root)
-            if d.resolve() not in seen and name not in out:
-                out[name] = d
+        out: dict[str, Path] = {}
+        seen: set[Path] = set()
+        found = ((runs.name_of(d, self.root), d) for d in runs.find(self.root))
+        for name, path in [*self.named.items(), *found, *self.extra.items()]:
+            if path.resolve() not in seen and name not in out:
+                out[name] = path
+                seen.add(path.resolve())
         self.known = out
         return out
 

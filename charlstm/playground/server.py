@@ -293,10 +293,12 @@ class KnownHosts:
 
 
 def create_app(root: Path, named: dict[str, Path] | None = None, device: str = "cpu",
-               hosts: tuple[str, ...] | None = None, limit: int = MAX_RUNNING) -> Starlette:
-    """The playground app for the runs under `root` and those in `named` (id -> run folder or
-    checkpoint file). `hosts`: the Host names accepted (None: any). Its state holds the catalog
-    and the registry of running generations (`app.state.registry.stop_all()` ends them)."""
+               hosts: tuple[str, ...] | None = None, limit: int = MAX_RUNNING,
+               extra: dict[str, Path] | None = None) -> Starlette:
+    """The playground app for the runs in `named` (id -> run folder or checkpoint file), those under
+    `root` and those in `extra`, listed in that order (Catalog). `hosts`: the Host names accepted
+    (None: any). Its state holds the catalog and the registry of running generations
+    (`app.state.registry.stop_all()` ends them)."""
     from contextlib import asynccontextmanager
 
     from starlette.middleware import Middleware
@@ -317,6 +319,6 @@ def create_app(root: Path, named: dict[str, Path] | None = None, device: str = "
     handlers = {k: _error for k in (RequestError, UnknownRun, HTTPException, CharLSTMError, OSError, Exception)}
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,
                     middleware=[Middleware(KnownHosts, hosts=hosts)])
-    app.state.catalog = Catalog(root, named, device)
+    app.state.catalog = Catalog(root, named, device, extra)
     app.state.registry = registry
     return app

@@ -66,7 +66,9 @@ def test_runs_named_on_the_command_line_and_the_starter_are_offered(served, tmp_
     monkeypatch.setattr(starter, "path", lambda: tmp_path / "starter.pt")
     r = invoke(run, "--root", tmp_path / "root", "--port", 0)
     assert r.exit_code == 0, r.output
-    assert served["app"].state.catalog.named == {str(run): run, starter.NAME: tmp_path / "starter.pt"}
+    catalog = served["app"].state.catalog
+    assert catalog.named == {str(run): run} and catalog.extra == {starter.NAME: tmp_path / "starter.pt"}
+    assert list(catalog.listing()) == [str(run), starter.NAME]  # the starter after the user's runs
 
 
 def test_an_unknown_run_is_one_line(tmp_path):
