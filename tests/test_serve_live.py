@@ -153,6 +153,11 @@ def test_the_page_generates_shows_the_sample_text_moves_a_slider_and_stops(serve
     js = lambda script: d.execute_script(script)  # noqa: E731
     d.get(url + "/")
     wait.until(lambda _: len(Select(find("run")).options) == 3)
+    from charlstm.store import runs
+    newest = runs.name_of(runs.locate(None, root), root)  # the run `charlstm sample` would pick
+    assert Select(find("run")).first_selected_option.get_attribute("value") == newest
+    name = httpx.get(f"{url}/api/card", params={"run": newest}).json()["name"]
+    wait.until(lambda _: find("card-name").text == name)  # and its card is the one shown
     Select(find("run")).select_by_value("run")
     wait.until(lambda _: find("card-name").text == "run"
                and js("return document.querySelectorAll('#curves polyline').length") > 0)
