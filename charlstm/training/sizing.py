@@ -71,9 +71,10 @@ STRONG = {"dropout": 0.3, "weight_drop": 0.5}
 # avx512_bf16 EPYC, `medium` on tiny shakespeare with --time 5m ended at 1.4972 with batch 64 (~390
 # steps), 1.4504 with 32 and 1.4342 with 16; with --time 10m at 1.4069 with 32 and 1.4090 with 16
 # (bench/RESULTS.md, "Few steps: a smaller batch"). The estimate (budget / one timed pass) put batch
-# 32 near 850 steps in 5 minutes and 1,700 in 10 there; the cut lies between. Batch 16 trained 77% of
-# batch 64's characters a second; where a half batch is much slower (a wide matrix unit), the rate
-# check keeps the larger batch.
+# 64 at ~410 steps in 5 minutes and ~720-750 in 10 there, batch 32 at about twice that: the cut lies
+# between, close to the 10-minute runs (one took 32, one 16; the two ended level). Batch 16 trained
+# 73-89% of batch 64's characters a second; where a half batch is much slower (a wide matrix unit),
+# the rate check keeps the larger batch.
 MIN_STEPS = 1_200
 MIN_BATCH = 16
 HALF_BATCH_RATE = 0.75
