@@ -5,7 +5,8 @@ The Python API (imported lazily, so `import charlstm` stays instant):
     train(corpus, model=..., config=TrainConfig(...))  -> iterator of events
     resume(run_dir)                                     -> iterator of events
     load(checkpoint_or_run)                             -> (model, tokenizer)
-    generate_text(model, tokenizer, SampleConfig(...), prime="...")
+    generate_text(model, tokenizer, SampleConfig(...), prime="...", adapt=None)
+    evaluate(model, tokenizer, text, dynamic=False)     -> {"nats_per_char": ..., "dynamic_nats_per_char": ...}
 """
 
 __version__ = "0.1.0"
@@ -15,9 +16,11 @@ _LAZY = {
     "train": ("charlstm.training.start", "train"),
     "resume": ("charlstm.training.start", "resume"),
     "load": ("charlstm.api", "load"),
+    "evaluate": ("charlstm.api", "evaluate"),
     "generate": ("charlstm.sampling.generate", "generate"),
     "generate_text": ("charlstm.sampling.generate", "generate_text"),
     "SampleConfig": ("charlstm.config", "SampleConfig"),
+    "AdaptConfig": ("charlstm.config", "AdaptConfig"),
     "TrainConfig": ("charlstm.config", "TrainConfig"),
     "ModelConfig": ("charlstm.config", "ModelConfig"),
     "CharLSTM": ("charlstm.model", "CharLSTM"),

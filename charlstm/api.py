@@ -1,10 +1,12 @@
 """The Python API for notebooks and scripts: train in one call with a tqdm progress bar (tqdm.auto
 draws a widget in Jupyter and a text bar elsewhere), load a trained model in one call:
 
-    from charlstm import fit, load, generate_text, SampleConfig
+    from charlstm import fit, load, generate_text, evaluate, SampleConfig
     summary = fit("corpora/pydocs.txt", time="2m")
     model, tok = load(summary["run_dir"])
     print(generate_text(model, tok, SampleConfig(length=300, temperature=0.8))[0])
+    print(evaluate(model, tok, open("notes.txt").read(), dynamic=True))  # static and dynamic loss
+    print(generate_text(model, tok, SampleConfig(length=300), adapt=open("notes.txt").read())[0])
 
 Interrupting `fit()` (Ctrl-C, or Jupyter's stop button) ends the run at the next step: last.pt is
 saved and the summary comes back with reason "interrupted"; a second interrupt stops at once.
@@ -21,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-from .config import ModelConfig, TrainConfig, parse_duration
+from .config import AdaptConfig, ModelConfig, TrainConfig, parse_duration
 from .devices import resolve_device
+from .errors import CorpusError
 from .events import Alert, Eval, Event, Sample, Skipped, Started, Step, Stopped
 from .model import CharLSTM
 from .store import checkpoint, runs
@@ -36,6 +39,30 @@ def load(target: str | Path | None = None, root: str | Path = "checkpoints", dev
     path = runs.checkpoint_path(target, Path(root), last=not prefer_best)
     dev = resolve_device(device)
     return checkpoint.build_model(checkpoint.load(path, map_location=torch.device("cpu")), dev)
+
+
+def evaluate(model: CharLSTM, tokenizer: CharTokenizer, text: str, *, dynamic: bool = False,
+             config: AdaptConfig = AdaptConfig(), batch_size: int = 64, seq_len: int = 256) -> dict:
+    """The loss of `text` under `model`: nats_per_char, bits_per_char, chars (characters predicted) and
+    unknown_chars (characters the model never saw, left out). With `dynamic`, the text is read in one
+    lane, in order, twice: with the weights fixed (nats_per_char) and adapting them as it goes
+    (dynamic_nats_per_char, dynamic_bits_per_char); the model's weights are the same afterwards."""
+    from .data.textfiles import known_ids
+    from .training.evaluate import bits
+    from .training.evaluate import evaluate as static_loss
+
+    ids, unknown = known_ids(text, tokenizer)
+    if len(ids) < 2:
+        raise CorpusError("nothing to score: the text holds fewer than 2 characters the model knows")
+    out = {"chars": len(ids) - 1, "unknown_chars": sum(unknown.values())}
+    if not dynamic:
+        nats = static_loss(model, ids, batch_size=batch_size, seq_len=seq_len)
+        return {"nats_per_char": nats, "bits_per_char": bits(nats), **out}
+    from .adapt.dynamic import dynamic_evaluate
+    static = dynamic_evaluate(model, ids, config.fixed())
+    dyn = dynamic_evaluate(model, ids, config)
+    return {"nats_per_char": static, "bits_per_char": bits(static), "dynamic_nats_per_char": dyn,
+            "dynamic_bits_per_char": bits(dyn), **out, "dynamic": config.as_dict()}
 
 
 def fit(corpus: str | Path | list[str | Path], *, time: str | float | None = None, steps: int | None = None,

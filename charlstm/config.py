@@ -269,3 +269,40 @@ class SampleConfig:
             raise ConfigError(f"--top-p must be in (0, 1], got {self.top_p}")
         if self.num_samples < 1:
             raise ConfigError(f"--num-samples must be at least 1, got {self.num_samples}")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Dynamic evaluation's update (adapt/dynamic.py): the step size in units of each weight's gradient
+    RMS, the pull back towards the trained weights per update, the characters each lane scores between
+    updates, and how many lanes read the text side by side. The defaults were chosen by measurement on
+    texts other than those scored in bench/RESULTS.md ("Dynamic evaluation (#29)")."""
+    lr: float = 3e-3
+    decay: float = 1e-3
+    segment: int = 50
+    # contiguous pieces of the text read side by side, one update for all (1: in order, as the paper
+    # reads): 8 lanes score 5.6 times as many characters a second as one on 2 CPU cores, for a little
+    # less gain (bench/RESULTS.md, "Dynamic evaluation (#29)")
+    lanes: int = 8
+    eps: float = 1e-6  # keeps a step finite where a weight has had no gradient yet
+
+    def __post_init__(self) -> None:
+        for name, value in (("--lr", self.lr), ("--decay", self.decay), ("eps", self.eps)):
+            if not is_finite_number(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        for name, value in (("--segment", self.segment), ("--lanes", self.lanes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+        if self.lr < 0:
+            raise ConfigError(f"--lr must be >= 0 (0: no learning), got {self.lr}")
+        if not 0 <= self.decay <= 1:
+            raise ConfigError(f"--decay must be in [0, 1], got {self.decay}")
+        if self.eps <= 0:
+            raise ConfigError(f"eps must be > 0, got {self.eps}")
+
+    def fixed(self) -> AdaptConfig:
+        """The same reading with no updates: the static loss in the same layout, on the same kernels."""
+        return dataclasses.replace(self, lr=0.0, decay=0.0)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -295,8 +295,8 @@ def test_the_parser_refuses_what_the_cli_refuses(home):
 
 def cheap(argv: tuple[str, ...]) -> bool:
     """Commands run for real below: help and version, the starter model's info, its samples of up to 2,000
-    characters that read no stdin and no training text, and the corpus listing. (`charlstm runs` and `info`
-    need a trained run, which an empty folder lacks; they are parsed only.)"""
+    characters that read no stdin, no training text and no text to adapt to, and the corpus listing.
+    (`charlstm runs` and `info` need a trained run, which an empty folder lacks; they are parsed only.)"""
     if {"--help", "-h", "--version"} & set(argv):
         return not {"--install-completion", "--show-completion"} & set(argv)
     if argv[:1] == ("sample",):
@@ -304,7 +304,7 @@ def cheap(argv: tuple[str, ...]) -> bool:
         length = next((int(v) if v.isdigit() else 10**9 for o, v in zip(argv, argv[1:]) if o in ("-n", "--length")),
                       500)
         return (positional in ([], ["starter"]) and length <= 2000
-                and not {"--interactive", "-i", "--novelty"} & set(argv))
+                and not {"--interactive", "-i", "--novelty", "--adapt"} & set(argv))
     return argv in (("info", "starter"), ("corpora",))
 
 

@@ -151,6 +151,24 @@ def test_the_streamed_text_is_what_charlstm_sample_prints(client, root, opts):
     assert end == {"reason": "length", "generated": opts["length"]}
 
 
+def test_a_pasted_text_is_learned_before_the_stream_and_the_served_model_stays_as_it_was(client, root):
+    from charlstm.config import SampleConfig
+    from charlstm.sampling.generate import generate_text
+    from charlstm.store import checkpoint
+    pasted = "The boats came home at dusk.\n" * 12
+    plain = text_of(generate(client, seed=4, length=40, prime="A"))
+    evs = generate(client, seed=4, length=40, prime="A", adapt=pasted)
+    names = [n for n, _ in evs]
+    assert names[:3] == ["adapting", "adapted", "start"] and "error" not in names
+    assert evs[0][1] == {"chars": len(pasted)} and evs[1][1]["loss"] > 0 and evs[2][1]["prime"] == "A"
+    model, tok = checkpoint.build_model(checkpoint.load(root / "run" / "best.pt"))
+    assert text_of(evs) == generate_text(model, tok, SampleConfig(length=40, seed=4), "A", adapt=pasted)[0]
+    assert text_of(evs) != plain
+    assert text_of(generate(client, seed=4, length=40, prime="A")) == plain  # nothing leaked into the served model
+    r = client.post("/api/generate", json={"run": "run", "adapt": 7})
+    assert r.status_code == 400 and "adapt" in r.json()["error"]
+
+
 def test_each_character_comes_with_its_probability_alternatives_and_the_watched_units_gates(client):
     evs = generate(client, seed=9, length=64, layer=1, unit=3, state="h")
     assert evs[0][1]["probe"] == {"layer": 1, "unit": 3, "state": "h"}

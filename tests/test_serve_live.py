@@ -191,6 +191,20 @@ def test_the_page_generates_shows_the_sample_text_moves_a_slider_and_stops(serve
     wait.until(lambda _: "layer 0, unit 3: tanh(c)" in find("tip").text)
     assert "unit 3" in find("legend").text
 
+    # a pasted text is learned first: the stream is `charlstm sample --adapt` on that text
+    pasted = "The boats came home at dusk, and the lamps were lit.\n" * 8
+    find("adapt").send_keys(pasted)
+    find("generate").click()
+    wait.until(lambda _: js("return document.body.dataset.state") == "idle"
+               and find("gen-info").text.startswith("done"))
+    assert find("status").text.startswith(f"adapted to {len(pasted):,} characters")
+    (root.parent / "pasted.txt").write_text(pasted, encoding="utf-8")
+    adapted = js("return document.getElementById('out-gen').textContent")
+    assert adapted + "\n" == cli_sample(root, "run", 7, 300, "--prime", "The", "--temp", "0.8", "--adapt",
+                                        root.parent / "pasted.txt")
+    assert adapted != text
+    find("adapt").clear()
+
     # a long generation, stopped from the page: it ends early on the server too
     Select(find("run")).select_by_value("big")
     wait.until(lambda _: "2 × 512" in find("card-facts").text)

@@ -77,6 +77,7 @@ def info_record(ckpt: dict, path) -> dict:
         "torch_version": ckpt.get("torch_version"),
         "format_version": ckpt.get("format_version"),
         "lineage": ckpt.get("lineage", []),
+        "adapted": ckpt.get("adapted", []),
         "slim": ckpt.get("slim"),
     }
 

@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
+from ..config import AdaptConfig
 from ..errors import CharLSTMError
 from .common import check_output
-from .options import Axis, Device, Last, Root, RunArg, json_flag, output_file, variant
+from .options import Axis, Device, Last, Root, RunArg, check_finite, json_flag, output_file, variant
 
 corpora_app = typer.Typer(help="List the bundled corpora and those that can be fetched; `get` fetches one.",
                           invoke_without_command=True, no_args_is_help=False)
@@ -20,6 +21,7 @@ EvalJson = json_flag("Print the result as one JSON object.")
 InfoJson = json_flag("Print the checkpoint's metadata (no tensors) as one JSON object on stdout.")
 RunsJson = json_flag("One JSON object per run on stdout (JSON Lines), newest first; an unreadable run has an "
                      "\"error\" field.")
+DYNAMIC = AdaptConfig()
 PlotOutput = output_file("Picture to write: .png or .svg.")
 
 
@@ -35,6 +37,24 @@ def eval_command(
     files: Annotated[list[Path], typer.Argument(help="Text files or directories to score.", show_default=False)],
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Lanes scored at once.")] = 64,
     seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Characters per window (state carried).")] = 256,
+    dynamic: Annotated[bool, typer.Option("--dynamic", help="Also score with dynamic evaluation: the model takes "
+                                          "a small gradient step after each segment it has scored, so what recurs "
+                                          "in the text gets likelier. Both losses are then read in the same "
+                                          "lanes (--lanes); the checkpoint is not changed.",
+                                          rich_help_panel="Dynamic evaluation")] = False,
+    dyn_lr: Annotated[float, typer.Option("--lr", min=0.0, help="Step size of each update, in units of each "
+                                          "weight's gradient RMS (0: no learning).", callback=check_finite,
+                                          rich_help_panel="Dynamic evaluation")] = DYNAMIC.lr,
+    dyn_decay: Annotated[float, typer.Option("--decay", min=0.0, max=1.0, help="Pull back towards the trained "
+                                             "weights at each update.", callback=check_finite,
+                                             rich_help_panel="Dynamic evaluation")] = DYNAMIC.decay,
+    dyn_segment: Annotated[int, typer.Option("--segment", min=1, help="Characters each lane scores between "
+                                             "updates.", rich_help_panel="Dynamic evaluation")] = DYNAMIC.segment,
+    dyn_lanes: Annotated[int, typer.Option("--lanes", min=1, help="Contiguous pieces of the text read side by "
+                                           "side, one update for all: faster, but no longer in order (a lane "
+                                           "learns from what the lanes have read so far, not from all the text "
+                                           "before it). 1 reads the text in order.",
+                                           rich_help_panel="Dynamic evaluation")] = DYNAMIC.lanes,
     last: Last = False,
     device: Device = "auto",
     as_json: EvalJson = False,
@@ -43,6 +63,8 @@ def eval_command(
     """Score any text with a trained model: loss in nats/char, bits/char and perplexity.
 
     [bold]charlstm eval checkpoints/pydocs-20261126 notes.txt[/]
+
+    [bold]charlstm eval starter poem.txt --dynamic[/]
     """
     from tqdm import tqdm
 
@@ -50,16 +72,24 @@ def eval_command(
     from ..devices import resolve_device
     from ..store import checkpoint as ck
     from ..tokenizer import describe_char
-    from ..training.evaluate import score_files
+    from ..training.evaluate import Score, bits, read_scored, score_files, static_and_dynamic
     from .tables import stderr_console
 
+    settings = AdaptConfig(lr=dyn_lr, decay=dyn_decay, segment=dyn_segment, lanes=dyn_lanes) if dynamic else None
     ckpt, path = _ckpt(checkpoint, root, last)
     model, tok = ck.build_model(ckpt, resolve_device(device))
     opts = ReadOptions(**{**ckpt["corpus"]["options"], "pattern": "*"})
-    bar = tqdm(desc="scoring", unit="char", unit_scale=True, file=sys.stderr, leave=False,
-               disable=as_json or not sys.stderr.isatty())
-    s = score_files(model, tok, files, opts, batch_size, seq_len, progress=bar.update,
-                    on_total=lambda n: setattr(bar, "total", n))
+    bar = tqdm(desc="scoring, then adapting" if dynamic else "scoring", unit="char", unit_scale=True,
+               file=sys.stderr, leave=False, disable=as_json or not sys.stderr.isatty())
+    if settings is None:
+        s = score_files(model, tok, files, opts, batch_size, seq_len, progress=bar.update,
+                        on_total=lambda n: setattr(bar, "total", n))
+        dyn = None
+    else:
+        ids, found, unknown = read_scored(tok, files, opts)
+        bar.total = 2 * (len(ids) - 1)
+        static, dyn = static_and_dynamic(model, ids, settings, bar.update)
+        s = Score(static, len(ids) - 1, found, unknown)
     bar.close()
     err = stderr_console()
     if s.unknown:
@@ -70,11 +100,25 @@ def eval_command(
     result = {"checkpoint": str(path), "files": s.files, "chars": s.scored, "nats_per_char": round(s.nats, 5),
               "bits_per_char": round(s.bits, 5), "perplexity": round(s.perplexity, 4),
               "unknown_chars": sum(s.unknown.values())}
+    if dyn is not None:
+        result.update(dynamic_nats_per_char=round(dyn, 5), dynamic_bits_per_char=round(bits(dyn), 5),
+                      dynamic=settings.as_dict())
     if as_json:
         typer.echo(json.dumps(result))
-    else:
+    elif dyn is None:
         typer.echo(f"{s.nats:.4f} nats/char  {s.bits:.4f} bits/char  perplexity {s.perplexity:.3f}  "
                    f"({s.scored:,} characters in {len(s.files)} file(s), {path})")
+    else:
+        gain = s.nats - dyn
+        typer.echo(f"static   {s.nats:.4f} nats/char  {s.bits:.4f} bits/char\n"
+                   f"dynamic  {dyn:.4f} nats/char  {bits(dyn):.4f} bits/char  "
+                   f"({-gain:+.4f} nats/char, {-gain / s.nats:+.1%})\n"
+                   f"({s.scored:,} characters in {len(s.files)} file(s), {path}; lr {dyn_lr:g}, decay "
+                   f"{dyn_decay:g}, segment {dyn_segment}, {_lanes(dyn_lanes)})")
+
+
+def _lanes(n: int) -> str:
+    return "one lane, in order" if n == 1 else f"{n} lanes side by side"
 
 
 def info(

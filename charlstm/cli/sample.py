@@ -76,6 +76,16 @@ def sample(
     novelty: Annotated[bool, typer.Option("--novelty", help="Report the share of the generated 5-, 10- and 20-grams "
                                           "that occur in the training text (near 100% means memorised).",
                                           rich_help_panel="Output")] = False,
+    adapt: Annotated[list[Path] | None, typer.Option("--adapt", help="Read this text (a file or folder; repeat "
+                                                    "for more) with dynamic evaluation's small updates before "
+                                                    "sampling, so the sample continues in its style; the prime "
+                                                    "continues from its end. The checkpoint file is not changed.",
+                                                    show_default="none", rich_help_panel="Adapt",
+                                                    metavar="FILE")] = None,
+    save_adapted: Annotated[Path | None, typer.Option("--save-adapted", help="Also write the adapted model to "
+                                                      "this file (a slim checkpoint; `charlstm info` names "
+                                                      "what it was adapted to).", show_default="not saved",
+                                                      rich_help_panel="Adapt", metavar="PATH")] = None,
     root: Root = Path("checkpoints"),
     device: Device = "auto",
     threads: Threads = None,
@@ -85,8 +95,15 @@ def sample(
     [bold]charlstm sample --temp 0.8 -n 2000 > out.txt[/]
 
     [bold]charlstm sample --prime "ROMEO:" --stop-at '\\n\\n' --novelty[/]
+
+    [bold]charlstm sample starter --adapt my_letters.txt --save-adapted letters.pt[/]
     """
     check_output(output, "--output")
+    if save_adapted is not None:
+        if not adapt:
+            raise typer.BadParameter("needs --adapt FILE: it saves the model adapted to that text",
+                                     param_hint="--save-adapted")
+        check_output(save_adapted, "--save-adapted")
     if threads:  # numpy's BLAS reads its thread count once, as it loads: before anything imports numpy
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[name] = str(threads)
@@ -104,6 +121,8 @@ def sample(
         sampler.check_prime(prime, skip_unknown)  # refused before anything is written
     err = stderr_console()
     _tell_source(err, sampler, root, seed, engine.value)
+    if adapt:
+        _adapt(sampler, adapt, save_adapted, err)
     stopped = False
     with atomic_write(output, "utf-8") if output else contextlib.nullcontext(sys.stdout) as out:
         try:
@@ -134,6 +153,39 @@ def _tell_source(err, sampler, root: Path, seed: int, engine: str) -> None:
                   "`--init-from starter`)[/]")
     err.print(f"[dim]sampling from {escape(str(sampler.path))} on {sampler.device}, {sampler.engine(engine)} engine[/]")
     err.print(f"[dim]seed {seed} (repeat with --seed {seed})[/]")
+
+
+def _adapt(sampler, paths: list[Path], save_to: Path | None, err) -> None:
+    """Adapt the sampler's model to the text in `paths` (a bar on a terminal), say how it went, and
+    write the adapted model to `save_to` when asked."""
+    import time
+    from datetime import datetime, timezone
+
+    from tqdm import tqdm
+
+    from ..config import AdaptConfig
+    from ..data.textfiles import ReadOptions, read_known
+    from ..tokenizer import describe_char
+
+    opts = ReadOptions(**{**sampler.saved["corpus"]["options"], "pattern": "*"})
+    ids, files, unknown = read_known(paths, sampler.tokenizer, opts)
+    if len(ids) < 2:
+        raise CharLSTMError("--adapt: the text holds fewer than 2 characters the model knows")
+    if unknown:
+        shown = ", ".join(f"{describe_char(c)} x{n:,}" for c, n in unknown.most_common(5))
+        err.print(Text(f"--adapt: {sum(unknown.values()):,} character(s) the model never saw were left out: {shown}",
+                       style="yellow"))
+    t0 = time.perf_counter()
+    with tqdm(total=len(ids) - 1, desc="adapting", unit="char", unit_scale=True, file=sys.stderr, leave=False,
+              disable=not sys.stderr.isatty()) as bar:
+        record = sampler.adapt(ids, files, AdaptConfig(), bar.update)
+    record["saved_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    err.print(f"[dim]adapted to {len(ids):,} characters of {escape(', '.join(record['files']))} in "
+              f"{time.perf_counter() - t0:.1f}s ({record['loss']:.4f} nats/char while reading)[/]")
+    if save_to is not None:
+        from ..export.slim import export_adapted
+        size = export_adapted(sampler.saved, record, save_to)
+        err.print(f"[dim]wrote the adapted model to {escape(str(save_to))} ({size / 1e6:.1f} MB)[/]")
 
 
 def _write(round_, out, err) -> list[str]:

@@ -189,10 +189,21 @@ def info_table(ckpt: dict, path) -> Table:
     if "slim" in ckpt:
         rows.append(("format", f"slim (weights{' in fp16' if ckpt['slim'].get('half') else ''}, no optimizer): "
                                "sample, eval, inspect and --init-from read it; resume does not"))
+    rows += [("adapted to" if i == 0 else "", adapted_text(r)) for i, r in enumerate(ckpt.get("adapted", []))]
     rows += [("fine-tuned from" if i == 0 else "", lineage_text(r)) for i, r in enumerate(ckpt.get("lineage", []))]
     for k, v in rows:
         table.add_row(k, Text(str(v)))
     return table
+
+
+def adapted_text(record: dict) -> str:
+    """One text a model was adapted to with `charlstm sample --adapt ... --save-adapted`."""
+    files = ", ".join(map(str, record.get("files") or [])) or "?"
+    loss = record.get("loss")
+    read = f", {loss:.4f} nats/char while reading" if isinstance(loss, (int, float)) else ""
+    return (f"{files} ({record.get('chars', 0):,} characters{read}; lr {record.get('lr', '?')}, decay "
+            f"{record.get('decay', '?')}, segment {record.get('segment', '?')}; from {record.get('from') or '?'}, "
+            f"{record.get('saved_at') or '?'})")
 
 
 def lineage_text(record: dict) -> str:

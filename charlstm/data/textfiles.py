@@ -12,6 +12,7 @@ import codecs
 import fnmatch
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,3 +278,29 @@ def read_meta(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) else None
+
+
+def known_ids(text: str, tokenizer: CharTokenizer) -> tuple[np.ndarray, Counter]:
+    """`text` (line breaks made \\n, normalized as the model's corpus was) as ids, leaving out the
+    characters the model never saw; returns the ids and a count of what was left out."""
+    known, unknown, ids = tokenizer.stoi, Counter(), []
+    for c in normalize(text.replace("\r\n", "\n").replace("\r", "\n"), tokenizer.normalization):
+        i = known.get(c)
+        if i is None:
+            unknown[c] += 1
+        else:
+            ids.append(i)
+    return np.asarray(ids, dtype=np.int64), unknown
+
+
+def read_known(paths: list[str | Path], tokenizer: CharTokenizer, opts: ReadOptions) -> tuple[np.ndarray, list[str],
+                                                                                           Counter]:
+    """The files `paths` name, read as the model's corpus was (`opts`), as one stream of the ids the
+    model knows: (ids, the files read, a count of the characters left out)."""
+    found = find_files(paths, opts.pattern)
+    known, unknown, parts = tokenizer.stoi, Counter(), []
+    for f in found.files:
+        for block in iter_text(f, opts):
+            parts.extend(known[c] for c in block if c in known)
+            unknown.update(c for c in block if c not in known)
+    return np.asarray(parts, dtype=np.int64), [str(f) for f in found.files], unknown

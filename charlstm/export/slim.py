@@ -23,7 +23,8 @@ from ..store import checkpoint
 from ..values import is_finite_number
 
 KEPT = ("format_version", "charlstm_version", "torch_version", "saved_at", "model_config", "train_config", "vocab",
-        "model", "step", "epoch", "train_time", "best_val_loss", "val_scored", "corpus", "run_name", "lineage")
+        "model", "step", "epoch", "train_time", "best_val_loss", "val_scored", "corpus", "run_name", "lineage",
+        "adapted")
 
 
 CURVE_POINTS = 200  # training-loss points kept from the metrics log
@@ -67,3 +68,14 @@ def export_pt(ckpt: dict, path: Path, half: bool = False, log: Iterable[dict] = 
     path = Path(path)
     checkpoint.save(slim(ckpt, half, log), path)
     return path.stat().st_size
+
+
+def export_adapted(ckpt: dict, record: dict, path: Path) -> int:
+    """Write `ckpt` (its weights already adapted to a text, `charlstm sample --adapt`) as a slim
+    checkpoint in fp32 (an update moves a weight by less than fp16 can tell apart), with `record`
+    (what it was adapted to, and how) first in its `adapted` list. Returns the size in bytes."""
+    out = slim(ckpt)
+    out["adapted"] = [dict(record), *ckpt.get("adapted", [])]
+    out["saved_at"] = record.get("saved_at", out.get("saved_at", ""))
+    checkpoint.save(out, Path(path))
+    return Path(path).stat().st_size

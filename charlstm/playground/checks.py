@@ -17,7 +17,7 @@ MAX_LENGTH = 10_000  # characters per generation
 MAX_TEXT = 10_000  # characters of a prime or of a text to inspect
 MAX_BODY = 256 * 1024  # bytes of a request body
 GENERATE_FIELDS = {"run", "prime", "temperature", "top_k", "top_p", "length", "seed", "skip_unknown", "layer",
-                   "unit", "state"}
+                   "unit", "state", "adapt"}
 INSPECT_FIELDS = {"run", "text", "layer", "unit", "state"}
 
 
@@ -83,6 +83,11 @@ def probe(d: dict) -> Probe:
     if state not in ("c", "h"):
         raise RequestError(400, f"state must be \"c\" or \"h\", got {json.dumps(state)[:40]}")
     return Probe(number(d, "layer", 0, True, 0), number(d, "unit", 0, True, 0), state)
+
+
+def adapt_text(d: dict) -> str:
+    """The text a generate request asks the model to adapt to first ("" for none)."""
+    return text(d, "adapt")
 
 
 def generate_options(d: dict) -> tuple[SampleConfig, str, bool, Probe]:

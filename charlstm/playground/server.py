@@ -28,9 +28,21 @@ from starlette.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..adapt.dynamic import CONTEXT, adapted_copy
+from ..data.textfiles import known_ids
 from ..errors import CharLSTMError, CheckpointError
 from .catalog import Catalog, Loaded, UnknownRun, card
-from .checks import MAX_BODY, MAX_LENGTH, MAX_TEXT, RequestError, generate_options, inspect_options, only, parse_json
+from .checks import (
+    MAX_BODY,
+    MAX_LENGTH,
+    MAX_TEXT,
+    RequestError,
+    adapt_text,
+    generate_options,
+    inspect_options,
+    only,
+    parse_json,
+)
 from .session import Char, Session, gate_names, inspect
 
 ASSETS = Path(__file__).parents[1] / "assets" / "serve"
@@ -131,10 +143,18 @@ def _sender(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue):
 def _work(gen: Generation, got: Loaded, opts: tuple, registry: Registry, put) -> None:
     """One generation in its own thread: events to `put` (the start, a `chars` event per block, the
     end), then None. A failure ends this stream with an `error` event, never the server."""
-    cfg, prime, skip, probe, shown = opts
+    cfg, prime, skip, probe, shown, adapt = opts
     reason = "error"
     try:
-        s = Session(got.model, got.tok, cfg, prime, skip, probe)
+        model, before = got.model, ""
+        if adapt:  # a copy learns the pasted text; the served model stays as it was for other requests
+            ids, _ = known_ids(adapt, got.tok)
+            if len(ids) >= 2:
+                put(sse("adapting", {"chars": len(ids)}))
+                model, loss = adapted_copy(got.model, ids)
+                put(sse("adapted", {"chars": len(ids), "loss": round(loss, 4)}))
+                before = "".join(got.tok.chars[i] for i in ids[-CONTEXT:])
+        s = Session(model, got.tok, cfg, before + prime, skip, probe)
         put(sse("start", {"id": gen.id, "seed": str(cfg.seed), "prime": shown, "context": s.context,
                           "gates": list(gate_names(got.model)), "probe": vars(s.probe)}))
         for block in s.blocks(gen.stop_event.is_set):
@@ -200,13 +220,14 @@ async def generate(request: Request) -> EventStream:
     state = request.app.state
     d = await read_json(request)
     cfg, prime, skip, probe = generate_options(d)
+    adapt = adapt_text(d)
     got = await anyio.to_thread.run_sync(state.catalog.load, d.get("run"))
     probe = probe.check(got.model)
     shown = _shown_prime(got.tok, prime, skip)
     gen = state.registry.start(d["run"], cfg.length)  # no await since the check: the limit holds
     queue: asyncio.Queue = asyncio.Queue()
     put = _sender(asyncio.get_running_loop(), queue)
-    threading.Thread(target=_work, args=(gen, got, (cfg, prime, skip, probe, shown), state.registry, put),
+    threading.Thread(target=_work, args=(gen, got, (cfg, prime, skip, probe, shown, adapt), state.registry, put),
                      name=f"charlstm-generate-{gen.id}", daemon=True).start()
     return EventStream(gen, queue)
 

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from ..adapt.dynamic import CONTEXT, adapted
 from ..config import SampleConfig  # noqa: F401  (re-exported: the API's home of it)
+from ..data.textfiles import known_ids
 from ..devices import exact_math
 from ..errors import ConfigError
 from ..model import CharLSTM
@@ -163,15 +165,32 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     return g
 
 
-@torch.inference_mode()
 def generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime: str = "",
-             skip_unknown: bool = False, engine: str = "auto",
-             notes: list[str] | None = None) -> Iterator[list[str]]:
+             skip_unknown: bool = False, engine: str = "auto", notes: list[str] | None = None,
+             adapt: str | None = None) -> Iterator[list[str]]:
     """Yield, for each new position, one character per sample (lists of length num_samples).
     The prime is fed first and not yielded. With no prime, generation starts after a line break
     (or, if the corpus had none, after a random character). `engine` picks the stepping code
     (see `block_runner`); every engine but fp16 gives the same text for the same seed.
-    numpy_engine.generate does the same from numpy weights, without torch."""
+    numpy_engine.generate does the same from numpy weights, without torch.
+    With `adapt` (a text), the model first reads it with dynamic evaluation's updates (adapt/dynamic.py,
+    characters it never saw left out; AdaptConfig's defaults: for others, read the text in
+    adapt.dynamic.adapted yourself) and the prime continues from the text's end; the model's own
+    weights are put back when the generator ends or is closed."""
+    if not adapt:
+        yield from _generate(model, tokenizer, cfg, prime, skip_unknown, engine, notes)
+        return
+    ids, _ = known_ids(adapt, tokenizer)
+    with adapted(model) as adapter:
+        if len(ids) >= 2:
+            adapter.read(ids)
+        context = "".join(tokenizer.chars[i] for i in ids[-CONTEXT:])
+        yield from _generate(model, tokenizer, cfg, context + prime, skip_unknown, engine, notes)
+
+
+@torch.inference_mode()
+def _generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime: str, skip_unknown: bool,
+              engine: str, notes: list[str] | None) -> Iterator[list[str]]:
     was_training = model.training
     model.eval()
     try:
@@ -200,10 +219,10 @@ def generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime
 
 
 def generate_text(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime: str = "",
-                  skip_unknown: bool = False, engine: str = "auto") -> list[str]:
-    """The whole samples as strings (the prime not included)."""
+                  skip_unknown: bool = False, engine: str = "auto", adapt: str | None = None) -> list[str]:
+    """The whole samples as strings (the prime not included); `adapt` as in `generate`."""
     out = [[] for _ in range(cfg.num_samples)]
-    for step in generate(model, tokenizer, cfg, prime, skip_unknown, engine):
+    for step in generate(model, tokenizer, cfg, prime, skip_unknown, engine, adapt=adapt):
         for buf, ch in zip(out, step):
             buf.append(ch)
     return ["".join(b) for b in out]

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ModelConfig, SampleConfig
+from ..config import AdaptConfig, ModelConfig, SampleConfig
 from ..errors import ConfigError
 from ..store import arrays, runs, starter
 from ..tokenizer import CharTokenizer, normalize
@@ -53,6 +53,8 @@ class Sampler:
                  model: object = None):
         self.path, self.saved, self.tokenizer, self.device, self.is_starter = path, saved, tokenizer, device, is_starter
         self._model = model
+        self.context = ""  # text read before every prime, not shown: the end of what the model was adapted to
+        self.adapted: dict | None = None  # what `adapt` read, as a slim checkpoint records it
 
     @property
     def model(self):
@@ -78,6 +80,23 @@ class Sampler:
         `skip_unknown`; call it before writing anything."""
         self.tokenizer.encode(prime, skip_unknown=skip_unknown)
 
+    def adapt(self, ids, files: list[str], config: AdaptConfig, progress=None) -> dict:
+        """Read ids (a text's known characters) with dynamic evaluation's updates, keeping the adapted
+        weights in this sampler only (the file is not touched), so every round after it continues in
+        that text's style: each prime is read after the text's last CONTEXT characters. Returns the
+        record a saved adapted model keeps: the files, the characters read, the loss while reading
+        and the settings."""
+        from ..adapt.dynamic import CONTEXT, Adapter
+        model = self.model
+        model.eval()
+        loss = Adapter(model, config).read(ids, progress)
+        self.saved = dict(self.saved, model={k: v.detach().clone() for k, v in model.state_dict().items()})
+        self.context = "".join(self.tokenizer.chars[i] for i in ids[-CONTEXT:])
+        self.adapted = {"files": [Path(f).name for f in files], "chars": int(len(ids)), "loss": round(loss, 5),
+                        **config.as_dict(),
+                        "from": "starter" if self.is_starter else f"{self.path.parent.name}/{self.path.name}"}
+        return self.adapted
+
     def round(self, prime: str, config: SampleConfig, options: RoundOptions = RoundOptions()) -> Round:
         """One round of `config.num_samples` samples after `prime` (refused here if the model cannot read it)."""
         return Round(self, prime, config, options)
@@ -92,10 +111,10 @@ class Sampler:
             if str(self.device) != "cpu":
                 raise ConfigError(f"the numpy engine runs on the CPU, not {self.device}; use --engine auto there")
             return numpy_engine.generate(self.weights, ModelConfig.from_dict(self.saved["model_config"]),
-                                         self.tokenizer, cfg, prime, skip_unknown=o.skip_unknown)
+                                         self.tokenizer, cfg, self.context + prime, skip_unknown=o.skip_unknown)
         from .generate import generate
-        return generate(self.model, self.tokenizer, cfg, prime, skip_unknown=o.skip_unknown, engine=o.engine,
-                        notes=notes)
+        return generate(self.model, self.tokenizer, cfg, self.context + prime, skip_unknown=o.skip_unknown,
+                        engine=o.engine, notes=notes)
 
     def novelty(self, texts: list[str]) -> tuple[dict[int, float | None], int] | None:
         """novelty.report for generated `texts` against this run's training text (None when the

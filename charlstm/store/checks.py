@@ -94,8 +94,9 @@ def _validate_record(ckpt: dict, path: Path | str) -> None:
           f"val_scored is {scored!r}")
     for key in ("run_name", "saved_at", "charlstm_version", "torch_version"):
         need(isinstance(ckpt.get(key, ""), str), path, f"{key} is not text")
-    lineage = ckpt.get("lineage", [])
-    need(isinstance(lineage, list) and all(isinstance(r, dict) and all(
-        isinstance(k, str) and (v is None or isinstance(v, (str, int, float, list))) for k, v in r.items())
-        for r in lineage), path, "its lineage is not a list of records")
+    for key in ("lineage", "adapted"):  # fine-tuned from; adapted to (sample --save-adapted)
+        records = ckpt.get(key, [])
+        need(isinstance(records, list) and all(isinstance(r, dict) and all(
+            isinstance(k, str) and (v is None or isinstance(v, (str, int, float, list))) for k, v in r.items())
+            for r in records), path, f"its {key} record is not a list of records")
     need(isinstance(ckpt.get("slim", {}), dict), path, "its slim record is damaged")

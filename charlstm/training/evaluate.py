@@ -5,7 +5,9 @@ state carried, exactly like training; the tail of the last lane is padded and ma
 target is counted once. bits/char = nats / ln 2. `score_files` reads files the way the model's
 corpus was read (options from the checkpoint) and scores them as one stream; characters the model
 never saw have no probability at all (their loss would be infinite), so they are left out and
-counted. Knows nothing of training state or the terminal.
+counted. `static_and_dynamic` reads ids twice in dynamic evaluation's lanes: once with the weights
+fixed (the static loss) and once adapting them as it goes (adapt/dynamic.py), so the two numbers
+differ only by what the updates learned. Knows nothing of training state or the terminal.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.textfiles import ReadOptions, find_files, iter_text
+from ..adapt.dynamic import dynamic_evaluate
+from ..config import AdaptConfig
+from ..data.textfiles import ReadOptions, read_known
 from ..data.tokenfile import Tokens
 from ..errors import CorpusError
 from ..model import CharLSTM
@@ -92,24 +96,28 @@ class Score:
         return math.exp(self.nats)
 
 
-def read_ids(paths: list[str | Path], tokenizer: CharTokenizer, opts: ReadOptions) -> tuple[np.ndarray, list[str],
-                                                                                           Counter]:
-    found = find_files(paths, opts.pattern)
-    known, unknown, parts = tokenizer.stoi, Counter(), []
-    for f in found.files:
-        for block in iter_text(f, opts):
-            parts.extend(known[c] for c in block if c in known)
-            unknown.update(c for c in block if c not in known)
-    return np.asarray(parts, dtype=np.int64), [str(f) for f in found.files], unknown
+def read_scored(tokenizer: CharTokenizer, paths: list[str | Path], opts: ReadOptions) -> tuple[np.ndarray, list[str],
+                                                                                             Counter]:
+    """The ids of `paths` that the model knows (see read_known), refused when fewer than 2 are left."""
+    ids, files, unknown = read_known(paths, tokenizer, opts)
+    if len(ids) < 2:
+        raise CorpusError("nothing to score: the text holds fewer than 2 characters the model knows")
+    return ids, files, unknown
 
 
 def score_files(model: CharLSTM, tokenizer: CharTokenizer, paths: list[str | Path], opts: ReadOptions,
                 batch_size: int = 64, seq_len: int = 256,
                 progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None) -> Score:
-    ids, files, unknown = read_ids(paths, tokenizer, opts)
-    if len(ids) < 2:
-        raise CorpusError("nothing to score: the text holds fewer than 2 characters the model knows")
+    """The loss of `paths` read as one stream."""
+    ids, files, unknown = read_scored(tokenizer, paths, opts)
     if on_total:
         on_total(len(ids) - 1)
     nats = evaluate(model, ids, batch_size=batch_size, seq_len=seq_len, progress=progress)
     return Score(nats, len(ids) - 1, files, unknown)
+
+
+def static_and_dynamic(model: CharLSTM, ids: np.ndarray, config: AdaptConfig,
+                       progress: Callable[[int], None] | None = None) -> tuple[float, float]:
+    """(static, dynamic) mean nats/char of ids, both read in `config`'s lanes on the same kernels, so they
+    differ only by the updates; `progress` counts the characters of both passes."""
+    return dynamic_evaluate(model, ids, config.fixed(), progress), dynamic_evaluate(model, ids, config, progress)

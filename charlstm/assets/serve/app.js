@@ -180,6 +180,8 @@
     // another cell asked for: retrace the shown text from the start (the context the generation was fed included)
     const t = view[which], p = probe();
     if (!t.rows.length || sameProbe(t.asked, p) || (which === "gen" && view.controller)) return;
+    // the served model is not the adapted one: its cells would not be the ones that wrote this text
+    if (which === "gen" && t.adapted) throw new Error("generate again to see another cell of an adapted text");
     const text = which === "gen" ? t.context + t.rows.map((r) => r[0]).join("") : t.text;
     const data = await api("/api/inspect", { run: t.run, text, ...p });
     if (data.chars.length < t.rows.length) throw new Error("could not retrace the text for that cell");
@@ -230,6 +232,7 @@
   function options() {
     const body = { run: $("run").value, prime: $("prime").value, temperature: Number($("temp").value),
       skip_unknown: $("skip").checked, ...probe() };
+    if ($("adapt").value.trim()) body.adapt = $("adapt").value;
     // whole numbers go as typed: the server checks them (and seeds above 2**53 survive)
     for (const [key, id] of [["length", "length"], ["top_k", "topk"], ["seed", "seed"]]) {
       const v = $(id).value.trim();
@@ -274,13 +277,16 @@
     const box = $("out-gen"), info = $("gen-info");
     box.replaceChildren();
     $("out-prime").textContent = "";
-    const g = view.gen = { rows: [], context: "", run: body.run, asked: probe(), gates: [], id: null, seed: "" };
+    const g = view.gen = { rows: [], context: "", run: body.run, asked: probe(), gates: [], id: null, seed: "",
+      adapted: Boolean(body.adapt) };
     const controller = view.controller = new AbortController();
     setBusy(true);
     setStatus("");
     info.textContent = "starting…";
     let first = null, end = null;
     const handle = {
+      adapting: (d) => { info.textContent = `adapting to ${num(d.chars)} characters…`; },
+      adapted: (d) => { setStatus(`adapted to ${num(d.chars)} characters (${d.loss.toFixed(3)} nats/char while reading)`); },
       start: (d) => { g.context = d.context; g.gates = d.gates; g.seed = d.seed; $("out-prime").textContent = d.prime; },
       chars: (rows) => {
         first = first ?? performance.now();
