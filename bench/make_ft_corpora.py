@@ -27,6 +27,11 @@ newchars.txt: Vietnamese (--lang vi, the default) or Russian (--lang ru) running
     (read from the packaged starter model: the characters of corpora/pydocs.txt and Tiny Shakespeare)
     and the share of the text they make up.
 
+With --tuning, three other texts of the same kinds are written instead (tune_prose.txt: the Vim
+manual's running text after the part prose.txt takes; tune_code.txt: the modules of TUNE_MODULES;
+tune_de.txt: the German catalogs), for choosing settings (bench/dynamic.py) on text that is not the
+text the results are then reported on.
+
 The sources are those of the machine that runs the script: a different Debian release (vim90 vs
 vim91, another git version) or Python version gives different text, so the script prints a sha256
 of each corpus for comparing runs.
@@ -46,12 +51,18 @@ from pathlib import Path
 
 CODE_MODULES = ("bisect", "calendar", "colorsys", "contextlib", "copy", "csv", "fnmatch", "fractions", "glob",
                 "graphlib", "heapq", "queue", "reprlib", "sched", "shlex", "string", "textwrap")
+TUNE_MODULES = ("abc", "base64", "bdb", "cmd", "code", "codeop", "dis", "enum", "filecmp", "fileinput", "getopt",
+                "gettext", "hmac", "imaplib", "ipaddress", "keyword", "linecache")
 MO_DOMAINS = ("git", "coreutils")
 MIN_BYTES = 30_000
 
 
-def take(chunks, max_bytes: int, sep: str) -> str:
-    """Join chunks in order, stopping before the one that would pass max_bytes."""
+def take(chunks, max_bytes: int, sep: str, skip_bytes: int = 0) -> str:
+    """Join chunks in order, stopping before the one that would pass max_bytes; with skip_bytes, first
+    pass over the chunks that a take of skip_bytes would have joined."""
+    chunks = iter(chunks)
+    if skip_bytes:
+        take(chunks, skip_bytes, sep)
     out, size, step = [], 0, len(sep.encode("utf-8"))
     for chunk in chunks:
         n = len(chunk.encode("utf-8")) + step
@@ -104,9 +115,9 @@ def prose_paragraphs():
 
 # ---------------------------------------------------------------- code: Python standard library
 
-def code_files():
+def code_files(modules=CODE_MODULES):
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    for name in sorted(CODE_MODULES):
+    for name in sorted(modules):
         path = stdlib / f"{name}.py"
         if path.is_file():
             yield path.read_text(encoding="utf-8").rstrip() + "\n"
@@ -156,15 +167,23 @@ def main() -> None:
     ap.add_argument("out", nargs="?", default="/tmp/ftcorpora", help="output folder (default /tmp/ftcorpora)")
     ap.add_argument("--max-bytes", type=int, default=130_000, help="size limit of each corpus in UTF-8 bytes")
     ap.add_argument("--lang", default="vi", choices=("vi", "ru"), help="language of newchars.txt")
+    ap.add_argument("--tuning", action="store_true", help="write the three tuning texts instead (see above)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    corpora = {
-        "prose.txt": take(prose_paragraphs(), args.max_bytes, "\n\n"),
-        "code.txt": take(code_files(), args.max_bytes, "\n\n"),
-        "newchars.txt": take(catalog_messages(args.lang), args.max_bytes, "\n"),
-    }
+    if args.tuning:
+        corpora = {
+            "tune_prose.txt": take(prose_paragraphs(), args.max_bytes, "\n\n", skip_bytes=args.max_bytes),
+            "tune_code.txt": take(code_files(TUNE_MODULES), args.max_bytes, "\n\n"),
+            "tune_de.txt": take(catalog_messages("de"), args.max_bytes, "\n"),
+        }
+    else:
+        corpora = {
+            "prose.txt": take(prose_paragraphs(), args.max_bytes, "\n\n"),
+            "code.txt": take(code_files(), args.max_bytes, "\n\n"),
+            "newchars.txt": take(catalog_messages(args.lang), args.max_bytes, "\n"),
+        }
     for name, text in corpora.items():
         data = text.encode("utf-8")
         (out / name).write_bytes(data)
