@@ -104,13 +104,16 @@ def plan_new(req: Request, data: Corpus, device: torch.device, dist: Dist) -> Pl
 def plan_fine_tune(req: Request, parent: dict, source: str, data: Corpus, device: torch.device, dist: Dist,
                    vocab: str | None) -> Plan:
     """A model that starts from `parent` (named `source`): its size (grown to the new vocabulary),
-    fine-tuning's rate, schedule and budget where the user gave none, the precision settled, and
-    fine-tuning's weight drop unless the run reads its text too few times to memorise it."""
+    fine-tuning's rate, schedule and budget where the user gave none, the precision settled, dropout
+    of at least FINE_TUNE's unless given, and fine-tuning's weight drop unless the run reads its text
+    too few times to memorise it."""
     cfg, schedule_why = fine_tune_config(TrainConfig.from_dict(parent["train_config"]), req.config, set(req.keep))
     net_cfg = finetune.grown_config(parent, data.tokenizer.vocab_size, req.model)
     sized = "weight_drop" not in req.model  # as sizing does it, from the passes the run will make
     if sized:
         net_cfg = dataclasses.replace(net_cfg, weight_drop=sizing.FINE_TUNE["weight_drop"])
+    if "dropout" not in req.model:
+        net_cfg = dataclasses.replace(net_cfg, dropout=max(net_cfg.dropout, sizing.FINE_TUNE["dropout"]))
     train_ids = lay_out(data.tokens, cfg)[0]
     timed = TimedPass(net_cfg, train_ids, cfg, device, dist)
     precision, precision_why = timed.settle(cfg.precision)

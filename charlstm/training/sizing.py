@@ -86,12 +86,15 @@ MIN_READ = 3_000_000
 # Fine-tuning a trained model (`train --init-from`): its size comes from the checkpoint, and what the
 # user leaves open of the rest is this: the peak rate as a multiple of the parent's, the wsd schedule
 # (constant, then decay over the last 20%; it ended below cosine) after a short warm-up (the new
-# optimizer's moments start at zero), and a shorter default budget. Measured from the starter
-# (bench/RESULTS.md, "Fine-tuning's learning rate"): larger multiples of the rate ended lower, since a
-# short budget rewards large steps and the new characters' rows start far from where they belong; 5x
-# is where prose had mostly levelled off.
+# optimizer's moments start at zero), and a shorter default budget. The rate: 5x suited the first,
+# barely trained 2x256 starter (bench/RESULTS.md, "Fine-tuning's learning rate"); from the 2x512
+# starter trained to 1.41 (#31), 5x made a 130 kB text of Python code worse than the starter before any
+# step (1.5501 -> 1.6750 after 2 minutes) and 1x was best of 1x, 2x and 5x on code and on prose
+# (bench/RESULTS.md, "The starter model (#31)"): a trained parent wants its own rate.
+# Dropout at least 0.4: a 2x512 parent reads a 130 kB text ~10 times in 2 minutes and memorises it;
+# with 0.4 (and weight drop 0.3) it ended 0.02-0.03 lower on both texts than with the parent's 0.2.
 # Weight drop as the presets use it: on when the run will read its (small) text FEW_PASSES times or more.
-FINE_TUNE = dict(lr_share=5.0, schedule="wsd", warmup=20, time=120.0, weight_drop=0.3)
+FINE_TUNE = dict(lr_share=1.0, schedule="wsd", warmup=20, time=120.0, weight_drop=0.3, dropout=0.4)
 VOCAB_MODES = ("extend", "strict", "map")  # finetune.plan_vocab: what happens to characters the model never saw
 
 
