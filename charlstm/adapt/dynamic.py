@@ -24,7 +24,6 @@ exit, so nothing learned leaks into later use of the model. Knows nothing of fil
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -34,9 +33,9 @@ import torch.nn.functional as F
 
 from ..config import AdaptConfig
 from ..data.tokenfile import Tokens
+from ..data.windows import IGNORE, scoring_windows
 from ..model import CharLSTM, State, detach_state
 
-IGNORE = -100  # a target past the end of a lane
 CONTEXT = 2_000  # characters of an adapted-to text read again before a prime, so sampling continues it
 
 
@@ -102,19 +101,10 @@ class Adapter:
         device = self.model.head.weight.device
         seg = self.settings.segment
         B = max(1, min(self.settings.lanes, n // seg))
-        L = math.ceil(n / B)  # lane k holds targets [kL, min(kL + L, n))
         if self.state is not None and self.state[0].shape[1] != B:
             self.state = None  # another layout: the lanes start afresh
         total = 0.0
-        for s in range(0, L, seg):
-            T = min(seg, L - s)
-            x = np.zeros((B, T), dtype=np.int64)
-            y = np.full((B, T), IGNORE, dtype=np.int64)
-            for k in range(B):
-                m = min(T, n - (k * L + s))  # targets this lane still has in this window
-                if m > 0:
-                    span = ids.read(k * L + s, m + 1)
-                    x[k, :m], y[k, :m] = span[:-1], span[1:]
+        for x, y in scoring_windows(ids, B, seg):
             total += self.step(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
             if progress:
                 progress(int((y != IGNORE).sum()))

@@ -1,18 +1,22 @@
 """Batching for truncated BPTT: the training ids laid into B contiguous lanes, read as (x, y) windows.
 
 Pure arithmetic over a `Tokens` run: window i is columns [iT, (i+1)T) of every lane, so the read
-position is one integer and each lane continues where it stopped. Knows nothing of models or files.
+position is one integer and each lane continues where it stopped. Scoring (`scoring_windows`) lays
+ids the same way but keeps every target, padding the last lane. Knows nothing of models or files.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from ..errors import CorpusError
 from .tokenfile import Tokens
+
+IGNORE = -100  # a target past the end of its lane: cross_entropy(ignore_index=IGNORE) skips it
 
 
 def lane_length(n: int, batch_size: int) -> int:
@@ -58,3 +62,22 @@ def window(ids: Tokens, batch_size: int, i: int, seq_len: int,
     rows = np.stack([ids.read(s, n) for s, n in spans])
     rows = torch.from_numpy(rows.astype(np.int64))
     return rows[:, :-1], rows[:, 1:]
+
+
+def scoring_windows(ids: Tokens, lanes: int, seq_len: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every target of ids[1:] exactly once, as (x, y) windows of `lanes` contiguous lanes (lane k holds
+    targets [kL, min(kL + L, n)), L = ceil(n / lanes)) read seq_len columns at a time, state carried
+    across windows; a lane that has run out is padded with IGNORE targets. Scoring reads text this way
+    (validation, `eval`, dynamic evaluation); training drops the tail instead (`window`)."""
+    n = len(ids) - 1
+    L = math.ceil(n / lanes)
+    for s in range(0, L, seq_len):
+        T = min(seq_len, L - s)
+        x = np.zeros((lanes, T), dtype=np.int64)
+        y = np.full((lanes, T), IGNORE, dtype=np.int64)
+        for k in range(lanes):
+            m = min(T, n - (k * L + s))  # targets this lane still has in this window
+            if m > 0:
+                span = ids.read(k * L + s, m + 1)
+                x[k, :m], y[k, :m] = span[:-1], span[1:]
+        yield x, y

@@ -26,11 +26,10 @@ from ..adapt.dynamic import dynamic_evaluate
 from ..config import AdaptConfig
 from ..data.textfiles import ReadOptions, read_known
 from ..data.tokenfile import Tokens
+from ..data.windows import IGNORE, scoring_windows
 from ..errors import CorpusError
 from ..model import CharLSTM
 from ..tokenizer import CharTokenizer
-
-IGNORE = -100
 
 
 @torch.inference_mode()
@@ -47,19 +46,9 @@ def evaluate(model: CharLSTM, ids: Tokens | np.ndarray, batch_size: int = 64, se
     was_training = model.training
     model.eval()
     device = model.head.weight.device
-    B = max(1, min(batch_size, n))
-    L = math.ceil(n / B)  # lane k holds targets [kL, min(kL + L, n))
     state, total = None, 0.0
     try:
-        for s in range(0, L, seq_len):
-            T = min(seq_len, L - s)
-            x = np.zeros((B, T), dtype=np.int64)
-            y = np.full((B, T), IGNORE, dtype=np.int64)
-            for k in range(B):
-                m = min(T, n - (k * L + s))  # targets this lane still has in this window
-                if m > 0:
-                    span = ids.read(k * L + s, m + 1)
-                    x[k, :m], y[k, :m] = span[:-1], span[1:]
+        for x, y in scoring_windows(ids, max(1, min(batch_size, n)), seq_len):
             logits, state = model(torch.from_numpy(x).to(device), state)
             total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
                                      torch.from_numpy(y).to(device).reshape(-1),
