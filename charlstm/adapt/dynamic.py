@@ -50,7 +50,6 @@ class Adapter:
         self.ms = [torch.zeros_like(p) for p in self.params]
         self.updates = 0
         self.state: State | None = None
-        self.chars = 0  # characters read (predicted) so far
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Score one window (x[B, T] predicting y[B, T]; IGNORE marks a lane that has run out) with the
@@ -108,7 +107,6 @@ class Adapter:
             total += self.step(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
             if progress:
                 progress(int((y != IGNORE).sum()))
-        self.chars += n
         return total / n
 
     def restore(self) -> None:

@@ -168,7 +168,10 @@ def _adapt(sampler, paths: list[Path], save_to: Path | None, err) -> None:
     from ..tokenizer import describe_char
 
     opts = ReadOptions(**{**sampler.saved["corpus"]["options"], "pattern": "*"})
-    ids, files, unknown = read_known(paths, sampler.tokenizer, opts)
+    try:
+        ids, files, unknown = read_known(paths, sampler.tokenizer, opts)
+    except CharLSTMError as e:  # name the option: "corpus not found" alone would point at training
+        raise type(e)(f"--adapt: {e}") from e
     if len(ids) < 2:
         raise CharLSTMError("--adapt: the text holds fewer than 2 characters the model knows")
     if unknown:

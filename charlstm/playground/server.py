@@ -153,7 +153,7 @@ def _work(gen: Generation, got: Loaded, opts: tuple, registry: Registry, put) ->
                 put(sse("adapting", {"chars": len(ids)}))
                 model, loss = adapted_copy(got.model, ids)
                 put(sse("adapted", {"chars": len(ids), "loss": round(loss, 4)}))
-                before = "".join(got.tok.chars[i] for i in ids[-CONTEXT:])
+                before = got.tok.decode(ids[-CONTEXT:])
         s = Session(model, got.tok, cfg, before + prime, skip, probe)
         put(sse("start", {"id": gen.id, "seed": str(cfg.seed), "prime": shown, "context": s.context,
                           "gates": list(gate_names(got.model)), "probe": vars(s.probe)}))

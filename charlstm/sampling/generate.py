@@ -184,7 +184,7 @@ def generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime
     with adapted(model) as adapter:
         if len(ids) >= 2:
             adapter.read(ids)
-        context = "".join(tokenizer.chars[i] for i in ids[-CONTEXT:])
+        context = tokenizer.decode(ids[-CONTEXT:])
         yield from _generate(model, tokenizer, cfg, context + prime, skip_unknown, engine, notes)
 
 

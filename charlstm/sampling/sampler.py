@@ -54,7 +54,6 @@ class Sampler:
         self.path, self.saved, self.tokenizer, self.device, self.is_starter = path, saved, tokenizer, device, is_starter
         self._model = model
         self.context = ""  # text read before every prime, not shown: the end of what the model was adapted to
-        self.adapted: dict | None = None  # what `adapt` read, as a slim checkpoint records it
 
     @property
     def model(self):
@@ -91,11 +90,10 @@ class Sampler:
         model.eval()
         loss = Adapter(model, config).read(ids, progress)
         self.saved = dict(self.saved, model={k: v.detach().clone() for k, v in model.state_dict().items()})
-        self.context = "".join(self.tokenizer.chars[i] for i in ids[-CONTEXT:])
-        self.adapted = {"files": [Path(f).name for f in files], "chars": int(len(ids)), "loss": round(loss, 5),
-                        **config.as_dict(),
-                        "from": "starter" if self.is_starter else f"{self.path.parent.name}/{self.path.name}"}
-        return self.adapted
+        self.context = self.tokenizer.decode(ids[-CONTEXT:])
+        source = "starter" if self.is_starter else f"{self.path.parent.name}/{self.path.name}"
+        return {"files": [Path(f).name for f in files], "chars": int(len(ids)), "loss": round(loss, 5),
+                **config.as_dict(), "from": source}
 
     def round(self, prime: str, config: SampleConfig, options: RoundOptions = RoundOptions()) -> Round:
         """One round of `config.num_samples` samples after `prime` (refused here if the model cannot read it)."""

@@ -118,3 +118,6 @@ def test_save_adapted_needs_adapt_and_a_text_the_model_cannot_read_is_one_line(h
     alien.write_text("ЖЖЖЖЖЖ", encoding="utf-8")
     r = CliRunner().invoke(app, ["sample", "run", "--root", str(home / "checkpoints"), "--adapt", str(alien)])
     assert r.exit_code == 1 and "fewer than 2 characters the model knows" in r.output
+    missing = str(tmp_path / "no.txt")
+    r = CliRunner().invoke(app, ["sample", "run", "--root", str(home / "checkpoints"), "--adapt", missing])
+    assert r.exit_code == 1 and "--adapt: corpus not found" in r.output
