@@ -43,10 +43,10 @@ def slow_train() -> None:
     import charlstm.training.loop as loop
     compute = loop.compute_loss
 
-    def patched(model, x, y, state, precision="fp32"):
+    def patched(model, x, y, state, precision="fp32", style=None):
         with torch.no_grad():
-            model(x, state)
-        return compute(model, x, y, state, precision)
+            model(x, state, style)
+        return compute(model, x, y, state, precision, style)
     loop.compute_loss = patched
 
 

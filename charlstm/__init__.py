@@ -5,8 +5,8 @@ The Python API (imported lazily, so `import charlstm` stays instant):
     train(corpus, model=..., config=TrainConfig(...))  -> iterator of events
     resume(run_dir)                                     -> iterator of events
     load(checkpoint_or_run)                             -> (model, tokenizer)
-    generate_text(model, tokenizer, SampleConfig(...), prime="...", adapt=None)
-    evaluate(model, tokenizer, text, dynamic=False)     -> {"nats_per_char": ..., "dynamic_nats_per_char": ...}
+    generate_text(model, tokenizer, SampleConfig(...), prime="...", adapt=None, style=None)
+    evaluate(model, tokenizer, text, dynamic=False, style=None) -> {"nats_per_char": ..., ...}
 """
 
 __version__ = "0.1.0"
@@ -24,6 +24,7 @@ _LAZY = {
     "TrainConfig": ("charlstm.config", "TrainConfig"),
     "ModelConfig": ("charlstm.config", "ModelConfig"),
     "CharLSTM": ("charlstm.model", "CharLSTM"),
+    "in_style": ("charlstm.model", "in_style"),
     "CharTokenizer": ("charlstm.tokenizer", "CharTokenizer"),
     "CharLSTMError": ("charlstm.errors", "CharLSTMError"),
 }

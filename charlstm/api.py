@@ -7,6 +7,7 @@ draws a widget in Jupyter and a text bar elsewhere), load a trained model in one
     print(generate_text(model, tok, SampleConfig(length=300, temperature=0.8))[0])
     print(evaluate(model, tok, open("notes.txt").read(), dynamic=True))  # static and dynamic loss
     print(generate_text(model, tok, SampleConfig(length=300), adapt=open("notes.txt").read())[0])
+    fit("mixed/", time="3m", styles="folder")  # each sub-folder a style; then generate_text(..., style="verse")
 
 Interrupting `fit()` (Ctrl-C, or Jupyter's stop button) ends the run at the next step: last.pt is
 saved and the summary comes back with reason "interrupted"; a second interrupt stops at once.
@@ -42,18 +43,22 @@ def load(target: str | Path | None = None, root: str | Path = "checkpoints", dev
 
 
 def evaluate(model: CharLSTM, tokenizer: CharTokenizer, text: str, *, dynamic: bool = False,
-             config: AdaptConfig = AdaptConfig(), batch_size: int = 64, seq_len: int = 256) -> dict:
+             config: AdaptConfig = AdaptConfig(), batch_size: int = 64, seq_len: int = 256,
+             style: str | None = None) -> dict:
     """The loss of `text` under `model`: nats_per_char, bits_per_char, chars (characters predicted) and
     unknown_chars (characters the model never saw, left out). With `dynamic`, the text is read in one
     lane, in order, twice: with the weights fixed (nats_per_char) and adapting them as it goes
-    (dynamic_nats_per_char, dynamic_bits_per_char); the model's weights are the same afterwards."""
+    (dynamic_nats_per_char, dynamic_bits_per_char); the model's weights are the same afterwards. A
+    styled model reads the text as `style` (a name or a blend 'a:0.7,b:0.3'; None: every style alike)."""
     from .data.textfiles import known_ids
+    from .model import in_style
     from .training.evaluate import bits
     from .training.evaluate import evaluate as static_loss
 
     ids, unknown = known_ids(text, tokenizer)
     if len(ids) < 2:
         raise CorpusError("nothing to score: the text holds fewer than 2 characters the model knows")
+    model = in_style(model, style)
     out = {"chars": len(ids) - 1, "unknown_chars": sum(unknown.values())}
     if not dynamic:
         nats = static_loss(model, ids, batch_size=batch_size, seq_len=seq_len)
@@ -67,15 +72,16 @@ def evaluate(model: CharLSTM, tokenizer: CharTokenizer, text: str, *, dynamic: b
 
 def fit(corpus: str | Path | list[str | Path], *, time: str | float | None = None, steps: int | None = None,
         epochs: float | None = None, preset: str = "auto", name: str | None = None, root: str | Path = "checkpoints",
-        device: str = "auto", progress: bool = True, **options) -> dict:
+        device: str = "auto", progress: bool = True, styles: str | None = None, **options) -> dict:
     """Train a new run and return its summary: run_dir, best_val_loss, steps, train_time, reason
     ("done", "early-stop" or "interrupted").
     `options` are any ModelConfig or TrainConfig fields (hidden=256, dropout=0.3, lr=1e-3, ...);
     sizes not given come from `preset` as on the command line. `time` takes "5m" or seconds.
     With `progress`, a bar shows the run and the notes, evaluations, previews, warnings and skipped
-    steps the command line shows are written above it; without, nothing is printed."""
+    steps the command line shows are written above it; without, nothing is printed. `styles` labels the
+    text by style as `train --styles` does: "folder", "file" or a mapping file's path."""
     paths = corpus if isinstance(corpus, list) else [corpus]
-    model_fields = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size"}
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size", "styles"}
     model = {k: v for k, v in options.items() if k in model_fields}
     train_opts = {k: v for k, v in options.items() if k not in model_fields}
     seconds = parse_duration(time) if isinstance(time, str) else time
@@ -84,7 +90,7 @@ def fit(corpus: str | Path | list[str | Path], *, time: str | float | None = Non
     summary: dict = {}
     with _interrupt_stops() as stop:
         events = train(paths, model, cfg, run_dir=run_dir, root=root, device=device, preset=preset,
-                       keep=set(train_opts), should_stop=stop)
+                       keep=set(train_opts), should_stop=stop, styles=styles)
         for ev in _shown(events) if progress else events:
             if isinstance(ev, Stopped):
                 summary = {"run_dir": ev.run_dir, "best_val_loss": ev.best_val_loss, "steps": ev.step,

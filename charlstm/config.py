@@ -39,7 +39,9 @@ def _check_types(obj) -> None:
         if v is None and "None" in kind:
             continue
         numbers = v if kind.startswith("tuple") else (v,)
-        if kind.startswith("tuple"):
+        if kind.startswith("tuple[str"):
+            ok, numbers = isinstance(v, tuple) and all(isinstance(x, str) for x in v), ()
+        elif kind.startswith("tuple"):
             ok = isinstance(v, tuple)
         elif kind.startswith("int"):
             ok = isinstance(v, int) and not isinstance(v, bool)
@@ -51,11 +53,14 @@ def _check_types(obj) -> None:
         _check(ok, f"--{_opt(f.name)} must be a finite {kind.split(' ')[0].split('[')[0]}, got {v!r}")
 
 
-def param_count(cell: str, vocab: int, embed: int, hidden: int, layers: int) -> int:
-    """Parameters of a model, from its sizes alone (an LSTM layer has 4 weight blocks, GRU 3, RNN 1)."""
+def param_count(cell: str, vocab: int, embed: int, hidden: int, layers: int, styles: int = 0,
+                style_embed: int = 0) -> int:
+    """Parameters of a model, from its sizes alone (an LSTM layer has 4 weight blocks, GRU 3, RNN 1);
+    a styled model adds a table of style vectors, read by the first layer beside the embedding."""
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
-    n = vocab * embed + hidden * vocab + vocab
-    inp = embed
+    style_embed = style_embed if styles else 0
+    n = vocab * embed + hidden * vocab + vocab + styles * style_embed
+    inp = embed + style_embed
     for _ in range(layers):
         n += gates * hidden * (inp + hidden + 2)
         inp = hidden
@@ -71,8 +76,12 @@ class ModelConfig:
     layers: int = 2
     dropout: float = 0.2
     weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden matrices while training
+    styles: tuple[str, ...] = ()  # style names (train --styles); each has a learned vector of style_embed values
+    style_embed: int = 16
 
     def __post_init__(self) -> None:
+        if isinstance(self.styles, list):  # a config read back from JSON
+            object.__setattr__(self, "styles", tuple(self.styles))
         _check_types(self)
         _check(self.vocab_size >= 2, f"vocabulary needs at least 2 characters, got {self.vocab_size}")
         _check(self.cell in CELLS, f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
@@ -80,15 +89,26 @@ class ModelConfig:
             _check(getattr(self, name) >= 1, f"--{name} must be at least 1, got {getattr(self, name)}")
         _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         _check(0.0 <= self.weight_drop < 1.0, f"--weight-drop must be in [0, 1), got {self.weight_drop}")
+        _check(self.style_embed >= 1, f"--style-embed must be at least 1, got {self.style_embed}")
+        _check(len(set(self.styles)) == len(self.styles) and all(n and "," not in n and ":" not in n
+                                                                 for n in self.styles),
+               f"style names must be distinct, non-empty and free of ',' and ':', got {list(self.styles)}")
         n = self.num_params()
         _check(n <= MAX_PARAMS, f"a {self.layers}x{self.hidden} {self.cell} with embed {self.embed} would have "
                                 f"{n:,.4g} parameters or more; charlstm stops at {MAX_PARAMS:,}")
 
     def num_params(self) -> int:
-        return param_count(self.cell, self.vocab_size, self.embed, self.hidden, self.layers)
+        return param_count(self.cell, self.vocab_size, self.embed, self.hidden, self.layers, len(self.styles),
+                           self.style_embed)
+
+    @property
+    def input_size(self) -> int:
+        """What the first recurrent layer reads at each step: the character's embedding, then the style's vector."""
+        return self.embed + (self.style_embed if self.styles else 0)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain values, as JSON has them (the style names as a list)."""
+        return {**dataclasses.asdict(self), "styles": list(self.styles)}
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -231,8 +251,11 @@ def weight_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
     allocated, so a checkpoint claiming absurd sizes can be checked for free."""
     g = {"lstm": 4, "gru": 3, "rnn": 1}[c.cell] * c.hidden
     shapes: dict[str, tuple[int, ...]] = {"embed.weight": (c.vocab_size, c.embed)}
+    if c.styles:
+        shapes["style.weight"] = (len(c.styles), c.style_embed)
     for k in range(c.layers):
-        shapes |= {f"rnn.weight_ih_l{k}": (g, c.embed if k == 0 else c.hidden), f"rnn.weight_hh_l{k}": (g, c.hidden),
+        shapes |= {f"rnn.weight_ih_l{k}": (g, c.input_size if k == 0 else c.hidden),
+                   f"rnn.weight_hh_l{k}": (g, c.hidden),
                    f"rnn.bias_ih_l{k}": (g,), f"rnn.bias_hh_l{k}": (g,)}
     return shapes | {"head.weight": (c.vocab_size, c.hidden), "head.bias": (c.vocab_size,)}
 

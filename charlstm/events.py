@@ -55,6 +55,7 @@ class Eval:
     elapsed: float = 0.0  # seconds of training when it was made
     scored_chars: int = 0  # validation characters predicted (the first --eval-chars of the split)
     val_chars: int = 0  # all characters of the validation split that could be predicted
+    val_by_style: dict = field(default_factory=dict)  # a styled run: style name -> its validation loss
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,9 @@
 """The network: Embedding -> multi-layer LSTM (or GRU, or plain RNN) -> Dropout -> Linear.
 
+A styled model (config.styles) also holds one learned vector per style (`style`), joined to the
+character's embedding at every step, so the first layer reads [embedding; style vector]. A blend
+of styles is a weighted mean of their vectors (styles.py folds a fixed one into the first layer's bias).
+
 Two regularisers fight overfitting, both active only in training mode: dropout on the outputs of
 each recurrent layer (between layers and before the output layer), and weight drop: DropConnect
 on the hidden-to-hidden matrices (Wan et al. 2013, used for LSTMs by Merity et al. 2017, "AWD-LSTM"),
@@ -33,8 +37,10 @@ class CharLSTM(nn.Module):
         self.config = config
         c = config
         self.embed = nn.Embedding(c.vocab_size, c.embed)
+        if c.styles:
+            self.style = nn.Embedding(len(c.styles), c.style_embed)
         # nn.LSTM applies dropout to the outputs of every layer but the last
-        self.rnn = _RNN[c.cell](c.embed, c.hidden, c.layers, batch_first=True,
+        self.rnn = _RNN[c.cell](c.input_size, c.hidden, c.layers, batch_first=True,
                                 dropout=c.dropout if c.layers > 1 else 0.0)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden, c.vocab_size)
@@ -51,11 +57,16 @@ class CharLSTM(nn.Module):
         z = torch.zeros(self.config.layers, batch_size, self.config.hidden, device=device, dtype=dtype)
         return tuple(z.clone() for _ in range(self.state_size))
 
-    def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """idx[B, T] int64 -> logits[B, T, V] and the state after the last step."""
+    def forward(self, idx: torch.Tensor, state: State | None = None,
+                style: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+        """idx[B, T] int64 -> logits[B, T, V] and the state after the last step. A styled model reads
+        `style`: int64 ids[B, T] (a style per character, as training has them) or float weights[S]
+        (one blend for every character); without it, an even blend of all styles."""
         if state is None:
             state = self.init_state(idx.shape[0], idx.device, self.embed.weight.dtype)
         x = self.embed(idx)  # B, T, E
+        if self.config.styles:
+            x = torch.cat([x, self.style_vectors(style, idx.shape)], dim=-1)  # B, T, E + D
         h0 = state if self.config.cell == "lstm" else state[0]
         p = self.config.weight_drop
         if self.training and p > 0:  # one mask per window, rescaled by 1/(1-p) like dropout
@@ -68,8 +79,32 @@ class CharLSTM(nn.Module):
         new = tuple(new) if isinstance(new, tuple) else (new,)
         return self.head(self.drop(out)), new
 
+    def style_vectors(self, style: torch.Tensor | None, shape: torch.Size) -> torch.Tensor:
+        """The style vector beside each character: [B, T, D]."""
+        table = self.style.weight
+        if style is None:
+            style = torch.full((table.shape[0],), 1.0 / table.shape[0], device=table.device)
+        if style.is_floating_point():
+            return (style.to(table.dtype) @ table).expand(*shape, -1)
+        return self.style(style)
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def in_style(model: CharLSTM, style: str | None = None) -> CharLSTM:
+    """`model` as an unstyled model sampling in `style` (a name or a blend 'a:0.7,b:0.3'; None: every
+    style alike), with the blend folded into its weights (styles.fold), on the same device and in the
+    same mode; an unstyled model is returned as it is (and refuses a `style`)."""
+    from .styles.blend import choose, fold
+    names = model.config.styles
+    if not names and style is None:
+        return model
+    blend = choose(style, names)
+    weights, config = fold({k: v.detach() for k, v in model.state_dict().items()}, model.config, blend)
+    plain = CharLSTM(config).to(model.head.weight.device, model.head.weight.dtype)
+    plain.load_state_dict(weights)
+    return plain.train(model.training)
 
 
 def detach_state(state: State) -> State:

@@ -92,8 +92,8 @@ import os
 import charlstm.training.loop as t
 real, calls = t.compute_loss, [0]
 
-def flaky(model, x, y, state, precision="fp32"):
-    loss, new_state = real(model, x, y, state, precision)
+def flaky(model, x, y, state, precision="fp32", style=None):
+    loss, new_state = real(model, x, y, state, precision, style)
     calls[0] += 1
     if os.environ["RANK"] == "1" and calls[0] == 7:  # only this process sees a non-finite loss
         loss = loss * float("nan")

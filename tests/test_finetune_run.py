@@ -68,7 +68,7 @@ def test_zero_shot_loss_is_the_parent_model_with_mean_rows(parent, new_file, tmp
     old_ck = checkpoint.load(parent / "best.pt")
     new_ck = checkpoint.load(tmp_path / "ft" / "last.pt")
     cfg = finetune.grown_config(old_ck, new_ck["model_config"]["vocab_size"], {})
-    weights = finetune.grown_weights(old_ck, new_ck["model_config"]["vocab_size"])
+    weights = finetune.grown_weights(old_ck, cfg)
     net = CharLSTM(cfg)
     net.load_state_dict(weights)
     ids = Tokens(path=tmp_path / "ft" / "tokens.bin", dtype=__import__("numpy").uint8)

@@ -28,13 +28,14 @@ from charlstm.tokenizer import CharTokenizer
 TEXT = "the cat sat on the mat.\nA dog? No: a frog!\n"
 
 
-def checkpoint_dict(cell: str = "lstm", hidden: int = 16, layers: int = 2, scale: float = 3.0) -> dict:
+def checkpoint_dict(cell: str = "lstm", hidden: int = 16, layers: int = 2, scale: float = 3.0,
+                    styles: tuple[str, ...] = ()) -> dict:
     """A small valid checkpoint (it passes checkpoint.validate); weights scaled up from the init so
-    that greedy text varies."""
+    that greedy text varies. With `styles`, a styled model."""
     torch.manual_seed(1)
     tok = CharTokenizer.from_text(TEXT)
     model = CharLSTM(ModelConfig(vocab_size=tok.vocab_size, cell=cell, embed=8, hidden=hidden, layers=layers,
-                                 dropout=0.1))
+                                 dropout=0.1, styles=styles, style_embed=4))
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(scale)

@@ -111,9 +111,9 @@ def inject_nan_at(monkeypatch, bad_steps):
     real = loop_mod.compute_loss
     calls = {"n": 0}
 
-    def fake(model, x, y, state, precision="fp32"):
+    def fake(model, x, y, state, precision="fp32", style=None):
         calls["n"] += 1
-        loss, st = real(model, x, y, state, precision)
+        loss, st = real(model, x, y, state, precision, style)
         if calls["n"] in bad_steps:
             loss = loss * float("nan")
         return loss, st

@@ -81,6 +81,34 @@ def test_page_at_temperature_0_writes_what_charlstm_sample_writes(browser, tmp_p
     assert len(set(ref.stdout)) > 3
 
 
+def test_a_styled_page_has_a_picker_and_writes_in_the_style_picked(browser, tmp_path):
+    """Known answer: the page's logits after setStyle equal torch's styled forward with that blend, and at
+    temperature 0 the style picked on the page writes what `charlstm sample --style` writes."""
+    from charlstm.cli import app
+    ckpt = checkpoint_dict("lstm", styles=("plain", "fancy"))
+    checkpoint.save(ckpt, tmp_path / "run" / "best.pt")
+    export_web(ckpt, tmp_path / "web")
+    open_page(browser, tmp_path / "web")
+    options = browser.execute_script("return [...document.getElementById('style').options].map(o => o.text)")
+    assert options == ["every style alike", "plain", "fancy"]
+    model, tok = checkpoint.build_model(ckpt)
+    ids = tok.encode("the cat sat.\n")
+    got = torch.tensor(browser.execute_script("window.charlstm.setStyle([0.25, 0.75]); "
+                                              "return window.charlstm.logits(arguments[0])", ids))
+    with torch.no_grad():
+        ref = model(torch.tensor([ids]), None, torch.tensor([0.25, 0.75]))[0][0]
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-4)
+    texts = {}
+    for style in ("plain", "fancy"):
+        ref = CliRunner().invoke(app, ["sample", str(tmp_path / "run"), "--temp", "0", "--prime", "the ", "--length",
+                                       "120", "--device", "cpu", "--style", style])
+        assert ref.exit_code == 0, ref.output
+        browser.execute_script("document.getElementById('style').value = arguments[0]", style)
+        texts[style] = generate_on_page(browser, "the ", 120)
+        assert texts[style] + "\n" == ref.stdout
+    assert texts["plain"] != texts["fancy"]  # the style changes the text, so the comparison means something
+
+
 def mulberry32(seed: int):
     """The page's generator of uniform numbers (rnn.js `uniforms`), in Python: the same seed, the same numbers."""
     a = seed & 0xFFFFFFFF

@@ -38,6 +38,21 @@ class Model:
         self.inputs = [i.name for i in self.session.get_inputs()]
         config = json.loads(meta["model_config"])
         self.state_shape = (config["layers"], 1, config["hidden"])
+        self.styles = list(config.get("styles") or [])  # a styled model reads a weight per style
+        self.style = np.full(len(self.styles), 1 / max(1, len(self.styles)), np.float32)
+
+    def use_style(self, spec: str) -> None:
+        """'verse', or a blend 'verse:0.7,code:0.3' (weights scaled to sum to 1)."""
+        weights = np.zeros(len(self.styles), np.float32)
+        for part in spec.split(","):
+            name, _, value = part.partition(":")
+            if name.strip() not in self.styles:
+                raise ValueError(f"unknown style {name.strip()!r}; this model knows: "
+                                 + (", ".join(self.styles) or "none (it was trained without --styles)"))
+            weights[self.styles.index(name.strip())] = float(value) if value.strip() else 1.0
+        if not (weights >= 0).all() or weights.sum() <= 0:
+            raise ValueError("style weights must not be negative, and not all 0")
+        self.style = weights / weights.sum()
 
     def encode(self, text: str) -> list[int]:
         if self.normalization != "none":
@@ -49,12 +64,13 @@ class Model:
 
     def start(self, ids: list[int]) -> np.ndarray:
         """Feed ids[P] from a zero state; returns the logits[V] after the last one."""
-        self.state = [np.zeros(self.state_shape, np.float32) for _ in self.inputs[1:]]
+        self.state = [np.zeros(self.state_shape, np.float32) for name in self.inputs[1:] if name != "style"]
         return self.step(ids)
 
     def step(self, ids: list[int]) -> np.ndarray:
         tokens = np.asarray([ids], dtype=np.int64)
-        logits, *self.state = self.session.run(None, dict(zip(self.inputs, [tokens, *self.state])))
+        feed = dict(zip(self.inputs, [tokens, *self.state])) | ({"style": self.style} if self.styles else {})
+        logits, *self.state = self.session.run(None, feed)
         return logits[0, -1]
 
 
@@ -112,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                     "much probability, in (0, 1]")
     ap.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime")
+    ap.add_argument("--style", "-s", default=None, help="for a model trained with --styles: a style, or a blend "
+                    "such as 'verse:0.7,code:0.3' (default: every style alike)")
     args = ap.parse_args(argv)
     if args.length < 0 or args.temp < 0 or (args.top_k is not None and args.top_k < 1) or (
             args.top_p is not None and not 0 < args.top_p <= 1):
@@ -119,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     model = Model(args.model, args.threads)
     prime = unescape(args.prime)
     try:
+        if args.style is not None:
+            model.use_style(args.style)
         model.encode(prime)  # refuse unknown characters before printing anything
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from ..config import format_duration
 from ..events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
-from .tables import bpc, rows_grid, scored_text, sparkline, start_rows, start_title, summary_rows
+from .tables import bpc, rows_grid, scored_text, sparkline, start_rows, start_title, style_losses, summary_rows
 
 PREVIEW_LINES = 8  # most lines of the preview sample shown
 WIDE = 70  # text width of the panel from which per-layer norms and the sparkline are shown
@@ -129,6 +129,8 @@ class Frame:
                 fits = [f"{val}  {best}{at}  {part}", f"{nats}  {best}{at}  {part}", f"{nats}  {best}  {part}",
                         f"{nats}  {part}", nats]
             rows.append(("val loss", Text(first_fit(fits, width))))
+            if self.eval.val_by_style:  # a styled run: each style on its own held-out text
+                rows.append(("by style", Text(first_fit([style_losses(self.eval.val_by_style)], width))))
         rows.append(("speed", Text(first_fit([f"{ev.chars_per_s:,.0f} chars/s   lr {ev.lr:.2e}",
                                               f"{ev.chars_per_s:,.0f} chars/s"], width))))
         rows.append(("gradients", Text(first_fit([

@@ -86,8 +86,9 @@ def _known(tok, body: str) -> str:
 def _model(checkpoint_arg: Path | None, root: Path):
     from ..store import checkpoint, runs
     path = runs.checkpoint_path(checkpoint_arg, root)
+    from ..model import in_style
     model, tok = checkpoint.build_model(checkpoint.load(path))
-    return path, model, tok
+    return path, in_style(model), tok  # a styled model: its styles' even blend
 
 
 def inspect(

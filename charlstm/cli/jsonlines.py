@@ -16,6 +16,7 @@ from dataclasses import asdict, fields
 from rich.console import Console
 
 from ..events import Event
+from ..styles.blend import records
 from ..values import json_safe
 
 
@@ -78,6 +79,7 @@ def info_record(ckpt: dict, path) -> dict:
         "format_version": ckpt.get("format_version"),
         "lineage": ckpt.get("lineage", []),
         "adapted": ckpt.get("adapted", []),
+        "styles": records(ckpt),
         "slim": ckpt.get("slim"),
     }
 

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from ..config import format_duration
 from ..events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
-from .tables import bpc, scored_text, start_rows, start_title, summary_rows
+from .tables import bpc, scored_text, start_rows, start_title, style_losses, summary_rows
 
 LOUD = (Alert, Skipped, Stopped)  # what --quiet still shows
 
@@ -56,8 +56,9 @@ class PlainLog:
     def _eval(self, ev: Eval) -> None:
         best = " (best)" if ev.is_best else f" (best {ev.best_val_loss:.4f})"
         scored = scored_text(ev.scored_chars, ev.val_chars)
+        styles = f"{style_losses(ev.val_by_style)} | " if ev.val_by_style else ""
         self._line(f"eval   step {ev.step:>7,} | val {ev.val_loss:.4f} nats ({bpc(ev.val_loss):.3f} bpc){best} | "
-                   + (f"{scored} | " if scored else "") + f"{ev.seconds:.1f}s")
+                   + styles + (f"{scored} | " if scored else "") + f"{ev.seconds:.1f}s")
 
     def _sample(self, ev: Sample) -> None:
         self._line(f"sample step {ev.step:,}:")

@@ -55,6 +55,9 @@ def eval_command(
                                            "learns from what the lanes have read so far, not from all the text "
                                            "before it). 1 reads the text in order.",
                                            rich_help_panel="Dynamic evaluation")] = DYNAMIC.lanes,
+    style: Annotated[str | None, typer.Option("--style", "-s", help="For a model trained with --styles: score the "
+                                              "text as this style (or a blend, 'a:0.7,b:0.3').",
+                                              show_default="every style alike")] = None,
     last: Last = False,
     device: Device = "auto",
     as_json: EvalJson = False,
@@ -65,12 +68,16 @@ def eval_command(
     [bold]charlstm eval checkpoints/pydocs-20261126 notes.txt[/]
 
     [bold]charlstm eval starter poem.txt --dynamic[/]
+
+    A run trained with --styles, scoring a text as one: [bold]charlstm eval mixed poem.txt --style verse[/]
     """
     from tqdm import tqdm
 
     from ..data.textfiles import ReadOptions
     from ..devices import resolve_device
+    from ..model import in_style
     from ..store import checkpoint as ck
+    from ..styles.blend import choose, describe
     from ..tokenizer import describe_char
     from ..training.evaluate import Score, bits, read_scored, score_files, static_and_dynamic
     from .tables import stderr_console
@@ -78,6 +85,7 @@ def eval_command(
     settings = AdaptConfig(lr=dyn_lr, decay=dyn_decay, segment=dyn_segment, lanes=dyn_lanes) if dynamic else None
     ckpt, path = _ckpt(checkpoint, root, last)
     model, tok = ck.build_model(ckpt, resolve_device(device))
+    model = in_style(model, style)
     opts = ReadOptions(**{**ckpt["corpus"]["options"], "pattern": "*"})
     bar = tqdm(desc="scoring, then adapting" if dynamic else "scoring", unit="char", unit_scale=True,
                file=sys.stderr, leave=False, disable=as_json or not sys.stderr.isatty())
@@ -100,14 +108,18 @@ def eval_command(
     result = {"checkpoint": str(path), "files": s.files, "chars": s.scored, "nats_per_char": round(s.nats, 5),
               "bits_per_char": round(s.bits, 5), "perplexity": round(s.perplexity, 4),
               "unknown_chars": sum(s.unknown.values())}
+    names = tuple(ckpt["model_config"].get("styles", ()))
+    if names:
+        result["style"] = describe(names, choose(style, names))
     if dyn is not None:
         result.update(dynamic_nats_per_char=round(dyn, 5), dynamic_bits_per_char=round(bits(dyn), 5),
                       dynamic=settings.as_dict())
     if as_json:
         typer.echo(json.dumps(result))
     elif dyn is None:
+        styled = f", style {result['style']}" if "style" in result else ""
         typer.echo(f"{s.nats:.4f} nats/char  {s.bits:.4f} bits/char  perplexity {s.perplexity:.3f}  "
-                   f"({s.scored:,} characters in {len(s.files)} file(s), {path})")
+                   f"({s.scored:,} characters in {len(s.files)} file(s), {path}{styled})")
     else:
         gain = s.nats - dyn
         typer.echo(f"static   {s.nats:.4f} nats/char  {s.bits:.4f} bits/char\n"

@@ -86,6 +86,10 @@ def sample(
                                                       "this file (a slim checkpoint; `charlstm info` names "
                                                       "what it was adapted to).", show_default="not saved",
                                                       rich_help_panel="Adapt", metavar="PATH")] = None,
+    style: Annotated[str | None, typer.Option("--style", "-s", help="For a model trained with --styles: write "
+                                              "in this style, or a blend of styles such as 'verse:0.7,code:0.3' "
+                                              "(their learned vectors mixed; weights are scaled to sum to 1).",
+                                              show_default="every style alike", rich_help_panel="Sampling")] = None,
     root: Root = Path("checkpoints"),
     device: Device = "auto",
     threads: Threads = None,
@@ -97,6 +101,8 @@ def sample(
     [bold]charlstm sample --prime "ROMEO:" --stop-at '\\n\\n' --novelty[/]
 
     [bold]charlstm sample starter --adapt my_letters.txt --save-adapted letters.pt[/]
+
+    A run trained with --styles, in a blend of two: [bold]charlstm sample mixed --style verse:0.7,code:0.3[/]
     """
     check_output(output, "--output")
     if save_adapted is not None:
@@ -117,6 +123,7 @@ def sample(
     opts = RoundOptions(skip_unknown=skip_unknown, echo_prime=echo_prime, separator=separator,
                         engine=engine.value, stop_at=stop_at, lines=lines)
     sampler = open_sampler(checkpoint, root, last, device, threads, engine.value)
+    sampler.use_style(style)
     if not interactive:
         sampler.check_prime(prime, skip_unknown)  # refused before anything is written
     err = stderr_console()
@@ -152,6 +159,9 @@ def _tell_source(err, sampler, root: Path, seed: int, engine: str) -> None:
                   "charlstm (train your own with `charlstm train CORPUS`, or build on this one with "
                   "`--init-from starter`)[/]")
     err.print(f"[dim]sampling from {escape(str(sampler.path))} on {sampler.device}, {sampler.engine(engine)} engine[/]")
+    if sampler.style:
+        err.print(f"[dim]style: {escape(sampler.style)} (styles: {escape(', '.join(sampler.styles))}; "
+                  "choose with --style)[/]")
     err.print(f"[dim]seed {seed} (repeat with --seed {seed})[/]")
 
 

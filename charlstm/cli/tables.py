@@ -15,6 +15,7 @@ from rich.text import Text
 
 from ..config import budget_text, format_duration
 from ..events import Started, Stopped
+from ..styles.blend import records, records_text
 
 LN2 = math.log(2)
 SPARK = "▁▂▃▄▅▆▇█"
@@ -159,6 +160,11 @@ def budget_of(t: dict) -> dict:
     return given or {"time": 600.0}
 
 
+def style_losses(by_style: dict[str, float]) -> str:
+    """A styled run's validation loss per style: 'verse 1.2345  code 1.1012'."""
+    return "  ".join(f"{name} {loss:.4f}" for name, loss in by_style.items())
+
+
 def scored_text(chars: int, of: int) -> str:
     """What a validation loss was measured on, when it was not the whole split."""
     return f"on the first {chars:,} of {of:,} val chars" if 0 < chars < of else ""
@@ -186,6 +192,9 @@ def info_table(ckpt: dict, path) -> Table:
         ("saved", f"{ckpt.get('saved_at', '?')} by charlstm {ckpt.get('charlstm_version', '?')}, "
                   f"torch {ckpt.get('torch_version', '?')}"),
     ]
+    if ckpt["model_config"].get("styles"):
+        rows.append(("styles", f"{records_text(records(ckpt))}; sample one with --style NAME or a blend "
+                               "--style a:0.7,b:0.3"))
     if "slim" in ckpt:
         rows.append(("format", f"slim (weights{' in fp16' if ckpt['slim'].get('half') else ''}, no optimizer): "
                                "sample, eval, inspect and --init-from read it; resume does not"))

@@ -166,6 +166,14 @@ def train(
                                            "characters than this.", rich_help_panel=P_INPUT)] = DEFAULTS.max_vocab,
     pattern: Annotated[str, typer.Option("--pattern", help="File-name glob for files inside directories, "
                                          "e.g. '*.txt'.", rich_help_panel=P_INPUT)] = "*",
+    styles: Annotated[str | None, typer.Option("--styles", help="Label the text by style, to sample in one later "
+                                               "(sample --style): 'folder' (each sub-folder of CORPUS is a style), "
+                                               "'file' (each file is one), or a mapping file of lines "
+                                               "'STYLE: GLOB ...'. Each style's own tail is held out and scored.",
+                                               rich_help_panel=P_INPUT, show_default="no styles")] = None,
+    style_embed: Annotated[int | None, typer.Option("--style-embed", min=1, help="With --styles: the size of each "
+                                                    "style's learned vector, read beside every character.",
+                                                    rich_help_panel=P_MODEL, show_default="16")] = None,
     device: Device = "auto",
     precision: Precision = PrecisionKind.auto,
     threads: Threads = None,
@@ -183,6 +191,8 @@ def train(
 
     Fine-tune: [bold]charlstm train lyrics.txt --init-from starter[/] (new characters are added;
     the model is scored on the new text before the first step).
+
+    Styles: [bold]charlstm train mixed/ --styles folder[/], then [bold]charlstm sample --style verse[/].
     """
     from ..data.textfiles import ReadOptions
     from ..training.start import train as run_train
@@ -197,7 +207,8 @@ def train(
                       **save_every_options(save_every), **logged)
     opts = ReadOptions(encoding=encoding, errors=errors.value, newline=newline.value,
                        normalization=normalization.value if normalization else "NFC", pattern=pattern)
-    model = _given(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout, weight_drop=weight_drop)
+    model = _given(cell=cell, layers=layers, hidden=hidden, embed=embed, dropout=dropout, weight_drop=weight_drop,
+                   style_embed=style_embed)
     flag = StopFlag()
     with flag.installed():
         events = run_train(corpus, model, cfg, run_dir=root / name if name else None, root=root,
@@ -205,7 +216,7 @@ def train(
                            progress=progress_factory(quiet or json_lines), preset=preset.value,
                            keep=set(sized) | ({"normalization"} if normalization else set()),
                            init_from=init_from, vocab=vocab.value,
-                           map_to=unescape(map_to) if map_to is not None else None)
+                           map_to=unescape(map_to) if map_to is not None else None, styles=styles)
         run_training(events, quiet, plain, json_lines, flag)
 
 

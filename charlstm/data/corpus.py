@@ -19,6 +19,7 @@ from ..config import TrainConfig
 from ..errors import CorpusError, ResumeMismatchError
 from ..store import runs
 from ..tokenizer import CharTokenizer, describe_char
+from .labels import StyledTokens, label_files
 from .textfiles import (
     CorpusFiles,
     Progress,
@@ -45,12 +46,41 @@ class Corpus:
     files: CorpusFiles
     from_cache: bool = False
     counts: dict[str, int] = field(default_factory=dict)  # character -> occurrences
+    file_tokens: list[int] = field(default_factory=list)  # ids per file, in order
+
+    @property
+    def styles(self) -> tuple[str, ...]:
+        """The style names (train --styles), or () for a corpus read without labels."""
+        return self.tokens.names if isinstance(self.tokens, StyledTokens) else ()
+
+    def style_record(self) -> list[dict]:
+        """Each style's name, characters and share of the text, for the checkpoint and `info`."""
+        if not self.styles:
+            return []
+        chars = self.tokens.chars()
+        return [{"name": n, "chars": c, "share": round(c / max(1, sum(chars)), 4)} for n, c in zip(self.styles, chars)]
 
     def describe(self) -> str:
         skipped = f", {len(self.files.skipped)} skipped" if self.files.skipped else ""
         cached = " (token cache reused)" if self.from_cache else ""
+        styles = "".join(f", style {r['name']} {r['share']:.0%}" for r in self.style_record())
         return (f"{len(self.files.files)} file(s){skipped}, {len(self.tokens):,} characters, "
-                f"vocabulary {self.tokenizer.vocab_size}{cached}")
+                f"vocabulary {self.tokenizer.vocab_size}{cached}{styles}")
+
+    def label(self, paths: list[str | Path], how: str | None) -> Corpus:
+        """This corpus with its text labelled by style (`how`: folder, file or a mapping file; None: as it is)."""
+        if how is None:
+            return self
+        labels = label_files(paths, self.files.files, how)
+        self.tokens = StyledTokens.build(self.tokens, self.file_tokens, labels)
+        return self
+
+    def restyle(self, names: tuple[str, ...]) -> Corpus:
+        """The style ids renumbered as positions in `names` (a model's styles, which hold this text's and
+        perhaps more); unlabelled text stays as it is."""
+        if self.styles:
+            self.tokens = self.tokens.renamed(names)
+        return self
 
 
 def prepare_corpus(paths: list[str | Path], cache_dir: Path, opts: ReadOptions | None = None,
@@ -83,10 +113,10 @@ def _prepare(found: CorpusFiles, cache_dir: Path, opts: ReadOptions, tokenizer: 
     fp = fingerprint(found.files, opts)
     meta = read_meta(meta_path)
     if (meta and meta.get("fingerprint") == fp and tokens_path.is_file() and not tokens_path.is_symlink()
-            and (tokenizer is None or meta.get("vocab") == tokenizer.to_dict())):
+            and (tokenizer is None or meta.get("vocab") == tokenizer.to_dict()) and "file_tokens" in meta):
         tok = CharTokenizer.from_dict(meta["vocab"])
         return Corpus(tok, Tokens(path=tokens_path, dtype=id_dtype(tok)), found, from_cache=True,
-                      counts=meta.get("counts", {}))
+                      counts=meta.get("counts", {}), file_tokens=meta["file_tokens"])
 
     total = found.total_bytes
     counts = scan_vocabulary(found.files, opts, progress("scanning", total) if progress else None, should_stop)
@@ -95,12 +125,13 @@ def _prepare(found: CorpusFiles, cache_dir: Path, opts: ReadOptions, tokenizer: 
         tokenizer = vocab_for(char_counts)
     tokenizer = _vocabulary(counts, found, opts, tokenizer, max_vocab)
     meta_path.unlink(missing_ok=True)  # the cache is invalid from here until both files are written again
-    n = encode_files(found.files, tokenizer, opts, tokens_path, progress("encoding", total) if progress else None,
-                     should_stop)
+    sizes = encode_files(found.files, tokenizer, opts, tokens_path,
+                         progress("encoding", total) if progress else None, should_stop)
     # ASCII JSON: a file name that is not valid UTF-8 holds lone surrogates, kept as \udcXX escapes
-    write_atomically(meta_path, [json.dumps({"fingerprint": fp, "vocab": tokenizer.to_dict(), "tokens": n,
-                                             "counts": char_counts}).encode()])
-    return Corpus(tokenizer, Tokens(path=tokens_path, dtype=id_dtype(tokenizer)), found, counts=char_counts)
+    write_atomically(meta_path, [json.dumps({"fingerprint": fp, "vocab": tokenizer.to_dict(), "tokens": sum(sizes),
+                                             "counts": char_counts, "file_tokens": sizes}).encode()])
+    return Corpus(tokenizer, Tokens(path=tokens_path, dtype=id_dtype(tokenizer)), found, counts=char_counts,
+                  file_tokens=sizes)
 
 
 def _vocabulary(counts: np.ndarray, found: CorpusFiles, opts: ReadOptions, tokenizer: CharTokenizer | None,
@@ -130,8 +161,11 @@ def _vocabulary(counts: np.ndarray, found: CorpusFiles, opts: ReadOptions, token
     return tokenizer
 
 
-def split(ids: Tokens, val_fraction: float) -> tuple[Tokens, Tokens]:
-    """Contiguous split: the last `val_fraction` of the ids is validation (views, nothing read)."""
+def split(ids: Tokens | StyledTokens, val_fraction: float) -> tuple[Tokens, Tokens]:
+    """Contiguous split: the last `val_fraction` of the ids is validation (views, nothing read);
+    styled text is split per style (StyledTokens.split), so each style's own tail is held out."""
+    if isinstance(ids, StyledTokens):
+        return ids.split(val_fraction)
     n_val = int(len(ids) * val_fraction)
     return ids.slice(0, len(ids) - n_val), ids.slice(len(ids) - n_val)
 

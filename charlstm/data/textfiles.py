@@ -226,25 +226,27 @@ def encode_text(text: str, tokenizer: CharTokenizer) -> np.ndarray:
 
 
 def encode_files(files: list[Path], tokenizer: CharTokenizer, opts: ReadOptions, out: Path,
-                 progress: Progress | None = None, should_stop: ShouldStop | None = None) -> int:
-    """Pass 2: write the ids of all files to `out` (raw array of id_dtype); returns the count.
-    Written through `write_atomically`, so a half-written file is never mistaken for a cache."""
+                 progress: Progress | None = None, should_stop: ShouldStop | None = None) -> list[int]:
+    """Pass 2: write the ids of all files to `out` (raw array of id_dtype); returns how many ids
+    each file gave, in order (styles label text by file). Written through `write_atomically`, so a
+    half-written file is never mistaken for a cache."""
     lut = _lookup_table(tokenizer)
     dtype = id_dtype(tokenizer)
-    n = 0
+    sizes: list[int] = []
 
     def blocks() -> Iterator[bytes]:
-        nonlocal n
-        for block in _iter_corpus(files, opts, progress, should_stop):
-            cps = _codepoints(block)
-            ids = lut[cps]
-            if ids.min() < 0:
-                bad = chr(int(cps[np.argmax(ids < 0)]))
-                raise CorpusError(f"character {describe_char(bad)} is not in the vocabulary")
-            n += len(ids)
-            yield ids.astype(dtype, copy=False).tobytes()
+        for path in files:
+            sizes.append(0)
+            for block in _iter_corpus([path], opts, progress, should_stop):
+                cps = _codepoints(block)
+                ids = lut[cps]
+                if ids.min() < 0:
+                    bad = chr(int(cps[np.argmax(ids < 0)]))
+                    raise CorpusError(f"character {describe_char(bad)} is not in the vocabulary")
+                sizes[-1] += len(ids)
+                yield ids.astype(dtype, copy=False).tobytes()
     write_atomically(out, blocks())
-    return n
+    return sizes
 
 
 def write_atomically(out: Path, chunks: Iterable[bytes]) -> None:

@@ -17,7 +17,29 @@ import numpy as np
 CHUNK = 1 << 24  # ids per read when scanning a whole run
 
 
-class Tokens:
+class IdRun:
+    """What any run of ids that can `read(start, length)` and say its `len` gets: whole-run chunks,
+    a checksum, and conversion to an array."""
+
+    def read(self, start: int = 0, length: int | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def chunks(self, size: int = CHUNK):
+        for s in range(0, len(self), size):
+            yield self.read(s, size)
+
+    def checksum(self) -> int:
+        crc = 0
+        for chunk in self.chunks():
+            crc = zlib.crc32(chunk.tobytes(), crc)
+        return crc
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.read()
+        return a if dtype is None else a.astype(dtype)
+
+
+class Tokens(IdRun):
     def __init__(self, array: np.ndarray | None = None, path: str | Path | None = None,
                  dtype: np.dtype | type | None = None, start: int = 0, length: int | None = None):
         if (array is None) == (path is None):
@@ -32,8 +54,8 @@ class Tokens:
 
     @classmethod
     def of(cls, ids) -> Tokens:
-        """Wrap an array or list (or return a Tokens as it is)."""
-        return ids if isinstance(ids, Tokens) else cls(np.asarray(ids))
+        """Wrap an array or list (or return a Tokens, or anything read like one, as it is)."""
+        return ids if isinstance(ids, IdRun) else cls(np.asarray(ids))
 
     def __len__(self) -> int:
         return self.length
@@ -59,20 +81,6 @@ class Tokens:
         size = self.dtype.itemsize
         raw = os.pread(self._fd, length * size, a * size)
         return np.frombuffer(raw, dtype=self.dtype)
-
-    def chunks(self, size: int = CHUNK):
-        for s in range(0, self.length, size):
-            yield self.read(s, size)
-
-    def checksum(self) -> int:
-        crc = 0
-        for chunk in self.chunks():
-            crc = zlib.crc32(chunk.tobytes(), crc)
-        return crc
-
-    def __array__(self, dtype=None, copy=None):
-        a = self.read()
-        return a if dtype is None else a.astype(dtype)
 
     def __del__(self) -> None:
         if getattr(self, "_fd", None) is not None:

@@ -64,6 +64,16 @@ def window(ids: Tokens, batch_size: int, i: int, seq_len: int,
     return rows[:, :-1], rows[:, 1:]
 
 
+def window_styles(ids, batch_size: int, i: int, seq_len: int, lanes: range | None = None) -> torch.Tensor | None:
+    """The style id of each input of `window(ids, ...)`: int64 [B, T], or None for text without styles."""
+    if not hasattr(ids, "read_styles"):  # a plain Tokens: text without styles
+        return None
+    spans = window_spans(len(ids), batch_size, i, seq_len)
+    if lanes is not None:
+        spans = [spans[k] for k in lanes]
+    return torch.from_numpy(np.stack([ids.read_styles(s, n - 1) for s, n in spans]))
+
+
 def scoring_windows(ids: Tokens, lanes: int, seq_len: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every target of ids[1:] exactly once, as (x, y) windows of `lanes` contiguous lanes (lane k holds
     targets [kL, min(kL + L, n)), L = ceil(n / lanes)) read seq_len columns at a time, state carried

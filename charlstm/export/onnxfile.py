@@ -1,7 +1,8 @@
 """ONNX export: a checkpoint's network as one self-contained .onnx file that runs without torch.
 
-Graph: tokens[B, T] int64, h0 (and c0 for an LSTM) [L, B, H] -> logits[B, T, V], h1 (and c1), with
-B and T dynamic, so one file primes with a whole string and then steps one character at a time.
+Graph: tokens[B, T] int64, h0 (and c0 for an LSTM) [L, B, H] (and for a styled model `style`, a
+weight per style [S]) -> logits[B, T, V], h1 (and c1), with B and T dynamic, so one file primes
+with a whole string and then steps one character at a time.
 The vocabulary (characters in id order), normalization form, model config and lineage ride along
 as JSON strings in the model's metadata_props: a sampler needs only this file (see
 assets/sample_onnx.py). onnx and onnxscript are the optional 'export' extra, imported only here,
@@ -138,20 +139,26 @@ class _Graph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, tokens: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor | None = None):
+    def forward(self, tokens: torch.Tensor, h0: torch.Tensor, second: torch.Tensor | None = None,
+                third: torch.Tensor | None = None):
+        """After tokens and h0: c0 for an LSTM, then for a styled model `style` (weights[S])."""
         m = self.model
+        rest = tuple(t for t in (h0, second, third) if t is not None)
         weights = [getattr(m.rnn, f"{name}_l{l}") for l in range(m.config.layers)
                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        state = (h0, c0) if m.config.cell == "lstm" else (h0,)
-        out, *new = _ops()[m.config.cell](m.embed(tokens), *state, weights)
+        state = rest[:m.state_size]
+        x = m.embed(tokens)
+        if m.config.styles:
+            x = torch.cat([x, m.style_vectors(rest[m.state_size], tokens.shape)], dim=-1)
+        out, *new = _ops()[m.config.cell](x, *state, weights)
         return (m.head(out), *new)
 
 
-def names(cell: str) -> tuple[list[str], list[str]]:
-    """Input and output names for a cell: an LSTM carries c as well as h."""
-    if cell == "lstm":
-        return ["tokens", "h0", "c0"], ["logits", "h1", "c1"]
-    return ["tokens", "h0"], ["logits", "h1"]
+def names(cell: str, styled: bool = False) -> tuple[list[str], list[str]]:
+    """Input and output names for a cell: an LSTM carries c as well as h; a styled model also reads
+    `style`, a weight per style (one style: 1 there, 0 elsewhere)."""
+    state = ["h", "c"] if cell == "lstm" else ["h"]
+    return ["tokens", *(s + "0" for s in state), *(["style"] if styled else [])], ["logits", *(s + "1" for s in state)]
 
 
 @contextlib.contextmanager
@@ -174,20 +181,23 @@ def to_proto(model: CharLSTM, ckpt: dict):
     import onnx
 
     c = model.config
-    inputs, outputs = names(c.cell)
+    inputs, outputs = names(c.cell, bool(c.styles))
     # an example batch of 2 and length 3: a size of 1 would be taken for a constant and baked in
-    example = (torch.zeros(2, 3, dtype=torch.long), *model.init_state(2))
+    style = (torch.full((len(c.styles),), 1.0 / len(c.styles)),) if c.styles else ()
+    example = (torch.zeros(2, 3, dtype=torch.long), *model.init_state(2), *style)
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
-    dynamic = {"tokens": {0: batch, 1: seq}} | {name: {1: batch} for name in inputs[1:]}
+    dynamic = {"tokens": {0: batch, 1: seq}} | {name: {1: batch} for name in inputs[1:1 + model.state_size]}
+    dynamic |= {"style": None} if c.styles else {}
     table = {_ops()[c.cell]._opoverload: _translation(c.cell, c.hidden)}
     with _quiet():
         program = torch.onnx.export(_Graph(model.eval()), example, input_names=inputs, output_names=outputs,
-                                    dynamo=True, dynamic_shapes=dynamic, custom_translation_table=table,
+                                    dynamo=True, dynamic_shapes=tuple(dynamic[name] for name in inputs),
+                                    custom_translation_table=table,
                                     verbose=False)
     proto = program.model_proto
     state = (c.layers, "batch", c.hidden)
-    dims = {"tokens": ("batch", "seq"), "logits": ("batch", "seq", c.vocab_size)}
-    dims |= {name: state for name in inputs[1:] + outputs[1:]}
+    dims = {"tokens": ("batch", "seq"), "logits": ("batch", "seq", c.vocab_size), "style": (len(c.styles),)}
+    dims |= {name: state for name in inputs[1:1 + model.state_size] + outputs[1:]}
     for value in [*proto.graph.input, *proto.graph.output]:  # the traced logits keep the example's length
         for d, want in zip(value.type.tensor_type.shape.dim, dims[value.name]):
             if isinstance(want, str):
@@ -214,13 +224,14 @@ def max_error(model: CharLSTM, data: bytes, batch: int = 2, length: int = 5, see
     c = model.config
     tokens = torch.randint(c.vocab_size, (batch, length), generator=g)
     state = tuple(torch.randn(c.layers, batch, c.hidden, generator=g) * 0.5 for _ in range(model.state_size))
-    inputs, _ = names(c.cell)
+    style = torch.rand(len(c.styles), generator=g) if c.styles else None
+    inputs, _ = names(c.cell, bool(c.styles))
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # a few small products: more threads would only spin
     session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    got = session.run(None, dict(zip(inputs, [t.numpy() for t in (tokens, *state)])))
+    got = session.run(None, dict(zip(inputs, [t.numpy() for t in (tokens, *state, *([style] if c.styles else []))])))
     with torch.no_grad():
-        logits, new = model.eval()(tokens, state)
+        logits, new = model.eval()(tokens, state, style)
     return max(float((torch.from_numpy(a) - b).abs().max()) for a, b in zip(got, (logits, *new)))
 
 

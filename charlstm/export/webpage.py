@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import ModelConfig
 from ..store.files import write_bytes
+from ..styles.blend import fold, style_biases
 from .onnxfile import lineage
 
 ASSETS = Path(__file__).parents[1] / "assets" / "web"
@@ -23,11 +25,22 @@ TEMPLATE = ("index.html", "rnn.js", "page.js")
 WEIGHTS = "model.js"
 
 
+def page_weights(ckpt: dict) -> dict:
+    """The tensors the page reads: a styled model's with its style columns folded out of layer 0
+    (styles.fold with no style) and `style.bias`, each style's own term, for the page to blend."""
+    config = ModelConfig.from_dict(ckpt["model_config"])
+    if not config.styles:
+        return ckpt["model"]
+    weights = {k: v.detach().float() for k, v in ckpt["model"].items()}
+    plain, _ = fold(weights, config, [0.0] * len(config.styles))
+    return {**plain, "style.bias": style_biases(weights, config)}
+
+
 def model_script(ckpt: dict) -> str:
     """`model.js`: one assignment of the model to window.CHARLSTM_MODEL. Tensors keep their state
     dict names and shapes; `offset` counts float32 values into the decoded weights."""
     tensors, parts, offset = [], [], 0
-    for name, t in ckpt["model"].items():
+    for name, t in page_weights(ckpt).items():
         a = np.ascontiguousarray(t.detach().cpu().float().numpy(), dtype="<f4")
         tensors.append({"name": name, "shape": list(a.shape), "offset": offset})
         parts.append(a.tobytes())

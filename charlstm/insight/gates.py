@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..model import CharLSTM
+from ..model import CharLSTM, in_style
 from ..tokenizer import CharTokenizer
 
 GATES = {"lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new"), "rnn": ()}
@@ -32,7 +32,9 @@ SATURATED = (0.1, 0.9)  # a sigmoid gate below / above these is left / right sat
 @torch.no_grad()
 def trace(model: CharLSTM, tokenizer: CharTokenizer, text: str, skip_unknown: bool = True) -> dict:
     """Per layer l: arrays [T, H] named 'h' and, for lstm, 'c', 'input', 'forget', 'cell', 'output'
-    (gru: 'reset', 'update', 'new'). Returns {"chars": [...], "layers": [ {name: array}, ... ]}."""
+    (gru: 'reset', 'update', 'new'). Returns {"chars": [...], "layers": [ {name: array}, ... ]}. A
+    styled model is traced in the even blend of its styles (model.in_style; pass one folded to another)."""
+    model = in_style(model)
     ids = tokenizer.encode(text, skip_unknown=skip_unknown)
     cfg, rnn = model.config, model.rnn
     H = cfg.hidden

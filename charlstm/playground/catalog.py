@@ -17,6 +17,7 @@ from ..insight.gates import GATES
 from ..model import CharLSTM
 from ..store import checkpoint as ck
 from ..store import runs
+from ..styles.blend import records as style_records
 from ..tokenizer import CharTokenizer
 from ..values import is_finite_number, json_safe
 
@@ -106,7 +107,8 @@ def card(run_id: str, got: Loaded) -> dict:
                   "best_val_loss": meta.get("best_val_loss"), "saved_at": meta.get("saved_at"),
                   "corpus": {"paths": corpus.get("paths", []), "tokens": corpus.get("tokens")},
                   "lineage": lineage if isinstance(lineage, list) else [],
-                  "gates": list(GATES[m["cell"]]), "curves": {"train": train, "val": val}})
+                  "gates": list(GATES[m["cell"]]), "curves": {"train": train, "val": val},
+                  "styles": style_records(meta)})
 
 
 

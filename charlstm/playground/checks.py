@@ -17,8 +17,8 @@ MAX_LENGTH = 10_000  # characters per generation
 MAX_TEXT = 10_000  # characters of a prime or of a text to inspect
 MAX_BODY = 256 * 1024  # bytes of a request body
 GENERATE_FIELDS = {"run", "prime", "temperature", "top_k", "top_p", "length", "seed", "skip_unknown", "layer",
-                   "unit", "state", "adapt"}
-INSPECT_FIELDS = {"run", "text", "layer", "unit", "state"}
+                   "unit", "state", "adapt", "style"}
+INSPECT_FIELDS = {"run", "text", "layer", "unit", "state", "style"}
 
 
 class RequestError(Exception):
@@ -88,6 +88,11 @@ def probe(d: dict) -> Probe:
 def adapt_text(d: dict) -> str:
     """The text a generate request asks the model to adapt to first ("" for none)."""
     return text(d, "adapt")
+
+
+def style_spec(d: dict) -> str | None:
+    """The style a request asks for: a name or a blend 'a:0.7,b:0.3' (None or "": every style alike)."""
+    return text(d, "style", limit=1000) or None
 
 
 def generate_options(d: dict) -> tuple[SampleConfig, str, bool, Probe]:

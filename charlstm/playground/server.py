@@ -13,6 +13,7 @@ extra); knows nothing of the terminal.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
 import threading
@@ -31,6 +32,7 @@ from starlette.staticfiles import StaticFiles
 from ..adapt.dynamic import CONTEXT, adapted_copy
 from ..data.textfiles import known_ids
 from ..errors import CharLSTMError, CheckpointError
+from ..model import in_style
 from .catalog import Catalog, Loaded, UnknownRun, card
 from .checks import (
     MAX_BODY,
@@ -42,6 +44,7 @@ from .checks import (
     inspect_options,
     only,
     parse_json,
+    style_spec,
 )
 from .session import Char, Session, gate_names, inspect
 
@@ -216,12 +219,20 @@ async def run_card(request: Request) -> JSONResponse:
     return JSONResponse(card(run_id, got))
 
 
+async def _styled(catalog: Catalog, d: dict) -> Loaded:
+    """The run a request names, its model in the style the request asks for (model.in_style: a copy with
+    the blend folded in; the served model is not changed)."""
+    got = await anyio.to_thread.run_sync(catalog.load, d.get("run"))
+    model = await anyio.to_thread.run_sync(in_style, got.model, style_spec(d))
+    return dataclasses.replace(got, model=model)
+
+
 async def generate(request: Request) -> EventStream:
     state = request.app.state
     d = await read_json(request)
     cfg, prime, skip, probe = generate_options(d)
     adapt = adapt_text(d)
-    got = await anyio.to_thread.run_sync(state.catalog.load, d.get("run"))
+    got = await _styled(state.catalog, d)
     probe = probe.check(got.model)
     shown = _shown_prime(got.tok, prime, skip)
     gen = state.registry.start(d["run"], cfg.length)  # no await since the check: the limit holds
@@ -246,7 +257,7 @@ async def inspect_text(request: Request) -> JSONResponse:
     state = request.app.state
     d = await read_json(request)
     text, probe = inspect_options(d)
-    got = await anyio.to_thread.run_sync(state.catalog.load, d.get("run"))
+    got = await _styled(state.catalog, d)
     probe = probe.check(got.model)
     if not got.tok.encode(text, skip_unknown=True):
         raise RequestError(400, "nothing to inspect: the text has no character the model knows")

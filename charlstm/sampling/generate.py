@@ -20,7 +20,7 @@ from ..config import SampleConfig  # noqa: F401  (re-exported: the API's home of
 from ..data.textfiles import known_ids
 from ..devices import exact_math
 from ..errors import ConfigError
-from ..model import CharLSTM
+from ..model import CharLSTM, in_style
 from ..tokenizer import CharTokenizer
 from .engines import FastEngine, HalfWeightEngine, NumpyStep, PlainEngine, half_weights_available
 from .numpy_engine import BLOCK
@@ -176,7 +176,9 @@ def generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime
     With `adapt` (a text), the model first reads it with dynamic evaluation's updates (adapt/dynamic.py,
     characters it never saw left out; AdaptConfig's defaults: for others, read the text in
     adapt.dynamic.adapted yourself) and the prime continues from the text's end; the model's own
-    weights are put back when the generator ends or is closed."""
+    weights are put back when the generator ends or is closed. A styled model writes in the even blend
+    of its styles; pass `model.in_style(model, "verse")` for one (generate_text takes `style`)."""
+    model = in_style(model)
     if not adapt:
         yield from _generate(model, tokenizer, cfg, prime, skip_unknown, engine, notes)
         return
@@ -219,10 +221,12 @@ def _generate(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prim
 
 
 def generate_text(model: CharLSTM, tokenizer: CharTokenizer, cfg: SampleConfig, prime: str = "",
-                  skip_unknown: bool = False, engine: str = "auto", adapt: str | None = None) -> list[str]:
-    """The whole samples as strings (the prime not included); `adapt` as in `generate`."""
+                  skip_unknown: bool = False, engine: str = "auto", adapt: str | None = None,
+                  style: str | None = None) -> list[str]:
+    """The whole samples as strings (the prime not included); `adapt` as in `generate`. A styled model
+    writes in `style`: a style's name or a blend 'a:0.7,b:0.3' (None: every style alike)."""
     out = [[] for _ in range(cfg.num_samples)]
-    for step in generate(model, tokenizer, cfg, prime, skip_unknown, engine, adapt=adapt):
+    for step in generate(in_style(model, style), tokenizer, cfg, prime, skip_unknown, engine, adapt=adapt):
         for buf, ch in zip(out, step):
             buf.append(ch)
     return ["".join(b) for b in out]

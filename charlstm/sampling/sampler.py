@@ -54,6 +54,32 @@ class Sampler:
         self.path, self.saved, self.tokenizer, self.device, self.is_starter = path, saved, tokenizer, device, is_starter
         self._model = model
         self.context = ""  # text read before every prime, not shown: the end of what the model was adapted to
+        self.styled = saved  # the checkpoint as read: a styled model's own weights, before a style is folded in
+        self.style: str | None = None  # the style sampled, as styles.describe says it (None: an unstyled model)
+        self.use_style(None)
+
+    @property
+    def styles(self) -> tuple[str, ...]:
+        """The model's style names (() for a model trained without --styles)."""
+        return tuple(self.styled["model_config"].get("styles", ()))
+
+    def use_style(self, spec: str | None) -> str | None:
+        """Sample in `spec`: a style's name, or a blend 'a:0.7,b:0.3' (None: every style alike). The
+        blend is folded into the weights (styles.fold), so every engine runs it as an ordinary model;
+        call it before `adapt`. Returns the style as described (None for a model without styles, which
+        refuses any `spec` naming the styles it lacks)."""
+        from ..styles.blend import choose, describe, fold
+        config = ModelConfig.from_dict(self.styled["model_config"])
+        if not config.styles and spec is None:
+            return None
+        blend = choose(spec, config.styles)
+        weights, plain = fold(self.styled["model"], config, blend)
+        self.saved = dict(self.styled, model=weights, model_config=plain.to_dict())
+        if self._model is not None:  # opened through torch: the model is rebuilt from the folded weights
+            from ..store.checkpoint import build_model
+            self._model = build_model(self.saved, self.device)[0]
+        self.style = describe(config.styles, blend)
+        return self.style
 
     @property
     def model(self):
@@ -93,7 +119,7 @@ class Sampler:
         self.context = self.tokenizer.decode(ids[-CONTEXT:])
         source = "starter" if self.is_starter else f"{self.path.parent.name}/{self.path.name}"
         return {"files": [Path(f).name for f in files], "chars": int(len(ids)), "loss": round(loss, 5),
-                **config.as_dict(), "from": source}
+                **config.as_dict(), "from": source, **({"style": self.style} if self.style else {})}
 
     def round(self, prime: str, config: SampleConfig, options: RoundOptions = RoundOptions()) -> Round:
         """One round of `config.num_samples` samples after `prime` (refused here if the model cannot read it)."""
@@ -116,8 +142,10 @@ class Sampler:
 
     def novelty(self, texts: list[str]) -> tuple[dict[int, float | None], int] | None:
         """novelty.report for generated `texts` against this run's training text (None when the
-        run's token cache is gone, as for the starter model)."""
-        return report(self.path.parent, self.tokenizer, texts, self.saved["train_config"]["val_fraction"])
+        run's token cache is gone, as for the starter model). A styled run held out each style's own
+        tail, not the cache's: it is compared with all of its text, which can only count more copies."""
+        held = 0.0 if self.styles else self.saved["train_config"]["val_fraction"]
+        return report(self.path.parent, self.tokenizer, texts, held)
 
 
 def open_sampler(target: str | Path | None = None, root: str | Path = runs.DEFAULT_ROOT, last: bool = False,

@@ -34,8 +34,10 @@ from ..tokenizer import CharTokenizer
 
 @torch.inference_mode()
 def evaluate(model: CharLSTM, ids: Tokens | np.ndarray, batch_size: int = 64, seq_len: int = 256,
-             max_chars: int | None = None, progress: Callable[[int], None] | None = None) -> float:
-    """Mean nats/char of predicting ids[1:] from ids[:-1] (the first `max_chars` ids if given).
+             max_chars: int | None = None, progress: Callable[[int], None] | None = None,
+             style: torch.Tensor | None = None) -> float:
+    """Mean nats/char of predicting ids[1:] from ids[:-1] (the first `max_chars` ids if given), a
+    styled model reading every character in `style` (weights per style; None: an even blend).
     `progress(n)` is told how many more targets were scored after each window."""
     ids = Tokens.of(ids)
     if max_chars is not None:
@@ -47,9 +49,10 @@ def evaluate(model: CharLSTM, ids: Tokens | np.ndarray, batch_size: int = 64, se
     model.eval()
     device = model.head.weight.device
     state, total = None, 0.0
+    style = None if style is None else style.to(device)
     try:
         for x, y in scoring_windows(ids, max(1, min(batch_size, n)), seq_len):
-            logits, state = model(torch.from_numpy(x).to(device), state)
+            logits, state = model(torch.from_numpy(x).to(device), state, style)
             total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
                                      torch.from_numpy(y).to(device).reshape(-1),
                                      ignore_index=IGNORE, reduction="sum").item()

@@ -190,18 +190,45 @@ def _base(path: str) -> str:
     return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
 
 
-def grown_config(parent: dict, new_vocab: int, changes: dict) -> ModelConfig:
-    """The config a fine-tuning run starts from: the parent's, grown to `new_vocab` characters, with
-    `changes` (dropout, weight_drop) applied."""
+def grown_config(parent: dict, new_vocab: int, changes: dict, styles: tuple[str, ...] = ()) -> ModelConfig:
+    """The config a fine-tuning run starts from: the parent's, grown to `new_vocab` characters and to
+    the `styles` of the new text it lacks (after its own), with `changes` (dropout, weight_drop) applied."""
     cfg = extended_config(ModelConfig.from_dict(parent["model_config"]), new_vocab)
-    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if k not in SIZE_FIELDS})
+    if cfg.styles and changes.get("style_embed", cfg.style_embed) != cfg.style_embed:
+        raise ConfigError(f"--style-embed {changes['style_embed']} disagrees with the model being fine-tuned (its "
+                          f"styles have {cfg.style_embed} values each); leave the option out")
+    cfg = dataclasses.replace(cfg, styles=cfg.styles + tuple(n for n in styles if n not in cfg.styles))
+    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if k not in SIZE_FIELDS + ("styles",)})
 
 
-def grown_weights(parent: dict, new_vocab: int) -> dict[str, torch.Tensor]:
-    """The fp32 weights a fine-tuning run starts from: the parent's, grown to `new_vocab` characters
-    (extend_weights)."""
+def grown_weights(parent: dict, config: ModelConfig) -> dict[str, torch.Tensor]:
+    """The fp32 weights a fine-tuning run starts from: the parent's, grown to `config`'s characters
+    (extend_weights) and styles (grow_styles)."""
     weights = {k: v.float() if v.is_floating_point() else v for k, v in parent["model"].items()}
-    return extend_weights(weights, ModelConfig.from_dict(parent["model_config"]).vocab_size, new_vocab)
+    old = ModelConfig.from_dict(parent["model_config"])
+    return grow_styles(extend_weights(weights, old.vocab_size, config.vocab_size), old, config)
+
+
+STYLE_INIT = 0.1  # the spread of a first set of style vectors
+
+
+def grow_styles(weights: dict[str, torch.Tensor], old: ModelConfig, new: ModelConfig) -> dict[str, torch.Tensor]:
+    """Weights for `new`'s styles from weights for `old`'s. A model without styles gets style vectors
+    (random, small) and first-layer input columns for them that are zero, so it computes what it did
+    until training moves them; a styled one gets a row per new style, the mean of the others (the new
+    style starts as their even blend). Others pass through unchanged."""
+    added = len(new.styles) - len(old.styles)
+    if added <= 0:
+        return weights
+    out = dict(weights)
+    if not old.styles:
+        w = weights["rnn.weight_ih_l0"]
+        out["rnn.weight_ih_l0"] = torch.cat([w, w.new_zeros(w.shape[0], new.style_embed)], 1)
+        out["style.weight"] = torch.randn(added, new.style_embed) * STYLE_INIT
+    else:
+        table = weights["style.weight"]
+        out["style.weight"] = torch.cat([table, table.mean(0, keepdim=True).expand(added, -1)], 0)
+    return out
 
 
 def describe_plan(plan: VocabPlan) -> str:

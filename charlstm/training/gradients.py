@@ -22,8 +22,10 @@ REPEAT = 2000  # steps before the same warning is given again
 
 
 def layer_groups(model: CharLSTM) -> dict[str, list[torch.nn.Parameter]]:
-    """Parameters grouped as embed, layer0 .. layer{L-1}, head."""
-    groups: dict[str, list[torch.nn.Parameter]] = {"embed": list(model.embed.parameters())}
+    """Parameters grouped as embed (with a styled model's style vectors: what the first layer reads),
+    layer0 .. layer{L-1}, head."""
+    inputs = [*model.embed.parameters(), *(model.style.parameters() if model.config.styles else ())]
+    groups: dict[str, list[torch.nn.Parameter]] = {"embed": inputs}
     for l in range(model.config.layers):
         groups[f"layer{l}"] = [p for n, p in model.rnn.named_parameters() if n.endswith(f"_l{l}")]
     groups["head"] = list(model.head.parameters())

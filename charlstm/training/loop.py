@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from ..config import TrainConfig, budget_text
 from ..data.corpus import Corpus, lay_out
 from ..data.tokenfile import Tokens
-from ..data.windows import lane_length, num_windows, window
+from ..data.windows import lane_length, num_windows, window, window_styles
 from ..errors import NonFiniteError
 from ..events import Alert, Eval, Event, Sample, Saved, Skipped, Started, Step, Stopped
 from ..model import CharLSTM, State, detach_state
@@ -48,11 +48,11 @@ PREVIEW_TEMPERATURE = 0.8
 
 
 def compute_loss(model: CharLSTM, x: torch.Tensor, y: torch.Tensor, state: State,
-                 precision: str = "fp32") -> tuple[torch.Tensor, State]:
-    """Mean cross-entropy (nats/char) of one window, and the state after it. Under bf16 the
-    forward runs in autocast; the loss is always computed in fp32."""
+                 precision: str = "fp32", style: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+    """Mean cross-entropy (nats/char) of one window, and the state after it (`style`: each input's
+    style id, for a styled model). Under bf16 the forward runs in autocast; the loss is always fp32."""
     with autocast(precision, x.device):
-        logits, new_state = model(x, state)  # B, T, V
+        logits, new_state = model(x, state, style)  # B, T, V
     return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1)), new_state
 
 
@@ -71,6 +71,7 @@ class TrainState:
     lr_scale: float = 1.0  # product of the plateau cuts so far
     history: list[dict] = field(default_factory=list)  # evaluation records
     val_scored: dict = field(default_factory=dict)  # what the last evaluation scored: {"chars": n, "of": total}
+    val_by_style: dict = field(default_factory=dict)  # a styled run's last validation loss per style
 
 
 @dataclass
@@ -244,9 +245,9 @@ def _loop(run: Run, turns: _Turns, should_stop: Callable[[], bool]) -> Iterator[
             yield from _end(run, "interrupted", "interrupted", f"stopped at step {s.step}")
             return
         # read the window and set the learning rate; forward, backward, clip
-        x, y = _next_window(run, turns.part)
+        x, y, style = _next_window(run, turns.part)
         lr = run.set_lr()
-        done_pass = _forward_backward(run, turns, x, y)
+        done_pass = _forward_backward(run, turns, x, y, style)
         # non-finite? skip the window, nothing applied (too many in a row stop the run)
         if not done_pass.finite:
             yield from _skip(run, turns, done_pass)
@@ -276,22 +277,26 @@ def _loop(run: Run, turns: _Turns, should_stop: Callable[[], bool]) -> Iterator[
             return
 
 
-def _next_window(run: Run, part: range | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, y) at the read position, on the device; a new pass over the lanes starts from zero memory."""
+def _next_window(run: Run, part: range | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(x, y, the style of each x or None) at the read position, on the device; a new pass over the
+    lanes starts from zero memory."""
     s = run.state
     i = s.cursor % run.windows_per_epoch
     x, y = window(run.ids[0], run.cfg.batch_size, i, run.cfg.seq_len, part)
+    style = window_styles(run.ids[0], run.cfg.batch_size, i, run.cfg.seq_len, part)
     if i == 0 or s.hidden is None:
         s.hidden = run.model.init_state(x.shape[0], run.device)
-    return x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+    return (x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True),
+            None if style is None else style.to(run.device, non_blocking=True))
 
 
-def _forward_backward(run: Run, turns: _Turns, x: torch.Tensor, y: torch.Tensor) -> _Pass:
+def _forward_backward(run: Run, turns: _Turns, x: torch.Tensor, y: torch.Tensor,
+                      style: torch.Tensor | None = None) -> _Pass:
     """Forward and backward of one window; under fp16 the loss is scaled and the gradients unscaled
     right after. Each layer's gradient is measured (on the steps that log it) before clipping."""
     s, t0 = run.state, time.perf_counter()
     s.optimizer.zero_grad(set_to_none=True)
-    loss, new_hidden = compute_loss(turns.net, x, y, s.hidden, run.cfg.precision)
+    loss, new_hidden = compute_loss(turns.net, x, y, s.hidden, run.cfg.precision, style=style)
     s.scaler.scale(loss).backward()
     s.scaler.unscale_(s.optimizer)
     norms = layer_norms(turns.groups) if (s.step + 1) % run.cfg.log_every == 0 else None
@@ -360,15 +365,33 @@ def _evaluation(run: Run, train_loss: float | None) -> Iterator[Event]:
 
 
 def _validate(run: Run) -> tuple[float, float]:
-    """(validation loss, seconds): rank 0 computes it, every rank gets it, so all agree on "best"."""
+    """(validation loss, seconds): rank 0 computes it, every rank gets it, so all agree on "best". A
+    styled run scores each style's own held-out text in that style (state.val_by_style) and the loss is
+    their mean weighted by characters scored."""
     cfg, val_ids, t0 = run.cfg, run.ids[1], time.perf_counter()
-    val = math.nan
+    val, parts = math.nan, _val_parts(val_ids, cfg.eval_chars)
     if run.dist.is_main:
-        val = evaluate(run.model, val_ids, batch_size=cfg.batch_size, seq_len=max(cfg.seq_len, 256),
-                       max_chars=cfg.eval_chars)
+        scores = {name: evaluate(run.model, ids, batch_size=cfg.batch_size, seq_len=max(cfg.seq_len, 256),
+                                 max_chars=n, style=style) for name, ids, n, style in parts}
+        run.state.val_by_style = {k: v for k, v in scores.items() if k is not None}
+        weights = [scored_targets(len(ids), n) for _, ids, n, _ in parts]
+        val = sum(w * v for w, v in zip(weights, scores.values())) / max(1, sum(weights))
     val = run.dist.broadcast(val)
-    run.state.val_scored = {"chars": scored_targets(len(val_ids), cfg.eval_chars), "of": scored_targets(len(val_ids))}
+    run.state.val_scored = {"chars": sum(scored_targets(len(ids), n) for _, ids, n, _ in parts),
+                            "of": sum(scored_targets(len(ids)) for _, ids, _, _ in parts)}
     return val, time.perf_counter() - t0
+
+
+def _val_parts(val_ids, eval_chars: int | None) -> list[tuple[str | None, Tokens, int | None, torch.Tensor | None]]:
+    """What validation scores: (style name, its ids, how many of them to read, its one-hot style), one
+    per style with text (eval_chars shared among them by size), or the whole split as it is."""
+    names = getattr(val_ids, "names", ())
+    if not names:
+        return [(None, val_ids, eval_chars, None)]
+    sizes = val_ids.chars()
+    total = sum(sizes)
+    return [(name, val_ids.style(k), None if eval_chars is None else max(2, eval_chars * n // total),
+             torch.eye(len(names))[k]) for k, (name, n) in enumerate(zip(names, sizes)) if n >= 2]
 
 
 def _judge(run: Run, val: float) -> tuple[bool, bool]:
@@ -390,12 +413,12 @@ def _eval_event(run: Run, val: float, secs: float, is_best: bool, train_loss: fl
     s = run.state
     record = {"kind": "eval", "step": s.step, "val_loss": val, "train_loss": train_loss, "is_best": is_best,
               "time": s.train_time, "lr_scale": s.lr_scale, "scored_chars": s.val_scored["chars"],
-              "val_chars": s.val_scored["of"]}
+              "val_chars": s.val_scored["of"], **({"val_by_style": s.val_by_style} if s.val_by_style else {})}
     s.history.append(record)
     _log(run, record)
     return Eval(step=s.step, val_loss=val, best_val_loss=s.best_val_loss if s.best_val_loss is not None else math.nan,
                 is_best=is_best, train_loss=train_loss, seconds=secs, elapsed=s.train_time,
-                scored_chars=s.val_scored["chars"], val_chars=s.val_scored["of"])
+                scored_chars=s.val_scored["chars"], val_chars=s.val_scored["of"], val_by_style=dict(s.val_by_style))
 
 
 def _preview(run: Run) -> Sample:

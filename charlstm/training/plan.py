@@ -103,12 +103,13 @@ def plan_new(req: Request, data: Corpus, device: torch.device, dist: Dist) -> Pl
 
 def plan_fine_tune(req: Request, parent: dict, source: str, data: Corpus, device: torch.device, dist: Dist,
                    vocab: str | None) -> Plan:
-    """A model that starts from `parent` (named `source`): its size (grown to the new vocabulary),
-    fine-tuning's rate, schedule and budget where the user gave none, the precision settled, dropout
+    """A model that starts from `parent` (named `source`): its size (grown to the new vocabulary and
+    styles), fine-tuning's rate, schedule and budget where the user gave none, the precision settled,
+    the parent's batch halved on a CPU as a new run's is (`_batch`: a short budget needs updates), dropout
     of at least FINE_TUNE's unless given, and fine-tuning's weight drop unless the run reads its text
     too few times to memorise it."""
     cfg, schedule_why = fine_tune_config(TrainConfig.from_dict(parent["train_config"]), req.config, set(req.keep))
-    net_cfg = finetune.grown_config(parent, data.tokenizer.vocab_size, req.model)
+    net_cfg = finetune.grown_config(parent, data.tokenizer.vocab_size, req.model, data.styles)
     sized = "weight_drop" not in req.model  # as sizing does it, from the passes the run will make
     if sized:
         net_cfg = dataclasses.replace(net_cfg, weight_drop=sizing.FINE_TUNE["weight_drop"])
@@ -118,9 +119,12 @@ def plan_fine_tune(req: Request, parent: dict, source: str, data: Corpus, device
     timed = TimedPass(net_cfg, train_ids, cfg, device, dist)
     precision, precision_why = timed.settle(cfg.precision)
     cfg = cfg.replace(precision=precision)
+    # the parent's batch halved as a new run's is, where the budget leaves it too few steps
+    cfg, secs, batch_why = _batch(net_cfg, cfg, train_ids, device, dist, None, timed, req)
+    schedule_why += f"; {batch_why}" if batch_why else ""
     why, wd_note = "", ""
     if sized:  # a pass timed in the precision the run trains in; the dropout is the parent's unless given
-        net_cfg, why = _regularisation(net_cfg, cfg, train_ids, dist, None, timed, set(req.model))
+        net_cfg, why = _regularisation(net_cfg, cfg, train_ids, dist, secs, timed, set(req.model))
         wd_note = (f"; dropout {net_cfg.dropout:g}, weight drop {net_cfg.weight_drop:g}"
                    + (f" ({why})" if why else ""))
     best = parent.get("best_val_loss")

@@ -28,6 +28,7 @@ class Request:
     init_from: str | Path | None = None
     vocab: str = "extend"
     map_to: str | None = None
+    styles: str | None = None  # label the text by style: folder, file or a mapping file (data/labels.py)
 
     def check(self) -> None:
         """Refuse what can be refused before reading anything: bad model fields, an unknown preset,

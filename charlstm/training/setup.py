@@ -15,6 +15,7 @@ import torch
 
 from ..config import TrainConfig
 from ..data.corpus import Corpus, ProgressFactory, prepare_corpus
+from ..data.labels import HOW as STYLE_MODES
 from ..data.textfiles import ReadOptions
 from ..errors import ConfigError, Interrupted, ResumeMismatchError
 from ..model import CharLSTM
@@ -58,9 +59,10 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(model: CharLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Weight decay on weight matrices only; biases and the embedding table are not decayed."""
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("embed")]
-    keep = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith("embed"))]
+    """Weight decay on weight matrices only; biases and the tables (characters', styles') are not decayed."""
+    tables = ("embed", "style.")
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith(tables)]
+    keep = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and not n.startswith(tables))]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": keep, "weight_decay": 0.0}]
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return cls(groups, lr=cfg.lr)
@@ -69,11 +71,17 @@ def make_optimizer(model: CharLSTM, cfg: TrainConfig) -> torch.optim.Optimizer:
 def new_run(req: Request, place: Place) -> Run:
     """A new run: the corpus read into the run folder, the plan (sizes the user left open filled in by
     the preset), and a freshly seeded model."""
-    data = read_corpus(req.corpus, req.read_options, place, max_vocab=req.config.max_vocab)
+    data = read_corpus(req.corpus, req.read_options, place, max_vocab=req.config.max_vocab).label(req.corpus,
+                                                                                                  req.styles)
+    if data.styles:
+        if len(data.styles) < 2:
+            raise ConfigError(f"--styles {req.styles} found one style only ({data.styles[0]}); a styled model "
+                              "needs two or more (put each style's files in its own sub-folder)")
+        req = dataclasses.replace(req, model={**req.model, "styles": data.styles})
     plan = plan_new(req, data, place.device, place.dist)
     seed_everything(plan.config.seed)
     net = CharLSTM(plan.model).to(place.device)
-    run = _run(place, net, plan, data, corpus_record(req.corpus, req.read_options, data))
+    run = _run(place, net, plan, data, corpus_record(req.corpus, req.read_options, data, req.styles))
     run.notes += [f"skipped {p} ({reason})" for p, reason in data.files.skipped[:10]]
     if len(data.files.skipped) > 10:
         run.notes.append(f"... and {len(data.files.skipped) - 10} more skipped files")
@@ -95,14 +103,15 @@ def fine_tune_run(req: Request, place: Place, parent: dict, source: str) -> Run:
         plans.append(finetune.plan_vocab(old, counts, req.vocab, req.map_to))
         return plans[-1].tokenizer
     opts = dataclasses.replace(req.read_options, normalization=old.normalization)
-    data = read_corpus(req.corpus, opts, place, vocab_for=vocab_for)
+    data = read_corpus(req.corpus, opts, place, vocab_for=vocab_for).label(req.corpus, req.styles)
     vocab_note = finetune.describe_plan(plans[-1]) if plans else None
     plan = plan_fine_tune(req, parent, source, data, place.device, place.dist, vocab_note)
+    data.restyle(plan.model.styles)
     seed_everything(plan.config.seed)
     net = CharLSTM(plan.model)
-    net.load_state_dict(finetune.grown_weights(parent, plan.model.vocab_size))
+    net.load_state_dict(finetune.grown_weights(parent, plan.model))
     # the record names the normalization the text was read with (the parent's), so resume reads it alike
-    run = _run(place, net.to(place.device), plan, data, corpus_record(req.corpus, opts, data))
+    run = _run(place, net.to(place.device), plan, data, corpus_record(req.corpus, opts, data, req.styles))
     run.lineage = finetune.lineage(parent, source)
     return run
 
@@ -132,6 +141,9 @@ def resumed_run(found: Resumable, place: Place, notes: list[str]) -> Run:
                            tokenizer=CharTokenizer.from_dict(saved["vocab"]))
     except Interrupted:
         raise Interrupted("stopped while reading the corpus; the run is as it was") from None
+    styled = saved["corpus"].get("styles")
+    if styled:
+        data.label(saved["corpus"]["paths"], styled["how"]).restyle(found.model.config.styles)
     _check_unchanged(data, saved)
     plan = plan_resume(found.model.config, found.cfg, data, place.device, place.dist, found.precision_given)
     return _run(place, found.model.to(place.device).train(), plan, data, saved["corpus"], [*found.notes, *notes],
@@ -145,12 +157,17 @@ def read_corpus(paths: list[str | Path], opts: ReadOptions, place: Place, **kw) 
                               should_stop=place.should_stop, **kw)
 
 
-def corpus_record(paths: list[str | Path], opts: ReadOptions, corpus: Corpus) -> dict:
-    """What a checkpoint keeps of its corpus: the paths, the reading options, its size and checksum."""
-    return {"paths": [str(Path(p).resolve()) for p in paths], "options": {
+def corpus_record(paths: list[str | Path], opts: ReadOptions, corpus: Corpus, styles: str | None = None) -> dict:
+    """What a checkpoint keeps of its corpus: the paths, the reading options, its size and checksum,
+    and for styled text how it was labelled (`styles`) and each style's characters and share."""
+    record = {"paths": [str(Path(p).resolve()) for p in paths], "options": {
         "encoding": opts.encoding, "errors": opts.errors, "newline": opts.newline,
         "normalization": opts.normalization, "pattern": opts.pattern},
         "tokens": int(len(corpus.tokens)), "checksum": corpus.tokens.checksum()}
+    if corpus.styles:
+        how = styles if styles in STYLE_MODES else str(Path(styles).resolve())
+        record["styles"] = {"how": how, "of": corpus.style_record()}
+    return record
 
 
 def _run(place: Place, net: CharLSTM, plan: Plan, data: Corpus, corpus_info: dict, notes: list[str] = (),

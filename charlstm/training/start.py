@@ -40,7 +40,7 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
           should_stop: Callable[[], bool] | None = None,
           progress: ProgressFactory | None = None, preset: str | None = None,
           keep: Collection[str] = (), init_from: str | Path | None = None, vocab: str = "extend",
-          map_to: str | None = None) -> Iterator[Event]:
+          map_to: str | None = None, styles: str | None = None) -> Iterator[Event]:
     """Start a new run on `corpus` (files or directories) and yield its events.
     `model` holds ModelConfig fields other than vocab_size (cell, embed, hidden, layers, dropout,
     weight_drop).
@@ -51,11 +51,13 @@ def train(corpus: list[str | Path], model: dict | None = None, config: TrainConf
     vocabulary is the parent's, extended, checked or mapped as `vocab` says (finetune.plan_vocab,
     `map_to` for 'map'), the optimizer is fresh, and the learning rate, schedule, warm-up and budget
     not named in `keep` (or given in `config`'s budget) are fine-tuning's (sizing.FINE_TUNE).
-    Without `run_dir`, a new folder under `root` is made with a default name; a given `run_dir` that
-    holds a run, or that another process is writing, is refused (RunBusyError names the process).
+    With `styles` (folder, file or a mapping file: data/labels.py), the text is labelled by style
+    and the model learns a vector per style. Without `run_dir`, a new folder under `root` is made with
+    a default name; a given `run_dir` that holds a run, or that another process is writing, is
+    refused (RunBusyError names the process).
     The keyword options are the Python API's; they become one `Request`."""
     req = Request(tuple(corpus), dict(model or {}), config or TrainConfig(), frozenset(keep),
-                  read_options or ReadOptions(), preset, init_from, vocab, map_to)
+                  read_options or ReadOptions(), preset, init_from, vocab, map_to, styles)
     return start(req, run_dir, Path(root), (device, threads), should_stop, progress)
 
 

@@ -76,6 +76,13 @@
       ["trained", trained], ["best val loss", loss],
       ["checkpoint", c.checkpoint + (c.saved_at ? `, saved ${c.saved_at}` : "")],
     ];
+    if (c.styles.length) {
+      facts.push(["styles", c.styles.map((st) => st.name + (st.share != null ? ` ${Math.round(st.share * 100)}%` : "") +
+        (st.val_loss != null ? ` (val ${st.val_loss.toFixed(3)})` : "")).join(", ")]);
+    }
+    const picker = $("style");
+    picker.replaceChildren(new Option("every style alike", ""), ...c.styles.map((st) => new Option(st.name, st.name)));
+    $("style-row").hidden = !c.styles.length;
     $("card-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", null, k), el("dd", null, v)]));
     const lin = $("lineage");
     lin.replaceChildren();
@@ -129,6 +136,11 @@
   // ---- colouring and the hover card ------------------------------------------------------------
   const mode = () => document.querySelector("input[name=mode]:checked").value;
   const probe = () => ({ layer: $("layer").value.trim(), unit: $("unit").value.trim(), state: $("state").value });
+  // a styled run: the picked style, or the blend typed beside it ({} for every style alike)
+  const styleChoice = () => {
+    const v = $("style-blend").value.trim() || $("style").value;
+    return v ? { style: v } : {};
+  };
   const sameProbe = (a, b) => a && b && a.layer === b.layer && a.unit === b.unit && a.state === b.state;
 
   function actColour(v) {
@@ -183,7 +195,7 @@
     // the served model is not the adapted one: its cells would not be the ones that wrote this text
     if (which === "gen" && t.adapted) throw new Error("generate again to see another cell of an adapted text");
     const text = which === "gen" ? t.context + t.rows.map((r) => r[0]).join("") : t.text;
-    const data = await api("/api/inspect", { run: t.run, text, ...p });
+    const data = await api("/api/inspect", { run: t.run, text, ...p, ...t.style });
     if (data.chars.length < t.rows.length) throw new Error("could not retrace the text for that cell");
     data.chars.slice(data.chars.length - t.rows.length).forEach((r, i) => { t.rows[i][4] = r[4]; t.rows[i][5] = r[5]; });
     t.asked = p;
@@ -231,7 +243,7 @@
   // ---- generation: server-sent events read from a POST -----------------------------------------
   function options() {
     const body = { run: $("run").value, prime: $("prime").value, temperature: Number($("temp").value),
-      skip_unknown: $("skip").checked, ...probe() };
+      skip_unknown: $("skip").checked, ...probe(), ...styleChoice() };
     if ($("adapt").value.trim()) body.adapt = $("adapt").value;
     // whole numbers go as typed: the server checks them (and seeds above 2**53 survive)
     for (const [key, id] of [["length", "length"], ["top_k", "topk"], ["seed", "seed"]]) {
@@ -278,7 +290,7 @@
     box.replaceChildren();
     $("out-prime").textContent = "";
     const g = view.gen = { rows: [], context: "", run: body.run, asked: probe(), gates: [], id: null, seed: "",
-      adapted: Boolean(body.adapt) };
+      adapted: Boolean(body.adapt), style: body.style ? { style: body.style } : {} };
     const controller = view.controller = new AbortController();
     setBusy(true);
     setStatus("");
@@ -324,8 +336,9 @@
     const text = $("inspect-text").value, run = $("run").value, p = probe();
     $("inspect-info").textContent = "tracing…";
     try {
-      const data = await api("/api/inspect", { run, text, ...p });
-      view.insp = { rows: [], text, run, asked: p, gates: data.gates };
+      const style = styleChoice();
+      const data = await api("/api/inspect", { run, text, ...p, ...style });
+      view.insp = { rows: [], text, run, asked: p, gates: data.gates, style };
       $("inspect-out").replaceChildren();
       appendRows($("inspect-out"), view.insp, data.chars);
       const skipped = [...text.normalize("NFC")].length - data.chars.length;

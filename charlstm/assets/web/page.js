@@ -16,6 +16,14 @@
   $("about").textContent = `${run.run_name || "model"}: ${c.layers} x ${c.hidden} ${c.cell.toUpperCase()}, ` +
     `${c.vocab_size} characters` + (run.step ? `, ${run.step.toLocaleString()} steps` : "");
   let running = false, stop = false;
+  // a styled model: a picker of its styles, plus every style alike (the default)
+  const picker = $("style");
+  if (net.styles.length) {
+    picker.append(new Option("every style alike", ""));
+    net.styles.forEach((name) => picker.append(new Option(name, name)));
+    $("styles").hidden = false;
+  }
+  const styleWeights = () => net.styles.map((name) => (picker.value === "" || picker.value === name ? 1 : 0));
 
   async function start() {
     if (running) { stop = true; return; }
@@ -30,6 +38,7 @@
       return;
     }
     const out = $("output");
+    net.setStyle(styleWeights());
     out.textContent = net.normalization === "none" ? prime : prime.normalize(net.normalization);
     running = true; stop = false;
     $("go").textContent = "Stop";
@@ -55,6 +64,7 @@
     net,
     logits: (ids) => net.logitsOf(ids),
     generate: (options) => CharRNN.generate(net, options),
+    setStyle: (weights) => net.setStyle(weights),
     last: null,
   };
   document.body.dataset.state = "ready";

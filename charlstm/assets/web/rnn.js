@@ -56,19 +56,38 @@
         this.layers.push({ wih: t[`rnn.weight_ih_l${l}`], whh: t[`rnn.weight_hh_l${l}`],
                            bih: t[`rnn.bias_ih_l${l}`], bhh: t[`rnn.bias_hh_l${l}`] });
       }
+      this.embedW = t["embed.weight"];
       this.table = new Float32Array(this.V * this.GH);  // V, G*H
-      const row = new Float64Array(this.GH);
-      for (let v = 0; v < this.V; v++) {
-        matvec(this.layers[0].wih, this.layers[0].bih, t["embed.weight"].subarray(v * this.E, (v + 1) * this.E),
-               row, this.GH, this.E);
-        this.table.set(row, v * this.GH);
-      }
+      // a styled model: row k of style.bias is what style k adds to layer 0's input term (the
+      // export folded the style columns out of W_ih), so a blend is a weighted sum of rows
+      this.styles = c.styles || [];
+      this.styleBias = t["style.bias"] || null;
+      this.baseBias = this.layers[0].bih;
+      this.setStyle(this.styles.map(() => 1 / Math.max(1, this.styles.length)));
       this.headW = t["head.weight"];
       this.headB = t["head.bias"];
       this.xs = new Float64Array(this.GH);  // input term of every gate
       this.hs = new Float64Array(this.GH);  // hidden term of every gate
       this.logits = new Float64Array(this.V);  // every out of matvec is a Float64Array: one shape for the JIT
       this.reset();
+    }
+
+    // Sample in a blend of the model's styles: one weight per style (scaled to sum to 1); a
+    // model without styles ignores it. Rebuilds layer 0's table; the state is kept.
+    setStyle(weights) {
+      const bias = new Float32Array(this.baseBias);
+      const total = weights.reduce((a, b) => a + b, 0);
+      if (this.styleBias && total > 0) {
+        weights.forEach((w, k) => {
+          for (let r = 0; r < this.GH; r++) bias[r] += (w / total) * this.styleBias[k * this.GH + r];
+        });
+      }
+      this.layers[0].bih = bias;
+      const row = new Float64Array(this.GH);
+      for (let v = 0; v < this.V; v++) {
+        matvec(this.layers[0].wih, bias, this.embedW.subarray(v * this.E, (v + 1) * this.E), row, this.GH, this.E);
+        this.table.set(row, v * this.GH);
+      }
     }
 
     reset() {
