@@ -210,6 +210,7 @@ def adapted_text(record: dict) -> str:
     files = ", ".join(map(str, record.get("files") or [])) or "?"
     loss = record.get("loss")
     read = f", {loss:.4f} nats/char while reading" if isinstance(loss, (int, float)) else ""
+    read += f", in style {record['style']}" if isinstance(record.get("style"), str) else ""
     return (f"{files} ({record.get('chars', 0):,} characters{read}; lr {record.get('lr', '?')}, decay "
             f"{record.get('decay', '?')}, segment {record.get('segment', '?')}; from {record.get('from') or '?'}, "
             f"{record.get('saved_at') or '?'})")

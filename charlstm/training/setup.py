@@ -76,7 +76,7 @@ def new_run(req: Request, place: Place) -> Run:
     if data.styles:
         if len(data.styles) < 2:
             raise ConfigError(f"--styles {req.styles} found one style only ({data.styles[0]}); a styled model "
-                              "needs two or more (put each style's files in its own sub-folder)")
+                              "needs text of two or more")
         req = dataclasses.replace(req, model={**req.model, "styles": data.styles})
     plan = plan_new(req, data, place.device, place.dist)
     seed_everything(plan.config.seed)

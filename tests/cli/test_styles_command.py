@@ -162,3 +162,12 @@ def test_the_playground_writes_in_the_style_asked_for(home):
             assert check(upper_share(text)), text[:80]
         r = c.post("/api/generate", json={"run": "mixed", "style": "prose"})
         assert r.status_code == 400 and "unknown style 'prose'" in r.json()["error"]
+
+
+def test_a_model_adapted_in_a_style_says_which(home, tmp_path):
+    r = invoke("sample", home / "runs" / "mixed", "--style", "up", "-n", 20, "--seed", 1, "--adapt",
+               home / "corpus" / "up" / "verse.txt", "--save-adapted", tmp_path / "ad.pt")
+    assert r.exit_code == 0, r.output
+    saved = checkpoint.load(tmp_path / "ad.pt")
+    assert saved["adapted"][0]["style"] == "up" and saved["model_config"]["styles"] == []  # the style folded in
+    assert "in style up" in invoke("info", tmp_path / "ad.pt").output
