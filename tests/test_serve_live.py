@@ -3,6 +3,7 @@ the generation on the server, several streams run at once, Ctrl-C ends the serve
 generations, and the page itself in headless Chromium (skipped where /usr/bin/chromium is absent;
 selenium is pointed at Debian's chromedriver and never downloads anything)."""
 
+import contextlib
 import json
 import signal
 import socket
@@ -32,6 +33,13 @@ def root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(root):
     """(app, base url) of a real server in a background thread."""
+    with serving(root) as got:
+        yield got
+
+
+@contextlib.contextmanager
+def serving(root: Path):
+    """(app, base url) of a real server on `root`, in a background thread while the block runs."""
     app = create_app(root, device="cpu")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -229,3 +237,44 @@ def test_the_page_generates_shows_the_sample_text_moves_a_slider_and_stops(serve
     find("inspect").click()
     wait.until(lambda _: js("return document.getElementById('inspect-out').textContent") == "The lamp")
     assert json.loads(js("return JSON.stringify(document.body.dataset)"))["state"] == "idle"
+
+
+def test_the_page_writes_in_the_style_picked_or_typed(browser, tmp_path):
+    """A styled run: its card lists the styles, the picker offers them, and what the page generates in a
+    picked style, or in a blend typed beside it, is what `charlstm sample --style` prints."""
+    from conftest import VERSE
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from charlstm.config import TrainConfig
+    from charlstm.training.start import train
+    for name, text in (("low", VERSE.lower()), ("up", VERSE.upper())):
+        (tmp_path / "corpus" / name).mkdir(parents=True)
+        (tmp_path / "corpus" / name / "verse.txt").write_text(text * 12, encoding="utf-8")
+    cfg = TrainConfig(batch_size=8, seq_len=32, lr=1e-2, steps=150, eval_every=150, eval_chars=None, sample_every=0,
+                      save_every=None, save_every_time=None, precision="fp32", schedule="constant", seed=3)
+    list(train([tmp_path / "corpus"], dict(layers=1, hidden=32, embed=16, dropout=0.0), cfg,
+               run_dir=tmp_path / "runs" / "mixed", device="cpu", styles="folder"))
+    root = tmp_path / "runs"
+    d, wait = browser, WebDriverWait(browser, 30)
+    find = lambda id_: d.find_element(By.ID, id_)  # noqa: E731
+    js = lambda script: d.execute_script(script)  # noqa: E731
+    with serving(root) as (_, url):
+        d.get(url + "/")
+        wait.until(lambda _: find("card-name").text == "mixed" and find("style-row").is_displayed())
+        assert "styles" in find("card-facts").text and "low 50%" in find("card-facts").text
+        assert [o.text for o in Select(find("style")).options] == ["every style alike", "low", "up"]
+        for id_, value in (("length", "200"), ("seed", "3")):
+            find(id_).clear()
+            find(id_).send_keys(value)
+        written = {}
+        for picked, typed in (("up", ""), ("low", ""), ("low", "low:0.5,up:0.5")):
+            Select(find("style")).select_by_value(picked)
+            find("style-blend").clear()
+            find("style-blend").send_keys(typed)
+            find("generate").click()
+            wait.until(lambda _: js("return document.body.dataset.state") == "idle"
+                       and find("gen-info").text.startswith("done"))
+            written[typed or picked] = js("return document.getElementById('out-gen').textContent")
+            assert written[typed or picked] + "\n" == cli_sample(root, "mixed", 3, 200, "--style", typed or picked)
+        assert len(set(written.values())) == 3
