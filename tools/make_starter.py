@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("starter-build"), help="where the training run is kept")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads to train with (speed only)")
+    ap.add_argument("--steps", type=int, default=STEPS, help="training steps (the shipped starter's: the default)")
     args = ap.parse_args()
     for p in (args.shakespeare, args.pydocs):
         if not p.is_file():
@@ -64,7 +65,7 @@ def main() -> None:
     if not (run / "last.pt").is_file():
         files, held = recipe([args.pydocs, args.shakespeare], args.work / "texts")
         cmd = [sys.executable, "-m", "charlstm", "train", *map(str, files), "--val-fraction", f"{held:.9f}",
-               "--preset", "medium", "--batch-size", str(BATCH), "--weight-drop", "0", "--steps", str(STEPS),
+               "--preset", "medium", "--batch-size", str(BATCH), "--weight-drop", "0", "--steps", str(args.steps),
                "--threads", str(args.threads), "--seed", "1337", "--name", "starter", "--root", str(args.work),
                "--plain"]
         print("+", " ".join(cmd), flush=True)

@@ -42,7 +42,7 @@ ProgressFactory = Callable[[str, int], Progress]  # (description, total bytes) -
 @dataclass
 class Corpus:
     tokenizer: CharTokenizer
-    tokens: Tokens  # all ids, read from the token file on demand
+    tokens: Tokens | StyledTokens  # all ids, read from the token file on demand (laid out by style when labelled)
     files: CorpusFiles
     from_cache: bool = False
     counts: dict[str, int] = field(default_factory=dict)  # character -> occurrences
@@ -68,7 +68,8 @@ class Corpus:
                 f"vocabulary {self.tokenizer.vocab_size}{cached}{styles}")
 
     def label(self, paths: list[str | Path], how: str | None) -> Corpus:
-        """This corpus with its text labelled by style (`how`: folder, file or a mapping file; None: as it is)."""
+        """Label the text by style, in place (`how`: folder, file or a mapping file; None: leave it as it
+        is), and return this corpus."""
         if how is None:
             return self
         labels = label_files(paths, self.files.files, how)
@@ -76,8 +77,8 @@ class Corpus:
         return self
 
     def restyle(self, names: tuple[str, ...]) -> Corpus:
-        """The style ids renumbered as positions in `names` (a model's styles, which hold this text's and
-        perhaps more); unlabelled text stays as it is."""
+        """Renumber the style ids, in place, as positions in `names` (a model's styles, which hold this
+        text's and perhaps more), and return this corpus; unlabelled text stays as it is."""
         if self.styles:
             self.tokens = self.tokens.renamed(names)
         return self
