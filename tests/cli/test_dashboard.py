@@ -114,3 +114,16 @@ def test_a_short_terminal_keeps_the_bottom_and_drops_the_preview():
         panel = panel_lines(dash, con)
     assert len(panel) <= 16 and panel[-2].startswith("╰")
     assert "gradients" in "\n".join(panel)
+
+
+def test_a_styled_run_shows_each_styles_validation_loss_and_still_fits():
+    con = console(80)
+    with Dashboard(con, refresh_per_second=20) as dash:
+        dash.show(started())
+        dash.show(step(10))
+        dash.show(Eval(step=10, val_loss=1.5344, best_val_loss=1.5344, is_best=True, train_loss=1.6, seconds=1.0,
+                       val_by_style={"code": 1.6554, "verse": 1.4135}))
+        dash.show(step(20))
+        panel = panel_lines(dash, con)
+        assert dash.header_rows + len(panel) <= 24
+        assert any("by style" in line and "code 1.6554  verse 1.4135" in line for line in panel)
