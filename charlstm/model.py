@@ -66,7 +66,8 @@ class CharLSTM(nn.Module):
             state = self.init_state(idx.shape[0], idx.device, self.embed.weight.dtype)
         x = self.embed(idx)  # B, T, E
         if self.config.styles:
-            x = torch.cat([x, self.style_vectors(style, idx.shape)], dim=-1)  # B, T, E + D
+            # the vector in the embedding's dtype: under autocast a blend's product comes out in half precision
+            x = torch.cat([x, self.style_vectors(style, idx.shape).to(x.dtype)], dim=-1)  # B, T, E + D
         h0 = state if self.config.cell == "lstm" else state[0]
         p = self.config.weight_drop
         if self.training and p > 0:  # one mask per window, rescaled by 1/(1-p) like dropout

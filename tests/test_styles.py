@@ -160,3 +160,20 @@ def test_fine_tuning_a_styled_model_keeps_its_style_size_and_adds_new_styles_aft
     assert finetune.grown_config(saved, 9, {"style_embed": 5}, ()).styles == ("a", "b")
     with pytest.raises(ConfigError, match="--style-embed 8 disagrees"):
         finetune.grown_config(saved, 9, {"style_embed": 8}, ())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_styled_forward_runs_under_autocast_in_every_half_precision(dtype):
+    """Training (ids), validation (a blend) and sizing's timed pass (no style) under CPU autocast, as
+    bf16 runs train here; fp16 is the GPU's autocast, reached on the CPU the same way."""
+    torch.manual_seed(3)
+    model = CharLSTM(ModelConfig(vocab_size=9, embed=4, hidden=6, layers=1, styles=("a", "b")))
+    ids = torch.randint(9, (2, 5))
+    with torch.no_grad():
+        want, _ = model(ids, None, torch.tensor([0.3, 0.7]))
+        with torch.autocast("cpu", dtype=dtype):
+            for style in (None, torch.tensor([0.3, 0.7]), torch.ones(2, 5, dtype=torch.long)):
+                out, _ = model(ids, None, style)
+                assert out.dtype == dtype and out.shape == (2, 5, 9)
+            got, _ = model(ids, None, torch.tensor([0.3, 0.7]))
+    assert torch.allclose(got.float(), want, atol=0.05)
