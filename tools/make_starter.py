@@ -13,7 +13,11 @@ The corpus recipe: each text is cut at the line break nearest 90% of its length,
 four files in this order: the first 90% of each text, then the last 10% of each. charlstm holds out
 the last 10% of what it reads, so the validation split is the two texts' own tails, as when either is
 trained alone (held out as one contiguous piece, the end of the Shakespeare alone would be judged on
-plays whose names and people the model never read). The best checkpoint is then written as a slim
+plays whose names and people the model never read). With --with-reference a third text goes between
+the two: the Python reference's topics as `help()` shows them (English running prose about the
+language, written into the work folder from the `pydoc_data` module of the Python that runs the
+script; PSF licence). That recipe was tried and not shipped (bench/RESULTS.md, "The starter model
+(#31)"). The best checkpoint is then written as a slim
 checkpoint with fp16 weights (no optimizer state, about 7 MB), so it is small enough to ship.
 Precision is left to charlstm (bf16 autocast where the CPU has the kernel, fp32 elsewhere);
 bench/RESULTS.md names the machine each build ran on.
@@ -32,8 +36,18 @@ BATCH = 32  # and weight drop 0: at ~10 passes the 2x512 model was better withou
 OUT = ROOT / "charlstm" / "assets" / "starter.pt"
 
 
+def python_reference(folder: Path) -> Path:
+    """The Python reference's topics, as `help()` shows them (pydoc_data.topics: the language reference's
+    sections on statements, operators, types and special methods), in sorted order of their names."""
+    from pydoc_data.topics import topics
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "pyreference.txt"
+    path.write_text("\n\n".join(topics[name].strip() for name in sorted(topics)) + "\n", encoding="utf-8")
+    return path
+
+
 def recipe(texts: list[Path], folder: Path) -> tuple[list[Path], float]:
-    """The four files the starter reads (each text's first 90%, then each one's last 10%) and the
+    """The files the starter reads (each text's first 90%, then each one's last 10%) and the
     validation fraction that holds out exactly the tails."""
     folder.mkdir(parents=True, exist_ok=True)
     heads, tails = [], []
@@ -57,13 +71,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads to train with (speed only)")
     ap.add_argument("--steps", type=int, default=STEPS, help="training steps (the shipped starter's: the default)")
+    ap.add_argument("--with-reference", action="store_true",
+                    help="also train on the Python reference's help() topics (a recipe tried, not shipped)")
     args = ap.parse_args()
     for p in (args.shakespeare, args.pydocs):
         if not p.is_file():
             sys.exit(f"make_starter: {p} not found")
     run = args.work / "starter"
     if not (run / "last.pt").is_file():
-        files, held = recipe([args.pydocs, args.shakespeare], args.work / "texts")
+        texts = [args.pydocs, *([python_reference(args.work / "sources")] if args.with_reference else []),
+                 args.shakespeare]
+        files, held = recipe(texts, args.work / "texts")
         cmd = [sys.executable, "-m", "charlstm", "train", *map(str, files), "--val-fraction", f"{held:.9f}",
                "--preset", "medium", "--batch-size", str(BATCH), "--weight-drop", "0", "--steps", str(args.steps),
                "--threads", str(args.threads), "--seed", "1337", "--name", "starter", "--root", str(args.work),
