@@ -12,6 +12,8 @@ Each VARIANT (a JSON object) is one 2-minute fine-tuning run from the starter, w
   schedule's (0 freezes it; smaller rates for lower layers are ULMFiT's "discriminative fine-tuning").
 - "anchor": a: weight decay towards the starter's weights instead of towards zero (L2-SP): after each
   AdamW step (its own decay off), every weight matrix moves by lr * a * (w - w_starter).
+- "model": {"weight_drop": 0, ...} and "train": {"batch_size": 16, ...}: options given as on the
+  command line (`--weight-drop 0 --batch-size 16`), so the plan does not choose them.
 
 Prints one JSON line per run: steps made, the evaluations (seconds of training, validation loss,
 training loss) and the best validation loss. Time nothing else while it runs.
@@ -81,11 +83,12 @@ def with_part_rates(set_lr):
 def run(text: Path, variant: dict) -> dict:
     scratch = variant.get("scratch", False)
     setup.make_optimizer = optimizer_for(variant)
-    cfg = TrainConfig(eval_chars=None, sample_every=0, time=120, eval_at=(30, 60, 90))
+    given = variant.get("train", {})
+    cfg = TrainConfig(eval_chars=None, sample_every=0, time=120, eval_at=(30, 60, 90), **given)
     curve, steps, info = [], 0, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for ev in train([text], {}, cfg, run_dir=Path(tmp) / "run", preset="auto" if scratch else None,
-                        init_from=None if scratch else "starter"):
+        for ev in train([text], variant.get("model", {}), cfg, run_dir=Path(tmp) / "run",
+                        preset="auto" if scratch else None, init_from=None if scratch else "starter", keep=set(given)):
             if isinstance(ev, Eval):
                 curve.append((round(ev.elapsed), round(ev.val_loss, 4),
                               None if ev.train_loss is None else round(ev.train_loss, 4)))
