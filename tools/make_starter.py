@@ -83,6 +83,7 @@ def main() -> None:
                  args.shakespeare]
         files, held = recipe(texts, args.work / "texts")
         cmd = [sys.executable, "-m", "charlstm", "train", *map(str, files), "--val-fraction", f"{held:.9f}",
+               "--eval-chars", "0",  # every evaluation scores all the tails, however many texts
                "--preset", "medium", "--batch-size", str(BATCH), "--weight-drop", "0", "--steps", str(args.steps),
                "--threads", str(args.threads), "--seed", "1337", "--name", "starter", "--root", str(args.work),
                "--plain"]
