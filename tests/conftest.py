@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,18 @@ def run_events(events):
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- Tests that only some operating systems can run: each reason matches tests/allowed_skips.txt. ---
+# They run on Linux (here and in CI); the GitHub Actions matrix runs the rest on Windows and macOS.
+def posix_only(why: str):
+    """A test of a POSIX facility (a signal sent to a process, rlimits, symlinks without admin rights)."""
+    return pytest.mark.skipif(os.name == "nt", reason=f"POSIX only: {why}")
+
+
+def linux_only(why: str):
+    """A test that reads Linux's /proc."""
+    return pytest.mark.skipif(not sys.platform.startswith("linux"), reason=f"Linux only: {why}")
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, posix_only
 
 from charlstm.errors import CheckpointError
 from charlstm.store import checkpoint
@@ -69,6 +69,7 @@ def test_disk_full_leaves_previous_file_and_no_temp(run_dir, monkeypatch):
     assert not [p for p in run_dir.iterdir() if checkpoint.TMP_MARK in p.name]
 
 
+@posix_only("SIGKILL sent by the process to itself")
 def test_sigkill_between_write_and_rename(run_dir):
     path = run_dir / "last.pt"
     before = path.read_bytes()
@@ -221,6 +222,7 @@ def child(code: str, *args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
 
 
+@posix_only("RLIMIT_FSIZE stands in for a full disk")
 def test_a_real_full_disk_is_one_error_and_the_old_checkpoint_stays(run_dir):
     # a child process whose files may not grow past 64 KiB: torch.save fails inside its zip writer
     path = run_dir / "last.pt"
@@ -254,6 +256,7 @@ def test_a_save_in_flight_in_a_live_process_is_not_an_orphan(run_dir, tmp_path):
         live.wait()
 
 
+@posix_only("a symlink needs admin rights on Windows")
 def test_a_temp_file_link_is_never_followed(run_dir, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
@@ -353,6 +356,7 @@ time.sleep(5)
 """
 
 
+@posix_only("SIGINT sent with os.kill")
 def test_a_signal_during_a_save_is_handled_after_the_rename(tmp_path):
     path = tmp_path / "big.pt"
     proc = subprocess.run([sys.executable, "-c", SAVE_UNDER_SIGNAL, str(path)], capture_output=True, text=True,

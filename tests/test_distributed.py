@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import linux_only
 
 ARGS = ["--hidden", "24", "--embed", "8", "--layers", "2", "--dropout", "0", "--weight-drop", "0", "-b", "4",
         "--seq-len", "16", "--lr", "0.01", "--eval-every", "10", "--log-every", "1", "--sample-every", "0",
@@ -69,6 +70,7 @@ def test_batch_must_split_evenly(tmp_path, corpus_file):
     assert p.returncode != 0 and "must divide evenly among 2 processes" in err
 
 
+@linux_only("finds the ranks in /proc and stops one with SIGTERM")
 def test_sigterm_on_one_rank_stops_every_rank_at_the_same_step(tmp_path, corpus_file):
     p = torchrun(2, "train", corpus_file, "--root", tmp_path, "--name", "stop", "--steps", 100000, *ARGS,
                  start_new_session=True)

@@ -7,7 +7,7 @@ boundary replaced), so every case runs on AVX2 hosts too."""
 import pytest
 import torch
 from conftest import TINY_MODEL
-from half_kernels import ONEDNN_REFUSAL, half_recurrent, no_half_kernel
+from half_kernels import half_recurrent, no_half_kernel
 from typer.testing import CliRunner
 
 from charlstm.cli import app
@@ -105,11 +105,12 @@ def test_a_bf16_run_goes_on_in_fp32_where_bf16_cannot_run(tmp_path, corpus_file,
     path = half_state_checkpoint(tmp_path, corpus_file, tiny_config, "bf16")
     no_half_kernel(monkeypatch)
     # asked for by name, it is refused in one line that names the fix
-    refusal = r"^--precision bf16 does not run on this cpu \(" + ONEDNN_REFUSAL.rstrip(".") + r"\); use fp32 or auto$"
+    ours = "it has no bf16 LSTM kernel; oneDNN provides one only on CPUs with AVX-512"
+    refusal = r"^--precision bf16 does not run on this cpu \(" + ours + r"\); use fp32 or auto$"
     with pytest.raises(ConfigError, match=refusal):
         list(resume(tmp_path / "old", overrides={"steps": 8, "precision": "bf16"}))
     events = list(resume(tmp_path / "old", overrides={"steps": 8}))
-    assert ("precision: fp32: the run trained in bf16, which does not run on this cpu (" + ONEDNN_REFUSAL.rstrip(".")
+    assert ("precision: fp32: the run trained in bf16, which does not run on this cpu (" + ours
             + "); it goes on in fp32") in events[0].notes
     assert events[0].train_config["precision"] == "fp32" and events[-1].reason == "done" and events[-1].step == 8
     assert torch.load(path, weights_only=True)["train_config"]["precision"] == "fp32"

@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+from conftest import posix_only
 
 from charlstm.errors import CheckpointError
 from charlstm.store import files, runs
@@ -105,7 +106,7 @@ def test_a_run_folder_has_one_writer_and_a_killed_writers_lock_is_taken_over(tmp
         holder.wait()
     assert not runs.is_busy(tmp_path)
     with runs.writer_lock(tmp_path):  # the kernel released the dead process's lock
-        assert (tmp_path / runs.LOCK).read_text().strip() == str(os.getpid())
+        assert (tmp_path / runs.WRITER).read_text(encoding="utf-8").strip() == str(os.getpid())
 
 
 def test_new_run_names_are_claimed_atomically(tmp_path):
@@ -113,6 +114,7 @@ def test_new_run_names_are_claimed_atomically(tmp_path):
     assert len(set(made)) == 3 and all(d.is_dir() for d in made)
 
 
+@posix_only("a symlink needs admin rights on Windows")
 def test_metrics_are_never_written_through_a_link(tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep")
@@ -134,7 +136,7 @@ def test_run_folders_are_known_by_any_of_their_files(tmp_path):
 
 def test_a_lock_on_a_folder_removed_meanwhile_is_refused(tmp_path, monkeypatch):
     from charlstm.errors import RunBusyError
-    monkeypatch.setattr(runs, "_same_file", lambda fd, path: False)  # as if the holder removed the folder
+    monkeypatch.setattr(runs, "_same_file", lambda lock, path: False)  # as if the holder removed the folder
     with pytest.raises(RunBusyError, match="was removed by the process that was writing it"):
         with runs.writer_lock(tmp_path):
             pass

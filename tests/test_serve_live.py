@@ -17,6 +17,7 @@ import httpx  # declared test dependencies: a missing one fails, never skips
 import pytest
 import starlette  # noqa: F401
 import uvicorn
+from conftest import posix_only
 from test_serve_support import cli_sample, events, shared_runs, text_of  # noqa: E402
 
 from charlstm.playground.server import create_app  # noqa: E402
@@ -109,6 +110,7 @@ def test_several_generations_stream_at_once(server, root):
         assert got[seed] + "\n" == cli_sample(root, "run", seed, 400)
 
 
+@posix_only("SIGINT sent to a child process")
 def test_ctrl_c_stops_the_server_and_ends_its_generations(root):
     proc = subprocess.Popen([sys.executable, "-m", "charlstm", "serve", "--root", str(root), "--port", "0",
                              "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

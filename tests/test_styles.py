@@ -162,9 +162,13 @@ def test_fine_tuning_a_styled_model_keeps_its_style_size_and_adds_new_styles_aft
         finetune.grown_config(saved, 9, {"style_embed": 8}, ())
 
 
-def test_a_styled_forward_runs_under_bf16_autocast():
+def test_a_styled_forward_runs_under_bf16_autocast(monkeypatch):
     """Training (ids), a blend and sizing's timed pass (no style) under CPU bf16 autocast, as bf16 runs
-    train. (fp16 autocast is the GPU's: oneDNN has no fp16 LSTM on the CPU, styled or not.)"""
+    train. (fp16 autocast is the GPU's: oneDNN has no fp16 LSTM on the CPU, styled or not.) On a CPU
+    without oneDNN's bf16 LSTM (AVX2 only) the recurrent layer runs in torch's own bf16 kernels
+    (half_kernels.py): the styled input's dtype, which is what this test is about, is the model's."""
+    from half_kernels import half_recurrent
+    half_recurrent(monkeypatch, "bf16")
     dtype = torch.bfloat16
     torch.manual_seed(3)
     model = CharLSTM(ModelConfig(vocab_size=9, embed=4, hidden=6, layers=1, styles=("a", "b")))

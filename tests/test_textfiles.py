@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import posix_only
 
 from charlstm.data import textfiles as textfiles_mod
 from charlstm.data.corpus import prepare_corpus
@@ -168,6 +169,7 @@ def test_a_failed_write_is_one_error_and_leaves_no_temp_file(tmp_path, monkeypat
     assert [q.name for q in out.parent.iterdir()] == ["tokens.bin"] and out.read_bytes() == b"old"
 
 
+@posix_only("a symlink needs admin rights on Windows")
 def test_cache_files_are_never_written_through_links(tmp_path):
     p = tmp_path / "a.txt"
     p.write_text("hello world\n" * 100)

@@ -17,6 +17,7 @@ plainlog.py or jsonlines.py); torch is imported only inside commands. Library er
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -92,8 +93,21 @@ def named(args: list[str]) -> str | None:
     return next((a for a in args if not a.startswith("-")), None)
 
 
+def utf8_streams() -> None:
+    """Make stdout and stderr write UTF-8 whatever the console's code page or PYTHONIOENCODING:
+    redirected on Windows they would be the ANSI code page (cp1252), which cannot write most of a
+    model's vocabulary. Error handling stays as each stream had it."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(encoding="utf-8")
+            except (ValueError, OSError):  # a stream already written through in a way that cannot switch
+                pass
+
+
 def main(args: list[str] | None = None) -> None:
-    import sys
+    utf8_streams()  # text, JSON Lines and messages are UTF-8 whatever the console's code page
     args = sys.argv[1:] if args is None else args
     name = named(args)
     app = build([name]) if name in COMMANDS else build(stand_ins=name is None)

@@ -155,12 +155,13 @@ RunArg = Annotated[Path | None, typer.Argument(metavar="[RUN]", help="Run name, 
 Last = Annotated[bool, typer.Option("--last", help="In a run folder, use last.pt rather than best.pt.",
                                     rich_help_panel=P_RUN)]
 Device = Annotated[str, typer.Option(
-    "--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps. One rule and one default for "
-    "every command, so a model trains, samples and is scored on the same hardware unless you say otherwise.",
+    "--device", help="auto, cpu, cuda, cuda:N or mps. auto takes a CUDA GPU when there is one, else the CPU; "
+    "on a Mac, training takes the Apple GPU (mps) only when a timed pass shows it faster than the CPU, and "
+    "the run's device line says what was measured.",
     callback=check_device, autocompletion=complete_device, rich_help_panel=P_RUN)]
 Threads = Annotated[int | None, typer.Option("--threads", min=1, max=MAX_THREADS,
                                              help="CPU threads to compute with (torch's, and in "
-                                             "`sample` numpy's BLAS's).",
+                                             "`sample` numpy's BLAS's: OpenBLAS, MKL or Apple's Accelerate).",
                                              show_default="torch's choice, one per core", rich_help_panel=P_RUN)]
 Precision = Annotated[PrecisionKind | None, typer.Option(
     "--precision", help="auto (bf16 autocast where a timed probe shows it much faster, e.g. CPUs with AMX; fp16 "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import itertools
 import os
 import secrets
@@ -18,12 +19,17 @@ from rich.text import Text
 
 from ..errors import CharLSTMError
 from ..store.files import atomic_write
+from ..store.portable import open_fd
 from ..values import MAX_SEED
 from .common import check_output
 from .options import Device, Engine, Last, Root, RunArg, Threads, check_finite, check_probability, output_file, unescape
 
 ESCAPES = r"\n, \t and \\ read as a line break, a tab and a backslash"
 Output = output_file("Write the text to this file instead of stdout.", "stdout", "Output")
+
+# the variables numpy's BLAS reads its thread count from, once, as it loads: OpenBLAS, OpenMP, MKL, and
+# Apple's Accelerate (numpy's BLAS on macOS wheels)
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 def sample(
@@ -111,7 +117,7 @@ def sample(
                                      param_hint="--save-adapted")
         check_output(save_adapted, "--save-adapted")
     if threads:  # numpy's BLAS reads its thread count once, as it loads: before anything imports numpy
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        for name in BLAS_THREADS:
             os.environ[name] = str(threads)
     from ..config import SampleConfig
     from ..sampling.sampler import RoundOptions, open_sampler
@@ -142,8 +148,10 @@ def sample(
         except KeyboardInterrupt:  # the text so far is kept (in --output too), ended with a line break
             out.write("\n")
             stopped = True
-        except BrokenPipeError:  # `charlstm sample | head`
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError as e:  # `charlstm sample | head`: BrokenPipeError, or EINVAL on Windows
+            if not (isinstance(e, BrokenPipeError) or (e.errno == errno.EINVAL and not output)):
+                raise
+            os.dup2(open_fd(os.devnull, os.O_WRONLY, follow=True), sys.stdout.fileno())
             raise typer.Exit(0) from None
     if output:
         err.print(f"[dim]wrote {escape(str(output))}[/]")

@@ -51,18 +51,16 @@ def _under(p: Path, root: Path) -> bool:
 
 def _bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound before the server starts: a port in use is one clear line, the
-    address printed already answers, and --port 0 (any free port) prints the real one."""
+    address printed already answers, and --port 0 (any free port) prints the real one. The standard
+    library's create_server sets SO_REUSEADDR only where it cannot let a second server take a port
+    in use (on Windows it would), so "in use" is reported on every platform."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host.strip("[]"), port))
-        sock.listen(128)  # from here a connection waits in the backlog until the server accepts it
+        # from here a connection waits in the backlog until the server accepts it
+        return socket.create_server((host.strip("[]"), port), family=family, backlog=128)
     except OSError as e:
-        sock.close()
         raise CharLSTMError(f"cannot listen on {host}:{port}: {e.strerror or e}"
                             f"{' (choose another --port)' if port else ''}") from None
-    return sock
 
 
 def serve(

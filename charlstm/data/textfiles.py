@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import CorpusError, Interrupted
 from ..store import runs
 from ..store.files import atomic_write, write_all
+from ..store.portable import WILDCARDS, expand_paths, open_fd
 from ..tokenizer import CharTokenizer, describe_char, normalize
 
 BLOCK = 1 << 20  # bytes read per block
@@ -68,16 +69,16 @@ def is_binary(path: Path) -> bool:
 
 
 def find_files(paths: list[str | Path], pattern: str = "*") -> CorpusFiles:
-    """Expand files and directories (recursively, sorted, hidden entries skipped) into text files.
+    """Expand files, wildcards and directories (recursively, sorted, hidden entries skipped) into text files.
     A named file that is binary is an error; a binary file found inside a directory is skipped, and
     so are charlstm's own run folders and checkpoints (`charlstm train .` must not read its runs)."""
     if not paths:
         raise CorpusError("no corpus given: name at least one text file or directory")
     found = CorpusFiles(files=[])
-    for raw in paths:
-        p = Path(raw)
+    for p in expand_paths(paths):  # `data/*.txt` as typed in Windows' shells, or quoted in a POSIX one
         if not p.exists():
-            raise CorpusError(f"corpus not found: {p}")
+            raise CorpusError(f"corpus not found: {p}" + (" (no file matches that pattern)"
+                                                            if not WILDCARDS.isdisjoint(str(p)) else ""))
         if p.is_file():
             if is_binary(p):
                 raise CorpusError(f"{p} looks binary (a NUL byte in its first {BINARY_SNIFF} bytes); "
@@ -275,7 +276,7 @@ def fingerprint(files: list[Path], opts: ReadOptions) -> dict:
 def read_meta(path: Path) -> dict | None:
     """A cache record written by corpus.py (None when missing, unreadable, or a link)."""
     try:
-        with open(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), encoding="utf-8") as f:
+        with open(open_fd(path, os.O_RDONLY), encoding="utf-8") as f:
             meta = json.load(f)
     except (OSError, ValueError):
         return None

@@ -1,18 +1,20 @@
 """A read-only run of token ids, held in memory or read on demand from a token file.
 
 Training and evaluation only ever ask for short spans (one lane of one window), so a file-backed
-`Tokens` reads each span with `os.pread`: memory stays flat whatever the corpus size, and unlike a
-memory map, reading never adds the file's pages to the process's resident memory. Slicing makes a
+`Tokens` reads each span at its offset (portable.PositionalReader, on every OS): memory stays flat
+whatever the corpus size, and unlike a memory map, reading never adds the file's pages to the
+process's resident memory. Slicing makes a
 view without reading anything. Knows nothing of torch or of what the ids mean.
 """
 
 from __future__ import annotations
 
-import os
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ..store.portable import PositionalReader
 
 CHUNK = 1 << 24  # ids per read when scanning a whole run
 
@@ -50,7 +52,7 @@ class Tokens(IdRun):
         total = len(self.array) if self.array is not None else self.path.stat().st_size // self.dtype.itemsize
         self.start = start
         self.length = total - start if length is None else length
-        self._fd: int | None = None
+        self._reader: PositionalReader | None = None
 
     @classmethod
     def of(cls, ids) -> Tokens:
@@ -65,7 +67,7 @@ class Tokens(IdRun):
         stop = self.length if stop is None else min(stop, self.length)
         start = max(0, min(start, stop))
         view = Tokens.__new__(Tokens)
-        view.array, view.path, view.dtype, view._fd = self.array, self.path, self.dtype, None
+        view.array, view.path, view.dtype, view._reader = self.array, self.path, self.dtype, None
         view.start, view.length = self.start + start, stop - start
         return view
 
@@ -76,15 +78,14 @@ class Tokens(IdRun):
         a = self.start + start
         if self.array is not None:
             return self.array[a:a + length].copy()
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
+        if self._reader is None:
+            self._reader = PositionalReader(self.path)
         size = self.dtype.itemsize
-        raw = os.pread(self._fd, length * size, a * size)
-        return np.frombuffer(raw, dtype=self.dtype)
+        return np.frombuffer(self._reader.read(a * size, length * size), dtype=self.dtype)
 
     def __del__(self) -> None:
-        if getattr(self, "_fd", None) is not None:
+        if getattr(self, "_reader", None) is not None:
             try:
-                os.close(self._fd)
+                self._reader.close()
             except OSError:
                 pass

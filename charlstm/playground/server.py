@@ -13,15 +13,19 @@ extra); knows nothing of the terminal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import secrets
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+import torch
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -143,9 +147,30 @@ def _sender(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue):
     return put
 
 
-def _work(gen: Generation, got: Loaded, opts: tuple, registry: Registry, put) -> None:
+def device_turn(device: str) -> AbstractContextManager:
+    """What a worker holds while it computes on `device`: nothing on the CPU, where threads share
+    it well; one lock for an accelerator, which is not safe to drive from several threads at once
+    (MPS), so generations there take turns block by block."""
+    return contextlib.nullcontext() if torch.device(device).type == "cpu" else threading.Lock()
+
+
+def in_turns(items: Iterator, turn: AbstractContextManager) -> Iterator:
+    """The items of `items`, each computed while holding `turn`, and handed on after letting go."""
+    while True:
+        with turn:
+            item = next(items, _DONE)
+        if item is _DONE:
+            return
+        yield item
+
+
+_DONE = object()
+
+
+def _work(gen: Generation, got: Loaded, opts: tuple, registry: Registry, put, turn: AbstractContextManager) -> None:
     """One generation in its own thread: events to `put` (the start, a `chars` event per block, the
-    end), then None. A failure ends this stream with an `error` event, never the server."""
+    end), then None; its computing is done holding `turn` (device_turn). A failure ends this stream
+    with an `error` event, never the server."""
     cfg, prime, skip, probe, shown, adapt = opts
     reason = "error"
     try:
@@ -154,13 +179,15 @@ def _work(gen: Generation, got: Loaded, opts: tuple, registry: Registry, put) ->
             ids, _ = known_ids(adapt, got.tok)
             if len(ids) >= 2:
                 put(sse("adapting", {"chars": len(ids)}))
-                model, loss = adapted_copy(got.model, ids)
+                with turn:
+                    model, loss = adapted_copy(got.model, ids)
                 put(sse("adapted", {"chars": len(ids), "loss": round(loss, 4)}))
                 before = got.tok.decode(ids[-CONTEXT:])
-        s = Session(model, got.tok, cfg, before + prime, skip, probe)
+        with turn:
+            s = Session(model, got.tok, cfg, before + prime, skip, probe)
         put(sse("start", {"id": gen.id, "seed": str(cfg.seed), "prime": shown, "context": s.context,
                           "gates": list(gate_names(got.model)), "probe": vars(s.probe)}))
-        for block in s.blocks(gen.stop_event.is_set):
+        for block in in_turns(s.blocks(gen.stop_event.is_set), turn):
             gen.generated += len(block)
             put(sse("chars", [char_row(c) for c in block]))
         reason = "length" if gen.generated >= cfg.length else "stopped"
@@ -219,11 +246,15 @@ async def run_card(request: Request) -> JSONResponse:
     return JSONResponse(card(run_id, got))
 
 
-async def _styled(catalog: Catalog, d: dict) -> Loaded:
+async def _styled(catalog: Catalog, d: dict, turn: AbstractContextManager) -> Loaded:
     """The run a request names, its model in the style the request asks for (model.in_style: a copy with
-    the blend folded in; the served model is not changed)."""
+    the blend folded in, on the device, in `turn`; the served model is not changed)."""
     got = await anyio.to_thread.run_sync(catalog.load, d.get("run"))
-    model = await anyio.to_thread.run_sync(in_style, got.model, style_spec(d))
+
+    def fold():
+        with turn:
+            return in_style(got.model, style_spec(d))
+    model = await anyio.to_thread.run_sync(fold)
     return dataclasses.replace(got, model=model)
 
 
@@ -232,13 +263,14 @@ async def generate(request: Request) -> EventStream:
     d = await read_json(request)
     cfg, prime, skip, probe = generate_options(d)
     adapt = adapt_text(d)
-    got = await _styled(state.catalog, d)
+    got = await _styled(state.catalog, d, state.turn)
     probe = probe.check(got.model)
     shown = _shown_prime(got.tok, prime, skip)
     gen = state.registry.start(d["run"], cfg.length)  # no await since the check: the limit holds
     queue: asyncio.Queue = asyncio.Queue()
     put = _sender(asyncio.get_running_loop(), queue)
-    threading.Thread(target=_work, args=(gen, got, (cfg, prime, skip, probe, shown, adapt), state.registry, put),
+    threading.Thread(target=_work, args=(gen, got, (cfg, prime, skip, probe, shown, adapt), state.registry, put,
+                                         state.turn),
                      name=f"charlstm-generate-{gen.id}", daemon=True).start()
     return EventStream(gen, queue)
 
@@ -257,7 +289,7 @@ async def inspect_text(request: Request) -> JSONResponse:
     state = request.app.state
     d = await read_json(request)
     text, probe = inspect_options(d)
-    got = await _styled(state.catalog, d)
+    got = await _styled(state.catalog, d, state.turn)
     probe = probe.check(got.model)
     if not got.tok.encode(text, skip_unknown=True):
         raise RequestError(400, "nothing to inspect: the text has no character the model knows")
@@ -265,8 +297,8 @@ async def inspect_text(request: Request) -> JSONResponse:
 
     def work() -> list[list]:
         try:
-            return [char_row(c) for block in inspect(got.model, got.tok, text, probe, gen.stop_event.is_set)
-                    for c in block]
+            return [char_row(c) for block in in_turns(inspect(got.model, got.tok, text, probe, gen.stop_event.is_set),
+                                                      state.turn) for c in block]
         finally:
             state.registry.finish(gen, "inspected")
     try:
@@ -353,4 +385,5 @@ def create_app(root: Path, named: dict[str, Path] | None = None, device: str = "
                     middleware=[Middleware(KnownHosts, hosts=hosts)])
     app.state.catalog = Catalog(root, named, device, extra)
     app.state.registry = registry
+    app.state.turn = device_turn(device)
     return app

@@ -189,16 +189,16 @@ def _numpy_without_torch(device: str, engine: str) -> bool:
 
 def _accelerator_possible() -> bool:
     """Whether `--device auto` could pick a GPU: torch's own answer if it is imported already, else
-    whether this torch build has CUDA, ROCm or XPU support (its version.py, read as text) or runs on
-    macOS (MPS)."""
+    whether this torch build has CUDA, ROCm or XPU support (its version.py, read as text). The Apple
+    GPU is never auto for sampling (devices.resolve_device): a Mac samples on the numpy engine."""
     if "torch" in sys.modules:
         from ..devices import resolve_device
         return resolve_device("auto").type != "cpu"
     spec = importlib.util.find_spec("torch")
     version = Path(spec.origin).parent / "version.py" if spec and spec.origin else None
-    if sys.platform == "darwin" or version is None or not version.is_file():
+    if version is None or not version.is_file():
         return True
-    text = version.read_text(errors="replace")
+    text = version.read_text(encoding="utf-8", errors="replace")
     return not all(f"{name}: Optional[str] = None" in text for name in ("cuda", "hip", "xpu"))
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from ..config import ModelConfig, TrainConfig
+from ..devices import mps_available
 from ..errors import CheckpointError
 from ..model import CharLSTM
 from ..tokenizer import CharTokenizer
@@ -30,6 +31,7 @@ from ..values import is_finite_number
 from . import checks
 from .checks import FORMAT_VERSION, is_int, need  # noqa: F401  (FORMAT_VERSION re-exported)
 from .files import TMP_MARK, atomic_write
+from .portable import process_alive
 from .runs import checkpoints_in
 
 
@@ -98,25 +100,18 @@ def check_plain(obj: object, where: str = "checkpoint") -> None:
         raise TypeError(f"{where} is a {type(obj).__module__}.{type(obj).__qualname__}, not a plain value")
 
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
-
-
 def remove_orphans(run_dir: Path) -> list[Path]:
     """Delete temp files left by a save whose process died (the writer's pid ends the name); a save
     in flight in a live process is left alone. Returns what was removed."""
     gone = []
     for p in Path(run_dir).glob(f".*{TMP_MARK}*"):
         pid = p.name.rsplit(TMP_MARK, 1)[-1]
-        if p.is_file() and not p.is_symlink() and not (pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid))):
-            p.unlink(missing_ok=True)
+        theirs = pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid))
+        if p.is_file() and not p.is_symlink() and not theirs:
+            try:
+                p.unlink(missing_ok=True)
+            except PermissionError:  # Windows: still open in some process after all
+                continue
             gone.append(p)
     return gone
 
@@ -191,7 +186,8 @@ def validate_training_state(ckpt: dict, path: Path | str = "checkpoint") -> None
     need(isinstance(rng, dict) and _is_byte_tensor(rng.get("torch"))
           and isinstance(rng.get("python"), list) and len(rng["python"]) == 625 and all(map(is_int, rng["python"]))
           and (rng.get("python_gauss") is None or is_finite_number(rng["python_gauss"]))
-          and (isinstance(rng.get("cuda", []), list) and all(map(_is_byte_tensor, rng.get("cuda", [])))), path,
+          and (isinstance(rng.get("cuda", []), list) and all(map(_is_byte_tensor, rng.get("cuda", []))))
+          and ("mps" not in rng or _is_byte_tensor(rng["mps"])), path,
           "its random state is damaged", True)
     scaler = ckpt.get("scaler", {})
     need(scaler == {} or (isinstance(scaler, dict) and set(scaler) == set(_SCALER) and all(
@@ -231,6 +227,8 @@ def training_record(model: CharLSTM, optimizer: torch.optim.Optimizer, scaler: t
     rng = {"torch": torch.get_rng_state(), "python": list(py_state), "python_gauss": py_gauss}
     if torch.cuda.is_available():
         rng["cuda"] = list(torch.cuda.get_rng_state_all())
+    if mps_available():  # dropout on the Apple GPU draws from its own stream
+        rng["mps"] = torch.mps.get_rng_state()
     v = plain
     return {
         "format_version": FORMAT_VERSION, "charlstm_version": __version__, "torch_version": str(torch.__version__),
@@ -259,6 +257,8 @@ def restore_training_state(saved: dict, path: Path | str, optimizer: torch.optim
         random.setstate((3, tuple(rng["python"]), rng["python_gauss"]))
         if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(rng["cuda"])
+        if "mps" in rng and mps_available():
+            torch.mps.set_rng_state(rng["mps"])
 
 
 def check_resumable(saved: dict, path: Path | str, optimizer: torch.optim.Optimizer) -> None:
@@ -269,12 +269,15 @@ def check_resumable(saved: dict, path: Path | str, optimizer: torch.optim.Optimi
     has passed validate_training_state (its fields' types and shapes)."""
     fresh = [dict(g) for g in optimizer.param_groups]
     python_random = random.getstate()
+    apple = torch.mps.get_rng_state() if mps_available() else None
     gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     try:
         with torch.random.fork_rng(devices=gpus):
             restore_training_state(saved, path, optimizer, torch.amp.GradScaler("cpu"))
     finally:
         random.setstate(python_random)
+        if apple is not None:
+            torch.mps.set_rng_state(apple)
     _check_optimizer(optimizer, fresh, path)
 
 

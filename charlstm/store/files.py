@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from .portable import WINDOWS, open_fd, replace
+
 TMP_MARK = ".tmp-"  # `.NAME.tmp-PID`: a file being written by process PID, renamed to NAME when complete
 
 
@@ -23,10 +25,10 @@ def temp_path(path: Path) -> Path:
 
 def create_new(path: Path) -> int:
     """A write descriptor on a new file at `path` (a leftover of our own pid is replaced): O_EXCL and
-    O_NOFOLLOW, so a link planted there is never followed. The mode is 0666 less the umask, as for
-    any file a program creates."""
+    O_NOFOLLOW, so a link planted there is never followed, and binary (O_BINARY on Windows). The mode
+    is 0666 less the umask, as for any file a program creates."""
     Path(path).unlink(missing_ok=True)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    return open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
 
 
 @contextmanager
@@ -36,11 +38,13 @@ def atomic_write(path: Path, encoding: str | None = None) -> Iterator[IO]:
     path = Path(path)
     tmp = temp_path(path)
     try:
-        with open(create_new(tmp), "w", encoding=encoding) if encoding else open(create_new(tmp), "wb") as f:
+        # text is written with "\n" line ends on every OS, so a file is the same bytes wherever it was made
+        with open(create_new(tmp), "w", encoding=encoding, newline="\n") if encoding else \
+                open(create_new(tmp), "wb") as f:
             yield f
             f.flush()  # here, not in close: a full disk fails inside the try
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace(tmp, path)  # waits out a reader holding `path` open on Windows, then one clear error
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
@@ -60,9 +64,12 @@ def write_all(f: IO[bytes], data: bytes) -> None:
 
 
 def fsync_dir(d: Path) -> None:
-    """Make a rename inside `d` durable (quietly skipped where the filesystem refuses)."""
+    """Make a rename inside `d` durable (POSIX only: Windows cannot open a folder as a file, and
+    its renames are durable once done; quietly skipped where the filesystem refuses)."""
+    if WINDOWS:
+        return
     try:
-        fd = os.open(d, os.O_RDONLY)
+        fd = open_fd(d, os.O_RDONLY, follow=True)
     except OSError:
         return
     try:

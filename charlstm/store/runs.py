@@ -9,9 +9,9 @@ what a checkpoint holds, or of the terminal.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,12 +20,14 @@ from pathlib import Path
 from ..errors import CheckpointError, RunBusyError
 from . import starter
 from .files import atomic_write
+from .portable import open_fd
 
 LAST, BEST = "last.pt", "best.pt"
 METRICS = "metrics.jsonl"
 TOKENS = "tokens.bin"
 CORPUS_META = "corpus.json"
-LOCK = ".lock"  # held (flock) by the one process writing the run
+LOCK = ".lock"  # held (filelock) by the one process writing the run
+WRITER = ".writer"  # the pid of the process holding LOCK, for the message that refuses a second writer
 MARKERS = (LOCK, CORPUS_META, TOKENS, LAST, BEST)  # a folder holding any of these is a run folder
 DEFAULT_ROOT = Path("checkpoints")
 DEPTH = 2  # `compare` keeps its runs one level below its own folder
@@ -109,13 +111,25 @@ def run_dir_of(target: str | Path | None, root: Path = DEFAULT_ROOT) -> Path:
 
 def default_name(corpus: list[str | Path], root: Path = DEFAULT_ROOT) -> str:
     """The first corpus path's stem and the time, e.g. `pydocs-20261127-221500` (`-2`, `-3` when taken)."""
-    base = Path(os.fsdecode(corpus[0]).rstrip("/")).stem or "run"
+    base = file_name_part(Path(os.fsdecode(corpus[0]).rstrip("/\\")).stem)
     name = f"{base}-{datetime.now():%Y%m%d-%H%M%S}"
     n, out = 1, name
     while (Path(root) / out).exists():
         n += 1
         out = f"{name}-{n}"
     return out
+
+
+# characters no file name may hold on Windows (and wildcards, which a corpus pattern brings), and the
+# device names Windows reserves whatever the extension
+NOT_IN_NAMES = re.compile(r'[<>:"/\\|?*\[\]\x00-\x1f]+')
+RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def file_name_part(text: str) -> str:
+    """`text` made safe as part of a file name on every OS ("run" when nothing is left)."""
+    name = NOT_IN_NAMES.sub("", text).strip(" .")
+    return "run" if not name or name.lower() in RESERVED else name
 
 
 def claim_new(corpus: list[str | Path], root: Path = DEFAULT_ROOT) -> Path:
@@ -133,52 +147,76 @@ def claim_new(corpus: list[str | Path], root: Path = DEFAULT_ROOT) -> Path:
 
 @contextmanager
 def writer_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run folder's lock for the whole of a train or resume. A second writer is refused,
-    naming the process; the lock of a killed process is released by the kernel (flock), so the
-    next run takes it over. Costs one system call per run, nothing per step."""
+    """Hold the run folder's lock for the whole of a train or resume. A second writer, in this
+    process or another, is refused, naming the process that holds it (its pid is kept in WRITER); the
+    operating system drops the lock of a killed process, so the next run takes it over. The lock is
+    filelock's: flock on Linux and macOS, LockFileEx on Windows. Costs a few system calls per run,
+    nothing per step."""
+    import filelock
+
     path = Path(run_dir) / LOCK
+    if path.is_symlink():
+        raise RunBusyError(f"cannot lock {run_dir}: {LOCK} there is a link, not charlstm's lock file")
+    lock = filelock.FileLock(str(path), timeout=0)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        lock.acquire()
+    except filelock.Timeout:
+        raise RunBusyError(f"{run_dir} is being written by process {_holder(run_dir)} (a train or resume still "
+                           "running); wait for it to finish, stop it, or use another run") from None
     except OSError as e:
         raise RunBusyError(f"cannot lock {run_dir}: {e.strerror or e}") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = (os.pread(fd, 32, 0).decode(errors="replace").split() or ["another process"])[0]
-            raise RunBusyError(f"{run_dir} is being written by process {holder} (a train or resume still "
-                               "running); wait for it to finish, stop it, or use another run") from None
-        if not _same_file(fd, path):  # the folder was removed (and perhaps made again) meanwhile
+        if not _same_file(lock, path):  # the folder was removed (and perhaps made again) meanwhile
             raise RunBusyError(f"{run_dir} was removed by the process that was writing it; try again")
-        mine = f"{os.getpid()}\n".encode()
-        os.pwrite(fd, mine, 0)  # written, then cut to length: a reader sees a whole pid on the first line
-        os.ftruncate(fd, len(mine))
+        try:
+            with atomic_write(Path(run_dir) / WRITER, "utf-8") as f:
+                f.write(f"{os.getpid()}\n")
+        except OSError as e:
+            raise RunBusyError(f"cannot lock {run_dir}: {e.strerror or e}") from None
         yield
     finally:
-        os.close(fd)  # closing releases the flock
+        lock.release()
 
 
-def _same_file(fd: int, path: Path) -> bool:
+def _same_file(lock, path: Path) -> bool:
+    """Whether the file `lock` holds is still the one at `path`. filelock keeps its descriptor in a
+    private field (in its 3.x and 4.x releases alike); where it is not found, the file's being there
+    is what can be checked."""
+    fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
     try:
-        a, b = os.fstat(fd), os.lstat(path)
+        b = os.lstat(path)
+        a = os.fstat(fd) if isinstance(fd, int) else b
     except OSError:
         return False
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def is_busy(run_dir: Path) -> bool:
-    """Whether another process holds the run's writer lock (no lock file: not busy)."""
+def _holder(run_dir: Path) -> str:
+    """The pid the lock's holder wrote, as text ("another process" before it has written one)."""
     try:
-        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        words = (Path(run_dir) / WRITER).read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        words = []
+    return words[0] if words and words[0].isdigit() else "another process"
+
+
+def is_busy(run_dir: Path) -> bool:
+    """Whether another writer holds the run's lock (no lock file: not busy). Asked by taking the lock
+    for an instant, which needs write access to the folder; where that is refused, not busy."""
+    import filelock
+
+    path = Path(run_dir) / LOCK
+    if not path.is_file() or path.is_symlink():
+        return False
+    lock = filelock.FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return True
     except OSError:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    lock.release()
+    return False
 
 
 # ---- metrics.jsonl: one JSON object per line, appended as training goes -----------------------------
@@ -188,7 +226,7 @@ def append_metrics(run_dir: Path, record: dict) -> None:
     line = (json.dumps(record) + "\n").encode()
     path = Path(run_dir) / METRICS
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = open_fd(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             if os.write(fd, line) != len(line):
                 raise OSError(28, "short write (disk full?)")

@@ -89,6 +89,7 @@ class Run:
     notes: list[str] = field(default_factory=list)  # shown when the run starts
     lineage: list[dict] = field(default_factory=list)  # the models this run was fine-tuned from, nearest first
     resumed_from: int | None = None
+    device_note: str = ""  # why this device, when a timed pass chose it
 
     @cached_property
     def ids(self) -> tuple[Tokens, Tokens]:
@@ -286,8 +287,10 @@ def _next_window(run: Run, part: range | None) -> tuple[torch.Tensor, torch.Tens
     style = window_styles(run.ids[0], run.cfg.batch_size, i, run.cfg.seq_len, part)
     if i == 0 or s.hidden is None:
         s.hidden = run.model.init_state(x.shape[0], run.device)
-    return (x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True),
-            None if style is None else style.to(run.device, non_blocking=True))
+    # an asynchronous copy is safe on CUDA only (MPS has been seen to read the batch before it arrives)
+    on_cuda = run.device.type == "cuda"
+    return (x.to(run.device, non_blocking=on_cuda), y.to(run.device, non_blocking=on_cuda),
+            None if style is None else style.to(run.device, non_blocking=on_cuda))
 
 
 def _forward_backward(run: Run, turns: _Turns, x: torch.Tensor, y: torch.Tensor,
@@ -456,7 +459,8 @@ def _started(run: Run) -> Started:
     return Started(run_dir=str(run.run_dir), run_name=run.run_dir.name, params=run.model.num_params(),
                    corpus=run.corpus.describe(), train_chars=len(train_ids), val_chars=len(val_ids),
                    model_config=run.model.config.to_dict(), train_config=run.cfg.to_dict(), budget=run.budget,
-                   device=str(run.device), threads=torch.get_num_threads(), resumed_from=run.resumed_from,
+                   device=" ".join(filter(None, (str(run.device), run.device_note and f"({run.device_note})"))),
+                   threads=torch.get_num_threads(), resumed_from=run.resumed_from,
                    notes=tuple(run.notes), processes=run.dist.world)
 
 

@@ -75,6 +75,26 @@ class TimedPass:
         return self.dist.share(time_pass(self, precision, self.device, reps=1))
 
 
+PROBE = dict(vocab_size=96, embed=64, hidden=256, layers=2)  # a typical small run, for choosing a device
+PROBE_BATCH, PROBE_LEN = 32, 64
+
+
+def probe_seconds(device: torch.device) -> float:
+    """One fp32 forward + backward of a typical small model (PROBE) on `device`, the best of three after
+    a warm-up, leaving the random state as it was: how devices.choose_for_training compares the CPU
+    with the Apple GPU before the run's own size is known."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = CharLSTM(ModelConfig(**PROBE)).to(device)
+        x = torch.randint(PROBE["vocab_size"], (PROBE_BATCH, PROBE_LEN + 1)).to(device)  # drawn on the CPU
+
+        def one_pass(precision: str) -> None:
+            loss, _ = compute_loss(model, x[:, :-1], x[:, 1:], model.init_state(PROBE_BATCH, device), precision)
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+        return time_pass(one_pass, "fp32", device)
+
+
 def plan_new(req: Request, data: Corpus, device: torch.device, dist: Dist) -> Plan:
     """A new model: with a preset, the sizes the user left open filled in from it (each candidate's
     speed measured here, in the precision it would train in); the precision settled; the preset's

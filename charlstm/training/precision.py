@@ -72,12 +72,20 @@ def bf16_capable(device: torch.device) -> tuple[bool, str]:
     return False, f"half precision is not used on {device.type}"
 
 
+# oneDNN's words when it has no recurrent kernel for this CPU in a precision (it builds bf16 ones only for
+# CPUs with AVX-512), and ours
+ONEDNN_NO_KERNEL = "could not create a primitive descriptor"
+NO_KERNEL = "it has no {precision} LSTM kernel; oneDNN provides one only on CPUs with AVX-512"
+
+
 def kernel_failure(run_pass: Callable[[str], None], precision: str) -> str | None:
-    """None when one pass in `precision` runs here, else the first line of the kernel's complaint
-    (oneDNN builds no bf16 LSTM primitive on CPUs without AVX-512, for one)."""
+    """None when one pass in `precision` runs here, else why not: in charlstm's words for a CPU
+    without the kernel (NO_KERNEL), otherwise the first line of the complaint."""
     try:
         run_pass(precision)
     except RuntimeError as e:
+        if ONEDNN_NO_KERNEL in str(e):
+            return NO_KERNEL.format(precision=precision)
         first = str(e).split(". ")[0].splitlines()[0] if str(e) else type(e).__name__
         return first.rstrip(".")
     return None
@@ -117,7 +125,7 @@ def resolve_precision(requested: str, device: torch.device,
         return "fp32", f"fp32 (nothing to time {half} with)"
     failure = kernel_failure(run_pass, half)
     if failure:
-        return "fp32", f"fp32 ({half} kernels do not run on this {device.type}: {failure})"
+        return "fp32", f"fp32 ({half} does not run on this {device.type}: {failure})"
     speedup = time_pass(run_pass, "fp32", device) / time_pass(run_pass, half, device)
     if speedup >= MIN_SPEEDUP:
         return half, f"{half} autocast (a training pass of this model timed {speedup:.1f}x faster than fp32)"

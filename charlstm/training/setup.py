@@ -38,6 +38,7 @@ class Place:
     dist: Dist
     progress: ProgressFactory | None = None
     should_stop: Callable[[], bool] | None = None
+    device_note: str = ""  # why this device, when a timed pass chose it (devices.choose_for_training)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def _run(place: Place, net: CharLSTM, plan: Plan, data: Corpus, corpus_info: dic
     cfg = plan.config
     state = TrainState(make_optimizer(net, cfg), grad_scaler(cfg.precision, place.device))
     run = Run(place.run_dir, net, cfg, data, corpus_info, place.device, place.dist, state,
-              notes=[*notes, *plan.notes()])
+              notes=[*notes, *plan.notes()], device_note=place.device_note)
     if restore is not None:
         run.restore(*restore)
     if place.dist.is_main:

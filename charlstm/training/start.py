@@ -19,13 +19,14 @@ import torch
 from ..config import ModelConfig, TrainConfig
 from ..data.corpus import ProgressFactory
 from ..data.textfiles import ReadOptions
-from ..devices import configure, resolve_device
+from ..devices import choose_for_training, configure
 from ..errors import CharLSTMError, ConfigError, ResumeMismatchError
 from ..events import Event
 from ..store import checkpoint, runs, starter
 from . import finetune
 from .distributed import Dist
 from .loop import train_loop
+from .plan import probe_seconds
 from .request import Request
 from .setup import Place, find_resumable, fine_tune_run, new_run, resumed_run
 
@@ -67,12 +68,12 @@ def start(req: Request, run_dir: str | Path | None, root: Path, where: tuple[str
     locked, the run set up; `where` is (device, threads)."""
     req.check()
     parent = _parent(req, root) if req.init_from is not None else None  # read and checked before any folder is made
-    dev, dist = _join(*where)
+    dev, dist, why = _join(*where)
     run_dir, created = _claim(run_dir, req.corpus, root, dist)
     # a run being written is refused by the lock (naming the writer), a finished one by the check under it
     with _held(run_dir, dist, lambda: _refuse_existing(run_dir)):
         try:  # a refusal before the first event (bad text, a precision that cannot run) leaves nothing behind
-            place = Place(run_dir, dev, dist, progress, should_stop)
+            place = Place(run_dir, dev, dist, progress, should_stop, why)
             run = fine_tune_run(req, place, *parent) if parent else new_run(req, place)
             events = train_loop(run, should_stop)
             first = next(events)
@@ -101,7 +102,7 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
                                   "saved optimizer state and data position; start a new run instead")
     where = runs.locate(target, Path(root))
     run_dir = where.parent if where.is_file() else where
-    dev, dist = _join(device, threads)
+    dev, dist, why = _join(device, threads)
     # read and checked before the lock is taken: a refused checkpoint leaves the folder exactly as it was
     seen = _stamp(where)
     found = find_resumable(where, overrides, dist)
@@ -110,7 +111,7 @@ def resume(target: str | Path | None = None, root: str | Path = "checkpoints", o
             found = find_resumable(where, overrides, dist)
         removed = checkpoint.remove_orphans(run_dir) if dist.is_main else []
         notes = [f"removed {len(removed)} temp file(s) left by an interrupted save"] if removed else []
-        run = resumed_run(found, Place(run_dir, dev, dist, progress, should_stop), notes)
+        run = resumed_run(found, Place(run_dir, dev, dist, progress, should_stop, why), notes)
         yield from train_loop(run, should_stop)
 
 
@@ -165,10 +166,10 @@ def _held(run_dir: Path, dist: Dist, check: Callable[[], None] | None = None) ->
         yield
 
 
-def _join(device: str, threads: int | None) -> tuple[torch.device, Dist]:
-    """The device, and the process group when torchrun started several processes (each CUDA
-    process takes the GPU numbered by its LOCAL_RANK)."""
-    dev = resolve_device(device)
+def _join(device: str, threads: int | None) -> tuple[torch.device, Dist, str]:
+    """The device, the process group when torchrun started several processes (each CUDA process
+    takes the GPU numbered by its LOCAL_RANK), and why that device when a timed pass chose it."""
+    dev, why = choose_for_training(device, probe_seconds)
     dist = Dist.from_env(dev.type)
     if dist.active and dev.type == "cuda":
         dev = torch.device("cuda", dist.local_rank)
@@ -176,7 +177,7 @@ def _join(device: str, threads: int | None) -> tuple[torch.device, Dist]:
     configure(dev)
     if threads:
         torch.set_num_threads(threads)
-    return dev, dist
+    return dev, dist, why
 
 
 def _parent(req: Request, root: Path) -> tuple[dict, str]:

@@ -5,6 +5,7 @@ import sys
 import time
 
 import pytest
+from conftest import posix_only
 from typer.testing import CliRunner
 
 from charlstm.cli import app
@@ -127,6 +128,7 @@ def start_training(tmp_path, corpus_file, *extra):
     return proc
 
 
+@posix_only("SIGINT and SIGTERM sent to a child process")
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_and_exits(tmp_path, corpus_file, sig, code):
     proc = start_training(tmp_path, corpus_file)
@@ -139,6 +141,7 @@ def test_signal_saves_and_exits(tmp_path, corpus_file, sig, code):
     assert checkpoint.load(tmp_path / "ck" / "sig" / "last.pt")["step"] >= 1
 
 
+@posix_only("SIGINT sent to a child process")
 def test_second_ctrl_c_quits_at_once(tmp_path, corpus_file):
     proc = start_training(tmp_path, corpus_file, "--hidden", "1024")  # slow steps and saves
     proc.send_signal(signal.SIGINT)

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import VERSE
+from conftest import VERSE, posix_only
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -442,6 +442,7 @@ def test_sample_output_is_written_whole(world, tmp_path):
     assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
 
 
+@posix_only("a symlink needs admin rights on Windows")
 def test_an_atomic_write_never_follows_a_symlink_at_the_temp_name(tmp_path):
     from charlstm.store import files
     target = tmp_path / "victim"

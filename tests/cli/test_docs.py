@@ -98,4 +98,4 @@ def test_other_commands_list_their_choices_and_defaults():
     assert "step|time" in help_of("plot")
     assert "[default: (the run's)]" in help_of("resume")
     for cmd in ("train", "resume", "sample", "compare", "eval"):
-        assert "auto (CUDA, then MPS, then CPU)" in help_of(cmd) and "[default: auto]" in help_of(cmd), cmd
+        assert "auto takes a CUDA GPU when there is one" in help_of(cmd) and "[default: auto]" in help_of(cmd), cmd

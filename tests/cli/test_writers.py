@@ -1,6 +1,5 @@
 """`charlstm train` and `resume` as processes: two writers, a full disk, a stop while the corpus is read."""
 
-import resource
 import signal
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import posix_only
 
 from charlstm.store import checkpoint, files, runs
 
@@ -17,12 +17,13 @@ TINY = ["--layers", "1", "--hidden", "16", "--embed", "8", "--batch-size", "4", 
 
 
 def charlstm(*args, limit=None, **kw):
-    def child():
-        if limit is not None:  # files may not grow past `limit` bytes; a failed write, not a killed process
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    def child():  # files may not grow past `limit` bytes; a failed write, not a killed process (POSIX only)
+        import resource
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     return subprocess.Popen([sys.executable, "-m", "charlstm", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=child, **kw)
+                            stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                            preexec_fn=child if limit is not None else None, **kw)
 
 
 def finish(proc, timeout=120):
@@ -52,6 +53,7 @@ def test_two_trains_of_one_name_the_second_is_refused(tmp_path, corpus_file):
     assert steps == sorted(set(steps)) and steps[-1] == saved["step"]  # one run's log, not two interleaved
 
 
+@posix_only("RLIMIT_FSIZE stands in for a full disk")
 def test_a_full_disk_while_encoding_is_one_line_and_leaves_nothing(tmp_path, corpus_file):
     big = tmp_path / "big.txt"
     big.write_text(corpus_file.read_text() * 40)  # tokens.bin ~ 90 KB, past the 64 KiB limit
@@ -63,6 +65,7 @@ def test_a_full_disk_while_encoding_is_one_line_and_leaves_nothing(tmp_path, cor
     assert not (root / "r").exists() and no_temp_files(root)
 
 
+@posix_only("RLIMIT_FSIZE stands in for a full disk")
 def test_a_full_disk_at_a_save_keeps_the_previous_checkpoint(tmp_path, corpus_file):
     root = tmp_path / "ck"
     code, _, err = finish(charlstm("train", corpus_file, "--name", "r", "--root", root, "--steps", "2", *TINY))
@@ -79,6 +82,7 @@ def test_a_full_disk_at_a_save_keeps_the_previous_checkpoint(tmp_path, corpus_fi
     assert no_temp_files(root)
 
 
+@posix_only("SIGTERM sent to a child process")
 def test_sigterm_while_the_corpus_is_read_stops_at_once_and_leaves_nothing(tmp_path):
     rng = np.random.default_rng(0)
     text = rng.integers(97, 123, size=120 << 20, dtype=np.uint8)
