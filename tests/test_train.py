@@ -285,7 +285,8 @@ def test_a_run_being_written_by_another_process_is_refused(tmp_path, corpus_file
     (busy / ".tokens.bin.tmp-1").write_bytes(b"theirs")
     with pytest.raises(RunBusyError, match=f"is being written by process {other.pid} "):
         list(train([corpus_file], TINY_MODEL, tiny_config(steps=2), run_dir=busy))
-    assert sorted(p.name for p in busy.iterdir()) == [".lock", ".tokens.bin.tmp-1", ".writer"]  # nothing removed or added
+    # nothing removed or added
+    assert sorted(p.name for p in busy.iterdir()) == [".lock", ".tokens.bin.tmp-1", ".writer"]
 
 
 def test_resume_is_refused_while_another_process_writes_the_run(tmp_path, corpus_file, tiny_config, held):
