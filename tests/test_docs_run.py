@@ -33,7 +33,8 @@ except ImportError:
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL = {"", "bash", "sh", "console", "shell"}
-LANGUAGES = SHELL | {"python", "text"}
+POWERSHELL = "powershell"  # Windows set-up lines: checked against the POSIX ones (test_powershell_setup_...)
+LANGUAGES = SHELL | {"python", "text", POWERSHELL}
 CORPUS_CHARS = 20_000  # what a python block gets of each corpus it names: enough for the tiny preset's lanes
 BLOCK_TIMEOUT = 300
 
@@ -388,3 +389,23 @@ def test_the_lookup_finds_what_is_missing():
     assert missing_in(("python", "-m", "charlstm.nope"), set()) == ["module charlstm.nope"]
     assert missing_in(("bash", "bench/nope.sh"), set()) == ["bench/nope.sh"]
     assert missing_in(("python", "tools/make_starter.py", "corpora/later.txt"), set()) == []
+
+
+def test_powershell_setup_does_what_the_posix_setup_does():
+    """The README's Windows lines install the same things and run the same commands as its Linux and macOS
+    lines, in the same order (paths written with \\, the venv's programs called by path)."""
+    readme = ROOT / "README.md"
+    posix = [b.text.strip() for b in fenced_blocks(readme) if b.lang == "" and "python3 -m venv" in b.text]
+    windows = [b.text.strip() for b in fenced_blocks(readme) if b.lang == POWERSHELL]
+    assert len(posix) == len(windows) == 2
+
+    def steps(line: str, sep: str) -> list[str]:
+        out = []
+        for part in line.split(sep):
+            part = part.strip().replace("\\", "/").replace(".venv/Scripts/", "")
+            if part.startswith(("python3 -m venv", "py -m venv", ". .venv")):
+                continue  # making and entering the environment differ by design
+            out.append(part.removeprefix("python -m ").removeprefix("python3 -m "))
+        return out
+    for p, w in zip(posix, windows):
+        assert steps(p, "&&") == steps(w, ";"), (p, w)

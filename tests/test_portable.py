@@ -377,3 +377,15 @@ def test_the_avx2_emulation_removes_the_bf16_lstm_kernel():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "tests", env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
+
+
+def test_info_and_the_web_page_are_the_same_read_with_or_without_torch():
+    """`info` and `export --format web` read a checkpoint with the torch-free reader (so they run where
+    torch is not installed); what they show and write equals what torch's reader gives."""
+    from charlstm.cli.jsonlines import dumps, info_record
+    from charlstm.export.webpage import model_script
+    from charlstm.store import arrays
+    starter = ROOT / "charlstm" / "assets" / "starter.pt"
+    free, full = arrays.load(starter), checkpoint.load(starter)
+    assert dumps(info_record(free, starter)) == dumps(info_record(full, starter))
+    assert model_script(free) == model_script(full)

@@ -48,7 +48,6 @@ def export(
     if fmt is Format.onnx:
         from ..export.onnxfile import require_extra
         require_extra()  # before anything is read
-    from ..store import checkpoint as ck
     from ..store import runs
     from .tables import stderr_console
 
@@ -56,7 +55,7 @@ def export(
     if output is None:
         output = Path((path.parent.name if runs.is_run(path.parent) else path.stem) + SUFFIX[fmt])
     _check_target(output, fmt)
-    saved = ck.load(path, map_location="cpu")
+    saved = _read(path, fmt)
     err = stderr_console()
     source = path.stat().st_size
     if fmt is Format.pt:
@@ -71,6 +70,19 @@ def export(
         sizes = export_web(saved, output)
         err.print(f"wrote {output}/ ({_mb(sum(sizes.values()))}; the checkpoint {path} is {_mb(source)}); open "
                   f"{output / 'index.html'} in a browser", markup=False)
+
+
+def _read(path: Path, fmt: Format) -> dict:
+    """The checkpoint, validated. The web page needs only the weights as numbers, so it is read without
+    torch where the torch-free reader follows the file (an install without torch exports pages too)."""
+    if fmt is Format.web:
+        from ..store import arrays
+        try:
+            return arrays.load(path)
+        except arrays.Unreadable:
+            pass  # torch reads it below, and names the problem if there is one
+    from ..store import checkpoint
+    return checkpoint.load(path, map_location="cpu")
 
 
 def _onnx(saved: dict, output: Path, path: Path, source: int, err) -> None:

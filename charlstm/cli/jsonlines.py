@@ -10,6 +10,7 @@ every line is standard JSON (`jq` reads it).
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import asdict, fields
 
@@ -64,7 +65,7 @@ def info_record(ckpt: dict, path) -> dict:
         "run_name": ckpt.get("run_name"),
         "path": str(path),
         "run_dir": str(Path(path).parent),
-        "params": sum(v.numel() for v in ckpt["model"].values()),
+        "params": sum(math.prod(v.shape) for v in ckpt["model"].values()),
         "model_config": ckpt["model_config"],
         "train_config": ckpt["train_config"],
         "vocab": ckpt["vocab"],

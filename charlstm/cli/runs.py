@@ -25,10 +25,19 @@ DYNAMIC = AdaptConfig()
 PlotOutput = output_file("Picture to write: .png or .svg.")
 
 
-def _ckpt(target: Path | None, root: Path, last: bool = False, mmap: bool = False) -> tuple[dict, Path]:
-    from ..store import checkpoint as ck
+def _ckpt(target: Path | None, root: Path, last: bool = False, mmap: bool = False,
+          torch_free: bool = False) -> tuple[dict, Path]:
+    """The checkpoint `target` names, validated, and its path; with `torch_free`, read without torch
+    where the torch-free reader follows the file (its weights as numpy arrays)."""
     from ..store import runs as rs
     path = rs.checkpoint_path(target, root, last)
+    if torch_free:
+        from ..store import arrays
+        try:
+            return arrays.load(path), path
+        except arrays.Unreadable:
+            pass  # torch reads it below, and names the problem if there is one
+    from ..store import checkpoint as ck
     return ck.load(path, map_location="cpu", mmap=mmap), path
 
 
@@ -140,7 +149,7 @@ def info(
     root: Root = Path("checkpoints"),
 ) -> None:
     """Everything about one run: model, training, corpus, vocabulary, versions."""
-    ckpt, path = _ckpt(target, root, last, mmap=True)
+    ckpt, path = _ckpt(target, root, last, mmap=True, torch_free=True)  # runs where torch is not installed
     if as_json:
         from .jsonlines import dumps, info_record
         typer.echo(dumps(info_record(ckpt, path)))

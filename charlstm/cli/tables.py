@@ -172,7 +172,7 @@ def scored_text(chars: int, of: int) -> str:
 
 def info_table(ckpt: dict, path) -> Table:
     m, t, c = ckpt["model_config"], ckpt["train_config"], ckpt.get("corpus", {})
-    n_params = sum(v.numel() for v in ckpt["model"].values())
+    n_params = sum(math.prod(v.shape) for v in ckpt["model"].values())
     best = ckpt.get("best_val_loss")
     scored = scored_text(ckpt.get("val_scored", {}).get("chars", 0), ckpt.get("val_scored", {}).get("of", 0))
     table = Table(title=Text(f"{ckpt.get('run_name', '?')}  ({path})"), title_justify="left", show_header=False)

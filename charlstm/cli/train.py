@@ -65,7 +65,8 @@ SCHEDULE_DEFAULT = (DEFAULTS.schedule if FINE_TUNE["schedule"] == DEFAULTS.sched
 
 
 def train(
-    corpus: Annotated[list[Path], typer.Argument(help="Text files and/or directories to train on.",
+    corpus: Annotated[list[Path], typer.Argument(help="Text files and/or directories to train on; wildcards "
+                                                 "such as data/*.txt are expanded where the shell did not.",
                                                  show_default=False)],
     name: Annotated[str | None, typer.Option("--name", callback=check_name, help="Run name (folder under --root).",
                                              show_default="corpus name + date", rich_help_panel=P_RUN)] = None,

@@ -27,14 +27,11 @@ from ..errors import ConfigError
 from ..model import CharLSTM
 from ..store import checkpoint
 from ..store.files import write_bytes
+from .webpage import lineage
 
 EXTRA = "pip install 'charlstm[export]'"
 SAMPLER = Path(__file__).parents[1] / "assets" / "sample_onnx.py"  # the torch-free sampler written beside the file
 # what a checkpoint says about where the model came from (absent keys are left out)
-LINEAGE_KEYS = ("run_name", "step", "epoch", "train_time", "best_val_loss", "saved_at", "charlstm_version",
-                "torch_version", "lineage")
-
-
 def require_extra(what: str = "charlstm export --format onnx") -> None:
     """Refuse early, in one line naming the extra, when onnx or onnxscript is missing."""
     try:
@@ -42,16 +39,6 @@ def require_extra(what: str = "charlstm export --format onnx") -> None:
         import onnxscript  # noqa: F401
     except ImportError:
         raise ConfigError(f"{what} needs the optional 'export' extra: {EXTRA}") from None
-
-
-def lineage(ckpt: dict) -> dict:
-    """Where the weights came from: run, step, time trained, versions and the corpus record
-    (paths, size and checksum), as plain JSON-ready values."""
-    out = {k: ckpt[k] for k in LINEAGE_KEYS if ckpt.get(k) is not None}
-    corpus = ckpt.get("corpus")
-    if isinstance(corpus, dict):
-        out["corpus"] = {k: corpus[k] for k in ("paths", "tokens", "checksum") if k in corpus}
-    return out
 
 
 def metadata(ckpt: dict) -> dict[str, str]:

@@ -4,7 +4,8 @@ The folder holds the page and its script (copied from assets/web/: index.html, r
 LSTM/GRU/RNN step in plain JavaScript, page.js with the controls) and `model.js`, which sets
 `window.CHARLSTM_MODEL` to the config, vocabulary and weights (float32, little-endian, base64).
 Weights travel as a script rather than a file to fetch(), because browsers refuse fetch() on
-file:// pages. Nothing is loaded from the network. Knows nothing of the terminal.
+file:// pages. Nothing is loaded from the network. Needs no torch: it reads a checkpoint's tensors or
+the numpy arrays of a torch-free read alike. Knows nothing of the terminal.
 """
 
 from __future__ import annotations
@@ -18,11 +19,29 @@ import numpy as np
 from ..config import ModelConfig
 from ..store.files import write_bytes
 from ..styles.blend import fold, style_biases
-from .onnxfile import lineage
 
 ASSETS = Path(__file__).parents[1] / "assets" / "web"
 TEMPLATE = ("index.html", "rnn.js", "page.js")
+LINEAGE_KEYS = ("run_name", "step", "epoch", "train_time", "best_val_loss", "saved_at", "charlstm_version",
+                "torch_version", "lineage")
 WEIGHTS = "model.js"
+
+
+def lineage(ckpt: dict) -> dict:
+    """Where the weights came from: run, step, time trained, versions and the corpus record
+    (paths, size and checksum), as plain JSON-ready values."""
+    out = {k: ckpt[k] for k in LINEAGE_KEYS if ckpt.get(k) is not None}
+    corpus = ckpt.get("corpus")
+    if isinstance(corpus, dict):
+        out["corpus"] = {k: corpus[k] for k in ("paths", "tokens", "checksum") if k in corpus}
+    return out
+
+
+def _float32(t) -> np.ndarray:
+    """A weight as little-endian float32, from a torch tensor or the numpy array a torch-free read gives."""
+    if hasattr(t, "detach"):
+        t = t.detach().cpu().float().numpy()
+    return np.ascontiguousarray(t, dtype="<f4")
 
 
 def page_weights(ckpt: dict) -> dict:
@@ -31,7 +50,7 @@ def page_weights(ckpt: dict) -> dict:
     config = ModelConfig.from_dict(ckpt["model_config"])
     if not config.styles:
         return ckpt["model"]
-    weights = {k: v.detach().float() for k, v in ckpt["model"].items()}
+    weights = {k: _float32(v) for k, v in ckpt["model"].items()}
     plain, _ = fold(weights, config, [0.0] * len(config.styles))
     return {**plain, "style.bias": style_biases(weights, config)}
 
@@ -41,7 +60,7 @@ def model_script(ckpt: dict) -> str:
     dict names and shapes; `offset` counts float32 values into the decoded weights."""
     tensors, parts, offset = [], [], 0
     for name, t in page_weights(ckpt).items():
-        a = np.ascontiguousarray(t.detach().cpu().float().numpy(), dtype="<f4")
+        a = _float32(t)
         tensors.append({"name": name, "shape": list(a.shape), "offset": offset})
         parts.append(a.tobytes())
         offset += a.size

@@ -195,7 +195,9 @@ def _accelerator_possible() -> bool:
         from ..devices import resolve_device
         return resolve_device("auto").type != "cpu"
     spec = importlib.util.find_spec("torch")
-    version = Path(spec.origin).parent / "version.py" if spec and spec.origin else None
+    if spec is None:  # no torch installed: nothing but the CPU
+        return False
+    version = Path(spec.origin).parent / "version.py" if spec.origin else None
     if version is None or not version.is_file():
         return True
     text = version.read_text(encoding="utf-8", errors="replace")
