@@ -6,6 +6,7 @@ only when it runs."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -58,8 +59,9 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         # from here a connection waits in the backlog until the server accepts it
         return socket.create_server((host.strip("[]"), port), family=family, backlog=128)
-    except OSError as e:
-        raise CharLSTMError(f"cannot listen on {host}:{port}: {e.strerror or e}"
+    except OSError as e:  # create_server adds the address to strerror: the errno's own words are enough
+        why = os.strerror(e.errno) if e.errno else str(e)
+        raise CharLSTMError(f"cannot listen on {host}:{port}: {why}"
                             f"{' (choose another --port)' if port else ''}") from None
 
 
