@@ -217,7 +217,8 @@ def test_serve_refuses_a_port_another_server_listens_on():
     taken = socket.create_server(("127.0.0.1", 0))
     try:
         port = taken.getsockname()[1]
-        with pytest.raises(CharLSTMError, match=f"^cannot listen on 127.0.0.1:{port}: [^(]+ \\(choose another --port\\)$"):
+        one_line = f"^cannot listen on 127.0.0.1:{port}: [^(]+ \\(choose another --port\\)$"
+        with pytest.raises(CharLSTMError, match=one_line):
             _bind("127.0.0.1", port)
     finally:
         taken.close()
