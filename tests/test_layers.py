@@ -163,3 +163,10 @@ def test_the_data_flow_names_what_the_code_defines():
     assert len(named) >= 15 and sorted(named - defined) == []
     labels = set(re.findall(r"^(\w+/)", flow, re.M))
     assert labels and labels <= set(parts())
+
+
+def test_every_file_the_architecture_page_names_exists():
+    """The reading path and the tables name real files (a moved or renamed module fails here)."""
+    named = set(re.findall(r"`(charlstm/[\w/]+\.py)`", DOC.read_text(encoding="utf-8")))
+    assert len(named) >= 6
+    assert sorted(p for p in named if not (ROOT / p).is_file()) == []

@@ -11,7 +11,7 @@ bits of the seed, and torch.rand's float32 is the low 24 bits of one 32-bit draw
 numpy's legacy MT19937 seeding is the same twister. `TorchStream` draws those numbers a block (BLOCK
 characters) at a time, as generate.generate draws torch.rand, and `pick` inverts the same cumulative
 sums (accumulated in float64, as torch's CPU cumsum does), so this engine writes the fast engine's
-text for a seed (tests/test_numpy_engine.py).
+text for a seed (tests/sampling/test_numpy_engine.py).
 """
 
 from __future__ import annotations

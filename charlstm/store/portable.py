@@ -1,7 +1,7 @@
 """What differs between Windows, macOS and Linux in files and processes, in one place, so the rest of the
 package reads the same everywhere: descriptors opened binary, positional reads, a rename that waits out
 a file another program holds open, whether a process is alive (no signal sent), and wildcards in
-paths. Imports nothing of charlstm; `tests/test_portable.py` tests it, and the AST guard in
+paths. Imports nothing of charlstm; `tests/store/test_portable.py` tests it, and the AST guard in
 `tests/test_portability_guard.py` holds the rest of the package to it.
 """
 

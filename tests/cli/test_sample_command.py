@@ -2,7 +2,7 @@
 --separator, and where a stopped sample ends. Known answers come from the library's own
 `generate_text` on the same checkpoint and seed.
 
-(Named test_sample_command.py: tests/test_sample.py already holds the library's sampling tests,
+(Named test_sample_command.py: tests/sampling/test_sample.py already holds the library's sampling tests,
 and two test modules with one basename cannot be collected together.)"""
 
 import re

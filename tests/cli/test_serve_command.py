@@ -1,6 +1,6 @@
 """`charlstm serve` as a command: the line naming the extra when starlette/uvicorn are missing, the
 address it prints, the warning off loopback, which runs it offers, and clear refusals. The server
-itself is tested in tests/test_serve*.py; here `_run` is replaced so nothing is served."""
+itself is tested in tests/playground/test_serve*.py; here `_run` is replaced so nothing is served."""
 
 import socket
 import subprocess

@@ -57,7 +57,8 @@ def trained_until(k, corpus_file, cfg, run_dir):
     return events
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])  # fp32: tests/test_train.py, mid-epoch and on a boundary
+# fp32: tests/training/test_train.py, mid-epoch and on a boundary
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_interrupted_and_resumed_run_equals_straight_run(tmp_path, corpus_file, tiny_config, monkeypatch, precision):
     if precision == "fp16":
         force_fp16(monkeypatch)

@@ -13,7 +13,7 @@ from charlstm.errors import CheckpointError
 from charlstm.store import checkpoint
 from charlstm.training.start import train
 
-PACKAGE = Path(__file__).resolve().parent.parent / "charlstm"
+PACKAGE = Path(__file__).resolve().parents[2] / "charlstm"
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def unsafe_loading(package: Path) -> tuple[list[str], list[str]]:
 
 
 # Files allowed one Unpickler: a subclass whose find_class names the few torch tensor names it
-# rebuilds and refuses the rest. tests/test_numpy_engine.py proves it refuses a pickle naming
+# rebuilds and refuses the rest. tests/sampling/test_numpy_engine.py proves it refuses a pickle naming
 # anything else without running it.
 RESTRICTED = {"store/arrays.py"}
 
@@ -202,7 +202,7 @@ def test_fallback_to_newest_good_checkpoint(run_dir):
     assert path.name == "best.pt" and len(problems) == 1 and "last.pt" in problems[0]
 
 
-OLD = Path(__file__).parent / "data" / "checkpoint-1391657.pt"
+OLD = Path(__file__).resolve().parents[1] / "fixtures" / "checkpoint-1391657.pt"
 
 
 def test_checkpoints_written_before_the_layout_change_still_load():

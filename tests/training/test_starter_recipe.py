@@ -6,7 +6,7 @@ from pathlib import Path
 from charlstm.data.corpus import split
 from charlstm.data.tokenfile import Tokens
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tool():
