@@ -111,3 +111,45 @@ def in_style(model: CharLSTM, style: str | None = None) -> CharLSTM:
 def detach_state(state: State) -> State:
     """Cut the graph at a window boundary: memory flows on, gradients stop (truncated BPTT)."""
     return tuple(s.detach() for s in state)
+
+
+# ---- one step of each cell, the one torch definition --------------------------------------------------
+# nn.LSTM, nn.GRU and nn.RNN run whole windows in their own kernels (training, evaluation, the plain
+# sampling engine). Every step charlstm computes itself (the fast sampling engines, `gates` and `inspect`,
+# the playground's hover) goes through these functions. Pre-activations are [..., G*H] in PyTorch's
+# gate order: the input term W_ih x + b_ih, the hidden term W_hh h + b_hh. Where only their sum matters
+# (LSTM, RNN) the caller passes the sum as `pre`, computed however it likes (a fused product, fp16
+# weights). tests/test_known_answers.py holds them, and every other runtime, to one worked example.
+
+def lstm_gates(pre: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(input, forget, candidate, output) gates from pre[..., 4H]: sigmoid, sigmoid, tanh, sigmoid."""
+    H = pre.shape[-1] // 4
+    s = pre.sigmoid()
+    return s[..., :H], s[..., H:2 * H], pre[..., 2 * H:3 * H].tanh(), s[..., 3 * H:]
+
+
+def lstm_step(pre: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """(h', c', gates): c' = f * c + i * g (the long memory), h' = o * tanh(c')."""
+    i, f, g, o = gates = lstm_gates(pre)
+    c = torch.addcmul(f * c, i, g)
+    return o * c.tanh(), c, gates
+
+
+def gru_gates(x_term: torch.Tensor, h_term: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(reset, update, new) from the input and hidden terms [..., 3H]: r and z read their sum, and the
+    new state reads r * (W_hn h + b_hn), so the two terms stay apart."""
+    H = x_term.shape[-1] // 3
+    rz = (x_term[..., :2 * H] + h_term[..., :2 * H]).sigmoid()
+    r, z = rz[..., :H], rz[..., H:]
+    return r, z, torch.addcmul(x_term[..., 2 * H:], r, h_term[..., 2 * H:]).tanh()
+
+
+def gru_step(x_term: torch.Tensor, h_term: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+    """(h', gates): h' = (1 - z) * n + z * h."""
+    r, z, n = gates = gru_gates(x_term, h_term)
+    return torch.lerp(n, h, z), gates
+
+
+def rnn_step(pre: torch.Tensor) -> torch.Tensor:
+    """h' = tanh(W_ih x + b_ih + W_hh h + b_hh)."""
+    return pre.tanh()

@@ -1,7 +1,8 @@
 """Generate text from a charlstm model exported with `charlstm export --format onnx`.
 
-Needs only numpy and onnxruntime (pip install numpy onnxruntime): no torch, no charlstm. The
-vocabulary and normalization form are read from the .onnx file's metadata.
+Needs only numpy and onnxruntime (pip install numpy onnxruntime) and sampling_filters.py beside it (the
+two are copied together): no torch, no charlstm. The vocabulary and normalization form are read from
+the .onnx file's metadata.
 
     python sample_onnx.py model.onnx --prime "ROMEO:" --length 500 --temp 0.8
 
@@ -19,6 +20,11 @@ import unicodedata
 
 import numpy as np
 import onnxruntime as ort
+
+try:  # inside charlstm
+    from .sampling_filters import probabilities
+except ImportError:  # beside an exported .onnx, where `charlstm export` copies the filters too
+    from sampling_filters import probabilities
 
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
 
@@ -74,24 +80,6 @@ class Model:
         return logits[0, -1]
 
 
-def probabilities(logits: np.ndarray, temperature: float, top_k: int | None, top_p: float | None) -> np.ndarray:
-    """Softmax of logits / temperature, keeping only the top_k most likely characters and the
-    smallest set holding top_p of the probability (each when given)."""
-    z = logits.astype(np.float64) / temperature
-    if top_k is not None and top_k < z.size:
-        z = np.where(z < np.sort(z)[-top_k], -np.inf, z)
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    if top_p is not None and top_p < 1.0:
-        order = np.argsort(-p, kind="stable")
-        sorted_p = p[order]
-        # drop a character when those ranked above it already hold top_p of the mass
-        drop = np.cumsum(sorted_p) - sorted_p >= top_p
-        p[order[drop]] = 0.0
-        p /= p.sum()
-    return p
-
-
 def generate(model: Model, prime: str, length: int, temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, seed: int | None = None):
     """Yield `length` characters after `prime` one at a time. Temperature 0 takes the most likely
@@ -106,7 +94,7 @@ def generate(model: Model, prime: str, length: int, temperature: float = 1.0, to
         if temperature == 0:
             nxt = int(np.argmax(logits))
         else:
-            cdf = np.cumsum(probabilities(logits, temperature, top_k, top_p))
+            cdf = np.cumsum(probabilities(logits[None], temperature, top_k, top_p, np.float64)[0])
             nxt = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), cdf.size - 1)
         yield model.chars[nxt]
         logits = model.step([nxt])

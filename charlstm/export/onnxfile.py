@@ -31,6 +31,7 @@ from .webpage import lineage
 
 EXTRA = "pip install 'charlstm[export]'"
 SAMPLER = Path(__file__).parents[1] / "assets" / "sample_onnx.py"  # the torch-free sampler written beside the file
+FILTERS = SAMPLER.with_name("sampling_filters.py")  # the numpy filters the sampler imports
 # what a checkpoint says about where the model came from (absent keys are left out)
 def require_extra(what: str = "charlstm export --format onnx") -> None:
     """Refuse early, in one line naming the extra, when onnx or onnxscript is missing."""
@@ -238,7 +239,7 @@ def export_onnx(ckpt: dict, path: Path) -> tuple[int, float]:
 
 
 def write_sampler(folder: Path) -> Path:
-    """Copy the torch-free sampler script into `folder`; returns its path."""
-    target = Path(folder) / SAMPLER.name
-    write_bytes(target, SAMPLER.read_bytes())
-    return target
+    """Copy the torch-free sampler script and the filters it reads into `folder`; returns the script's path."""
+    for source in (FILTERS, SAMPLER):
+        write_bytes(Path(folder) / source.name, source.read_bytes())
+    return Path(folder) / SAMPLER.name

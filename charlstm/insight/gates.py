@@ -1,7 +1,8 @@
 """Looking inside a trained recurrent network: gate values, cell state, and what units track.
 
 `trace` runs a text through the model one character at a time and recomputes every gate from the
-trained weights (the same tensors nn.LSTM uses, gate order i, f, g, o):
+trained weights (the same tensors nn.LSTM uses, gate order i, f, g, o), through model.py's one
+definition of each cell's step:
 
     i_t = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)      input gate: how much new to write
     f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)      forget gate: how much old to keep
@@ -22,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..model import CharLSTM, in_style
+from ..model import CharLSTM, gru_step, in_style, lstm_step, rnn_step
 from ..tokenizer import CharTokenizer
 
 GATES = {"lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new"), "rnn": ()}
@@ -49,23 +50,14 @@ def trace(model: CharLSTM, tokenizer: CharTokenizer, text: str, skip_unknown: bo
         for t in range(len(ids)):
             pre_h = w["weight_hh"] @ h + w["bias_hh"]
             if cfg.cell == "lstm":
-                gi, gf, gg, go = (pre_x[t] + pre_h).split(H)
-                i, f, g, o = gi.sigmoid(), gf.sigmoid(), gg.tanh(), go.sigmoid()
-                c = f * c + i * g
-                h = o * c.tanh()
-                for k, v in zip(GATES["lstm"], (i, f, g, o)):
-                    rec[k].append(v)
+                h, c, gates = lstm_step(pre_x[t] + pre_h, c)
                 rec["c"].append(c)
             elif cfg.cell == "gru":
-                xr, xz, xn = pre_x[t].split(H)
-                hr, hz, hn = pre_h.split(H)
-                r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
-                n = (xn + r * hn).tanh()
-                h = (1 - z) * n + z * h
-                for k, v in zip(GATES["gru"], (r, z, n)):
-                    rec[k].append(v)
+                h, gates = gru_step(pre_x[t], pre_h, h)
             else:
-                h = (pre_x[t] + pre_h).tanh()
+                h, gates = rnn_step(pre_x[t] + pre_h), ()
+            for k, v in zip(GATES[cfg.cell], gates):
+                rec[k].append(v)
             rec["h"].append(h)
         layers.append({k: torch.stack(v).numpy() for k, v in rec.items() if v})
         x_all = torch.stack(rec["h"])

@@ -23,7 +23,7 @@ import torch
 from ..devices import exact_math
 from ..errors import ConfigError
 from ..insight.gates import GATES
-from ..model import CharLSTM, State
+from ..model import CharLSTM, State, gru_gates, lstm_gates
 from ..sampling.engines import FastEngine, NumpyStep
 from ..sampling.generate import BLOCK, SampleConfig, make_generator, run_block
 from ..tokenizer import CharTokenizer
@@ -121,7 +121,7 @@ class Watcher:
 
 def unit_gates(model: CharLSTM, probe: Probe, ids: list[int], x: torch.Tensor | None,
                h_prev: torch.Tensor) -> torch.Tensor:
-    """Gates [n, G] of one unit over n steps, from the trained weights (insight/gates.py's equations,
+    """Gates [n, G] of one unit over n steps, from the trained weights (model.py's cell step,
     gate order as nn.LSTM / nn.GRU): x[n, in] is the layer's input (None for layer 0: the embedding
     of `ids`), h_prev[n, H] the layer's state before each step. A plain RNN has no gates: [n, 0]."""
     cell, H, l, u = model.config.cell, model.config.hidden, probe.layer, probe.unit
@@ -135,11 +135,8 @@ def unit_gates(model: CharLSTM, probe: Probe, ids: list[int], x: torch.Tensor | 
         x = model.embed.weight.detach()[torch.tensor(ids, device=h_prev.device)]
     px = x.float() @ w["weight_ih"].float().t() + w["bias_ih"]  # n, G
     ph = h_prev.float() @ w["weight_hh"].float().t() + w["bias_hh"]
-    if cell == "lstm":
-        pre = px + ph
-        return torch.stack([pre[:, 0].sigmoid(), pre[:, 1].sigmoid(), pre[:, 2].tanh(), pre[:, 3].sigmoid()], 1)
-    r, z = (px[:, 0] + ph[:, 0]).sigmoid(), (px[:, 1] + ph[:, 1]).sigmoid()
-    return torch.stack([r, z, (px[:, 2] + r * ph[:, 2]).tanh()], 1)
+    # the unit's own slice of each gate: the cell's step with H = 1
+    return torch.cat(lstm_gates(px + ph) if cell == "lstm" else gru_gates(px, ph), 1)
 
 
 class Session:

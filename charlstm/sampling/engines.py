@@ -14,16 +14,15 @@ the fp32 weights do not fit the CPU's cache (bench/RESULTS.md). Activations, sta
 fp32; only the weights are rounded, so its text for a seed differs from the other engines' while its
 validation loss stays close to theirs (bench/RESULTS.md; the tests hold it within 0.002 nats).
 
-LSTM step, gate order i, f, g, o as in nn.LSTM:
-    i = sigmoid(.)  f = sigmoid(.)  g = tanh(.)  o = sigmoid(.)
-    c' = f * c + i * g          h' = o * tanh(c')
+The cell equations themselves are model.py's (`lstm_step`, `gru_step`, `rnn_step`): the engines here
+only compute the matrix products that feed them.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..model import CharLSTM, State
+from ..model import CharLSTM, State, gru_step, lstm_step, rnn_step
 from .numpy_engine import NumpyEngine
 
 
@@ -95,18 +94,14 @@ class FastEngine:
             pre = self.table[ids] if l == 0 else self.input_term(l, x)  # B, G*H
             h = self.h[l]
             if self.cell == "lstm":
-                gates = self.add_recurrent(l, pre, h)
-                s = gates.sigmoid()
-                c = torch.addcmul(s[:, H:2 * H] * self.c[l], s[:, :H], gates[:, 2 * H:3 * H].tanh())
-                h = s[:, 3 * H:] * c.tanh()
+                h, c, _ = lstm_step(self.add_recurrent(l, pre, h), self.c[l])
                 self.c[l].copy_(c)
             elif self.cell == "gru":
-                hh = self.recurrent(l, h)  # B, 3H
-                rz = (pre[:, :2 * H] + hh[:, :2 * H]).sigmoid()
-                n = torch.addcmul(pre[:, 2 * H:], rz[:, :H], hh[:, 2 * H:] + self.b_hn[l]).tanh()
-                h = torch.lerp(n, h, rz[:, H:])  # (1 - z) * n + z * h
+                hh = self.recurrent(l, h)  # B, 3H: W_hh h; r and z's b_hh are in `pre`, b_hn joins here
+                hh[:, 2 * H:] += self.b_hn[l]
+                h, _ = gru_step(pre, hh, h)
             else:
-                h = self.add_recurrent(l, pre, h).tanh()
+                h = rnn_step(self.add_recurrent(l, pre, h))
             self.h[l].copy_(h)
             x = h
         return self.output(x)

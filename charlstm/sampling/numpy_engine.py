@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..assets.sampling_filters import probabilities
 from ..config import ModelConfig, SampleConfig
 from ..tokenizer import CharTokenizer
 
@@ -87,33 +88,12 @@ class NumpyEngine:
         return x @ self.w_out + self.b_out
 
 
-def probabilities(logits: np.ndarray, temperature: float, top_k: int | None = None,
-                  top_p: float | None = None) -> np.ndarray:
-    """generate.probabilities in numpy: logits[B, V] -> probabilities after temperature, top-k, top-p.
-    A temperature so small that logits / temperature overflows gives NaN here as in torch, and `pick`
-    then takes the last character, as torch's searchsorted does: the same text, and no warning."""
-    z = logits.astype(_F32) / _F32(temperature)
-    if top_k is not None and top_k < z.shape[-1]:
-        kth = np.partition(z, -top_k, axis=-1)[:, -top_k:].min(-1, keepdims=True)
-        z = np.where(z < kth, -np.inf, z).astype(_F32)
-    e = np.exp(z - z.max(-1, keepdims=True))
-    probs = e / e.sum(-1, keepdims=True)
-    if top_p is not None and top_p < 1.0:
-        order = np.argsort(-probs, axis=-1, kind="stable")
-        sorted_p = np.take_along_axis(probs, order, -1)
-        sorted_p[(sorted_p.cumsum(-1) - sorted_p) >= top_p] = 0  # mass ranked above already holds top_p
-        probs = np.zeros_like(probs)
-        np.put_along_axis(probs, order, sorted_p, -1)
-        probs /= probs.sum(-1, keepdims=True)
-    return probs
-
-
 def pick(logits: np.ndarray, cfg: SampleConfig, u: np.ndarray) -> np.ndarray:
     """generate.pick in numpy: argmax at temperature 0, else the inverse CDF at uniforms u[B]."""
     if cfg.temperature == 0:
         return logits.argmax(-1)
     with np.errstate(all="ignore"):
-        probs = probabilities(logits, cfg.temperature, cfg.top_k, cfg.top_p)
+        probs = probabilities(logits, cfg.temperature, cfg.top_k, cfg.top_p)  # assets/sampling_filters.py
         cdf = probs.cumsum(-1, dtype=np.float64).astype(_F32)
         at = u * cdf[:, -1]
     return np.minimum([np.searchsorted(row, a, side="right") for row, a in zip(cdf, at)], probs.shape[-1] - 1)

@@ -59,7 +59,7 @@ def test_onnx_export_writes_the_model_and_the_sampler_beside_it(root, tmp_path):
     out = tmp_path / "m.onnx"
     r = invoke(root / "tiny", "-o", out)  # a run folder; onnx is the default format
     assert r.exit_code == 0, r.output
-    assert out.is_file() and (tmp_path / "sample_onnx.py").is_file()
+    assert out.is_file() and (tmp_path / "sample_onnx.py").is_file() and (tmp_path / "sampling_filters.py").is_file()
     assert "sample_onnx.py" in r.stderr and "onnxruntime matches torch" in r.stderr
 
 

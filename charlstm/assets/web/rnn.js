@@ -159,15 +159,10 @@
     };
   }
 
-  // The next id: argmax at temperature 0 (the first, on a tie), else a draw from the softmax of
-  // logits / temperature, keeping only the smallest set of ids that holds topP of the probability.
-  function pick(logits, temperature, topP, random) {
+  // The sampling filter: the softmax of logits / temperature, keeping only the smallest set of ids
+  // that holds topP of the probability. Returns {p, total}: id i's probability is p[i] / total.
+  function filtered(logits, temperature, topP) {
     const V = logits.length;
-    if (temperature === 0) {
-      let best = 0;
-      for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
-      return best;
-    }
     const p = new Float64Array(V);
     let max = -Infinity;
     for (let i = 0; i < V; i++) max = Math.max(max, logits[i] / temperature);
@@ -182,6 +177,25 @@
       }
       total = held;
     }
+    return { p, total };
+  }
+
+  // The filtered probabilities as one array (what tests and a console compare with other runtimes).
+  function probabilities(logits, temperature, topP) {
+    const { p, total } = filtered(logits, temperature, topP);
+    return Array.from(p, (v) => v / total);
+  }
+
+  // The next id: argmax at temperature 0 (the first, on a tie), else a draw from the filtered
+  // probabilities at one uniform number.
+  function pick(logits, temperature, topP, random) {
+    const V = logits.length;
+    if (temperature === 0) {
+      let best = 0;
+      for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+      return best;
+    }
+    const { p, total } = filtered(logits, temperature, topP);
     let u = random() * total;
     for (let i = 0; i < V; i++) {
       u -= p[i];
@@ -218,5 +232,5 @@
     return { chars: n, seconds: (performance.now() - start) / 1000 };
   }
 
-  global.CharRNN = { Net, generate, pick, uniforms };
+  global.CharRNN = { Net, generate, pick, probabilities, uniforms };
 })(window);
