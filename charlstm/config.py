@@ -53,11 +53,20 @@ def _check_types(obj) -> None:
         _check(ok, f"--{_opt(f.name)} must be a finite {kind.split(' ')[0].split('[')[0]}, got {v!r}")
 
 
+# each cell's gates in PyTorch's order; a layer holds one block of weights per gate (a plain RNN, one)
+GATES = {"lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new"), "rnn": ()}
+
+
+def blocks(cell: str) -> int:
+    """Weight blocks per layer of `cell`: 4 for an LSTM, 3 for a GRU, 1 for a plain RNN."""
+    return len(GATES[cell]) or 1
+
+
 def param_count(cell: str, vocab: int, embed: int, hidden: int, layers: int, styles: int = 0,
                 style_embed: int = 0) -> int:
     """Parameters of a model, from its sizes alone (an LSTM layer has 4 weight blocks, GRU 3, RNN 1);
     a styled model adds a table of style vectors, read by the first layer beside the embedding."""
-    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    gates = blocks(cell)
     style_embed = style_embed if styles else 0
     n = vocab * embed + hidden * vocab + vocab + styles * style_embed
     inp = embed + style_embed
@@ -249,7 +258,7 @@ def budget_text(budget: dict) -> str:
 def weight_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
     """The state dict's names and shapes for a config, by arithmetic: nothing is built or
     allocated, so a checkpoint claiming absurd sizes can be checked for free."""
-    g = {"lstm": 4, "gru": 3, "rnn": 1}[c.cell] * c.hidden
+    g = blocks(c.cell) * c.hidden
     shapes: dict[str, tuple[int, ...]] = {"embed.weight": (c.vocab_size, c.embed)}
     if c.styles:
         shapes["style.weight"] = (len(c.styles), c.style_embed)
