@@ -271,17 +271,19 @@ def weight_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 @dataclass(frozen=True)
 class SampleConfig:
-    """One round of sampling: characters per sample, temperature (0: always the most likely), top-k and
-    nucleus (top-p) filtering, the seed (None: a fresh one) and how many samples are drawn together."""
+    """One round of sampling: characters per sample, temperature (0: always the most likely), top-k,
+    nucleus (top-p) and min-p filtering, the seed (None: a fresh one) and how many samples are drawn
+    together."""
     length: int = 500
     temperature: float = 1.0
     top_k: int | None = None
     top_p: float | None = None
+    min_p: float | None = None
     seed: int | None = None
     num_samples: int = 1
 
     def __post_init__(self) -> None:
-        for name, value in (("--temp", self.temperature), ("--top-p", self.top_p)):
+        for name, value in (("--temp", self.temperature), ("--top-p", self.top_p), ("--min-p", self.min_p)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not math.isfinite(value)):
                 raise ConfigError(f"{name} must be a finite number, got {value!r}")
@@ -299,6 +301,8 @@ class SampleConfig:
             raise ConfigError(f"--top-k must be at least 1, got {self.top_k}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ConfigError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.min_p is not None and not 0 <= self.min_p <= 1:
+            raise ConfigError(f"--min-p must be in [0, 1], got {self.min_p}")
         if self.num_samples < 1:
             raise ConfigError(f"--num-samples must be at least 1, got {self.num_samples}")
 

@@ -24,10 +24,12 @@ E, H, L = 3, 2, 2
 IDS = [0, 3, 1, 4, 2]
 GATES = {"lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new"), "rnn": ()}
 FILTER_LOGITS = [2.0, 1.0, 0.5, -1.0, 0.5, 3.0]
-FILTER_CASES = [  # (temperature, top_k, top_p)
-    (1.0, None, None), (0.5, None, None), (2.0, None, None),
-    (1.0, 4, None),  # the 4th largest logit (0.5) is held twice: both are kept
-    (1.0, 2, None), (1.0, None, 0.6), (1.0, None, 0.85), (0.7, 3, 0.8),  # no top-p cut falls between ties
+FILTER_CASES = [  # (temperature, top_k, top_p, min_p)
+    (1.0, None, None, None), (0.5, None, None, None), (2.0, None, None, None),
+    (1.0, 4, None, None),  # the 4th largest logit (0.5) is held twice: both are kept
+    (1.0, 2, None, None), (1.0, None, 0.6, None), (1.0, None, 0.85, None),  # no top-p cut falls between ties
+    (0.7, 3, 0.8, None),
+    (1.0, None, None, 0.2), (2.0, None, 0.9, 0.3), (1.0, 4, None, 0.1),  # min-p: no id sits at its line
 ]
 
 
@@ -93,10 +95,11 @@ def run(cell: str, w: dict) -> list[dict]:
     return steps
 
 
-def filtered(logits: list[float], temperature: float, top_k: int | None, top_p: float | None) -> list[float]:
+def filtered(logits: list[float], temperature: float, top_k: int | None, top_p: float | None,
+             min_p: float | None) -> list[float]:
     """Softmax of logits / temperature over the ids kept: with top_k, those whose logit is at least
-    the k-th largest (ties kept); with top_p, going down the ranking, each id whose betters hold less
-    than top_p of the probability."""
+    the k-th largest (ties kept); with min_p, those at least min_p times as likely as the likeliest;
+    with top_p, going down the ranking, each id whose betters hold less than top_p of the probability."""
     z = [v / temperature for v in logits]
     if top_k is not None:
         kth = sorted(z, reverse=True)[top_k - 1]
@@ -104,6 +107,9 @@ def filtered(logits: list[float], temperature: float, top_k: int | None, top_p: 
     top = max(z)
     e = [math.exp(v - top) for v in z]
     p = [v / sum(e) for v in e]
+    if min_p is not None:
+        p = [v if v >= min_p * max(p) else 0.0 for v in p]
+        p = [v / sum(p) for v in p]
     if top_p is not None:
         held, keep = 0.0, [False] * len(p)
         for i in sorted(range(len(p)), key=lambda i: -p[i]):
@@ -120,8 +126,8 @@ def build() -> dict:
         w = weights_for(cell, seed)
         models[cell] = {"config": {"vocab_size": len(VOCAB), "embed": E, "hidden": H, "layers": L, "cell": cell},
                         "weights": w, "ids": IDS, "steps": run(cell, w)}
-    cases = [{"temperature": t, "top_k": k, "top_p": p, "probabilities": filtered(FILTER_LOGITS, t, k, p)}
-             for t, k, p in FILTER_CASES]
+    cases = [{"temperature": t, "top_k": k, "top_p": p, "min_p": m,
+              "probabilities": filtered(FILTER_LOGITS, t, k, p, m)} for t, k, p, m in FILTER_CASES]
     return {"about": " ".join(__doc__.split("\n\n")[2].split()), "vocab": VOCAB, "models": models,
             "filters": {"logits": FILTER_LOGITS, "cases": cases}}
 

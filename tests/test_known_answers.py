@@ -144,12 +144,13 @@ def test_onnxruntime_runs_the_exported_file(cell, tmp_path):
 CASES = ANSWERS["filters"]["cases"]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"t{c['temperature']}-k{c['top_k']}-p{c['top_p']}" for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[f"t{c['temperature']}-k{c['top_k']}-p{c['top_p']}-m{c['min_p']}"
+                                             for c in CASES])
 def test_the_sampling_filters(case):
     from charlstm.assets.sampling_filters import probabilities
     from charlstm.sampling import generate
     logits, want = ANSWERS["filters"]["logits"], np.array(case["probabilities"])
-    opts = (case["temperature"], case["top_k"], case["top_p"])
+    opts = (case["temperature"], case["top_k"], case["top_p"], case["min_p"])
     got = {"torch": generate.probabilities(torch.tensor([logits]), *opts)[0].numpy(),
            "numpy engine (float32)": probabilities(np.array([logits], np.float32), *opts)[0],
            "onnx sampler (float64)": probabilities(np.array([logits], np.float32), *opts, dtype=np.float64)[0]}

@@ -81,7 +81,7 @@ class Model:
 
 
 def generate(model: Model, prime: str, length: int, temperature: float = 1.0, top_k: int | None = None,
-             top_p: float | None = None, seed: int | None = None):
+             top_p: float | None = None, seed: int | None = None, min_p: float | None = None):
     """Yield `length` characters after `prime` one at a time. Temperature 0 takes the most likely
     character (the first, on a tie). With no prime, generation starts after a line break (or, if
     the vocabulary has none, after a random character)."""
@@ -94,7 +94,7 @@ def generate(model: Model, prime: str, length: int, temperature: float = 1.0, to
         if temperature == 0:
             nxt = int(np.argmax(logits))
         else:
-            cdf = np.cumsum(probabilities(logits[None], temperature, top_k, top_p, np.float64)[0])
+            cdf = np.cumsum(probabilities(logits[None], temperature, top_k, top_p, min_p, np.float64)[0])
             nxt = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), cdf.size - 1)
         yield model.chars[nxt]
         logits = model.step([nxt])
@@ -114,14 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top-k", type=int, default=None, help="sample only from the K most likely characters")
     ap.add_argument("--top-p", type=float, default=None, help="sample only from the smallest set holding this "
                     "much probability, in (0, 1]")
+    ap.add_argument("--min-p", type=float, default=None, help="sample only from the characters at least this "
+                    "times as likely as the likeliest, in [0, 1]")
     ap.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime")
     ap.add_argument("--style", "-s", default=None, help="for a model trained with --styles: a style, or a blend "
                     "such as 'verse:0.7,code:0.3' (default: every style alike)")
     args = ap.parse_args(argv)
     if args.length < 0 or args.temp < 0 or (args.top_k is not None and args.top_k < 1) or (
-            args.top_p is not None and not 0 < args.top_p <= 1):
-        ap.error("need --length >= 0, --temp >= 0, --top-k >= 1 and --top-p in (0, 1]")
+            args.top_p is not None and not 0 < args.top_p <= 1) or (
+            args.min_p is not None and not 0 <= args.min_p <= 1):
+        ap.error("need --length >= 0, --temp >= 0, --top-k >= 1, --top-p in (0, 1] and --min-p in [0, 1]")
     model = Model(args.model, args.threads)
     prime = unescape(args.prime)
     try:
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = sys.stdout
     out.write(unicodedata.normalize(model.normalization, prime) if model.normalization != "none" else prime)
-    for ch in generate(model, prime, args.length, args.temp, args.top_k, args.top_p, args.seed):
+    for ch in generate(model, prime, args.length, args.temp, args.top_k, args.top_p, args.seed, args.min_p):
         out.write(ch)
         if ch == "\n":
             out.flush()

@@ -43,6 +43,10 @@ def sample(
     top_p: Annotated[float | None, typer.Option("--top-p", help="Sample only from the smallest set of characters "
                                                 "holding this much probability, in (0, 1].", show_default="1 (off)",
                                                 callback=check_probability, rich_help_panel="Sampling")] = None,
+    min_p: Annotated[float | None, typer.Option("--min-p", help="Sample only from the characters at least this "
+                                                "many times as likely as the likeliest, in [0, 1] (0.05: drop what "
+                                                "is under 1/20 of the top choice).", show_default="0 (off)",
+                                                callback=check_finite, rich_help_panel="Sampling")] = None,
     prime: Annotated[str, typer.Option("--prime", "-p", help=f"Text to start from (printed, then continued); "
                                        f"{ESCAPES}.", callback=unescape, show_default="none: start after a line break",
                                        rich_help_panel="Prime")] = "",
@@ -124,7 +128,7 @@ def sample(
     from .tables import stderr_console
 
     seed = secrets.randbelow(2**31) if seed is None else seed
-    cfg = SampleConfig(length=length, temperature=temp, top_k=top_k, top_p=top_p, seed=seed,
+    cfg = SampleConfig(length=length, temperature=temp, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed,
                        num_samples=num_samples)
     opts = RoundOptions(skip_unknown=skip_unknown, echo_prime=echo_prime, separator=separator,
                         engine=engine.value, stop_at=stop_at, lines=lines)

@@ -16,7 +16,7 @@ from .session import Probe
 MAX_LENGTH = 10_000  # characters per generation
 MAX_TEXT = 10_000  # characters of a prime or of a text to inspect
 MAX_BODY = 256 * 1024  # bytes of a request body
-GENERATE_FIELDS = {"run", "prime", "temperature", "top_k", "top_p", "length", "seed", "skip_unknown", "layer",
+GENERATE_FIELDS = {"run", "prime", "temperature", "top_k", "top_p", "min_p", "length", "seed", "skip_unknown", "layer",
                    "unit", "state", "adapt", "style"}
 INSPECT_FIELDS = {"run", "text", "layer", "unit", "state", "style"}
 
@@ -103,6 +103,7 @@ def generate_options(d: dict) -> tuple[SampleConfig, str, bool, Probe]:
     cfg = SampleConfig(length=number(d, "length", 500, True, 0, MAX_LENGTH),
                        temperature=float(number(d, "temperature", 1.0, False, 0, 100)),
                        top_k=number(d, "top_k", None, True, 1), top_p=number(d, "top_p", None, False, 1e-9, 1),
+                       min_p=number(d, "min_p", None, False, 0, 1),
                        seed=secrets.randbelow(2**31) if seed is None else seed)
     skip = d.get("skip_unknown", False)
     if not isinstance(skip, bool):

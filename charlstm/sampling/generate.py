@@ -11,6 +11,7 @@ differ slightly from fp32, so its text for a seed is its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 
 import torch
@@ -29,12 +30,15 @@ ENGINES = ("auto", "numpy", "fast", "graph", "plain", "fp16")
 
 
 def probabilities(logits: torch.Tensor, temperature: float, top_k: int | None = None,
-                  top_p: float | None = None) -> torch.Tensor:
-    """logits[B, V] -> probabilities[B, V] after temperature, top-k and nucleus (top-p) filtering."""
+                  top_p: float | None = None, min_p: float | None = None) -> torch.Tensor:
+    """logits[B, V] -> probabilities[B, V] after temperature, top-k, min-p and nucleus (top-p) filtering."""
     logits = logits.float() / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
+    if min_p:  # min-p (Nguyen et al. 2024): only ids at least min_p times as likely as the likeliest
+        floor = logits.max(-1, keepdim=True).values + math.log(min_p)
+        logits = logits.masked_fill(logits < floor, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     if top_p is not None and top_p < 1.0:
         sorted_p, order = torch.sort(probs, dim=-1, descending=True)
@@ -50,7 +54,7 @@ def pick(logits: torch.Tensor, cfg: SampleConfig, u: torch.Tensor) -> torch.Tens
     """Next ids[B]: argmax at temperature 0, else the inverse CDF at the uniform draws u[B, 1]."""
     if cfg.temperature == 0:
         return logits.argmax(-1)
-    probs = probabilities(logits, cfg.temperature, cfg.top_k, cfg.top_p)
+    probs = probabilities(logits, cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_p)
     cdf = probs.cumsum(-1)
     return torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp_(max=probs.shape[-1] - 1)[:, 0]
 

@@ -93,7 +93,7 @@ def pick(logits: np.ndarray, cfg: SampleConfig, u: np.ndarray) -> np.ndarray:
     if cfg.temperature == 0:
         return logits.argmax(-1)
     with np.errstate(all="ignore"):
-        probs = probabilities(logits, cfg.temperature, cfg.top_k, cfg.top_p)  # assets/sampling_filters.py
+        probs = probabilities(logits, cfg.temperature, cfg.top_k, cfg.top_p, cfg.min_p)  # assets/sampling_filters.py
         cdf = probs.cumsum(-1, dtype=np.float64).astype(_F32)
         at = u * cdf[:, -1]
     return np.minimum([np.searchsorted(row, a, side="right") for row, a in zip(cdf, at)], probs.shape[-1] - 1)

@@ -94,3 +94,23 @@ def test_interactive_prompts_on_stderr_and_reads_piped_lines(root):
     assert r.exit_code == 0, r.output
     assert r.stderr.count("prime>") == 3 and "prime>" not in r.stdout  # two primes, then Ctrl-D
     assert r.stdout.startswith("The ") and "\nA cat" in r.stdout
+
+
+@pytest.mark.parametrize("engine", ["numpy", "fast", "plain"])
+def test_min_p_1_keeps_only_the_likeliest_character(root, engine):
+    """--min-p 1 keeps only characters as likely as the likeliest: whatever the seed and temperature, the
+    text --temp 0 writes."""
+    greedy = invoke("sample", "--root", root, "-n", "120", "--temp", "0", "--engine", engine).stdout
+    for seed in (1, 2):
+        got = invoke("sample", "--root", root, "-n", "120", "--temp", "1.5", "--min-p", "1", "--seed", seed,
+                     "--engine", engine)
+        assert got.exit_code == 0 and got.stdout == greedy
+
+
+def test_min_p_filters_and_is_checked(root):
+    lax = {invoke("sample", "--root", root, "-n", "200", "--temp", "1.5", "--seed", s).stdout for s in range(4)}
+    tight = {invoke("sample", "--root", root, "-n", "200", "--temp", "1.5", "--min-p", "0.5", "--seed", s).stdout
+             for s in range(4)}
+    assert len(lax) == 4 and tight != lax  # the filter changes what is drawn
+    bad = CliRunner().invoke(app, ["sample", "--root", str(root), "--min-p", "1.5"])
+    assert bad.exit_code != 0 and "--min-p must be in [0, 1], got 1.5" in bad.output

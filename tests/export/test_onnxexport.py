@@ -156,6 +156,15 @@ def test_the_sampler_at_temperature_0_prints_what_charlstm_sample_prints(exporte
 
 
 @pytest.mark.parametrize("exported", ["lstm"], indirect=True)
+def test_the_sampler_with_min_p_1_writes_the_temperature_0_text(exported):
+    _, _, _, path = exported
+    greedy = sampler(str(path), "--temp", "0", "-n", "100", "--prime", "the ")
+    got = sampler(str(path), "--temp", "1.5", "--min-p", "1", "--seed", "4", "-n", "100", "--prime", "the ")
+    assert got.returncode == 0 and got.stdout == greedy.stdout
+    assert sampler(str(path), "--min-p", "2").returncode == 2  # refused by its argument check
+
+
+@pytest.mark.parametrize("exported", ["lstm"], indirect=True)
 def test_the_sampler_repeats_a_seed_and_refuses_unknown_characters(exported):
     _, tok, ckpt, path = exported
     a = sampler(str(path), "--seed", "3", "--top-k", "5", "--top-p", "0.9", "-n", "80", "--temp", "1.2")
@@ -176,7 +185,7 @@ def test_sampler_probabilities_follow_charlstm_top_k_and_top_p():
     logits = np.random.default_rng(0).normal(size=(40,)).astype(np.float32) * 3
     for temp, k, p in [(1.0, None, None), (0.7, 5, None), (1.3, None, 0.8), (1.0, 10, 0.5), (2.0, 1, None)]:
         ref = probabilities(torch.from_numpy(logits)[None], temp, k, p)[0].numpy()
-        got = sample_onnx.probabilities(logits[None], temp, k, p, np.float64)[0]  # the sampler's float64
+        got = sample_onnx.probabilities(logits[None], temp, k, p, dtype=np.float64)[0]  # the sampler's float64
         np.testing.assert_allclose(got, ref, atol=1e-6)
 
 

@@ -212,7 +212,7 @@ def test_default_cpu_model_samples_at_least_100_chars_per_second(browser, tmp_pa
 def test_page_step_and_filter_give_the_worked_examples_answers(browser, tmp_path, cell):
     """rnn.js, the one JavaScript step and filter, against tests/fixtures/known_answers.json: the logits
     after each character, and the filtered probabilities of each case it has options for (the page
-    offers temperature and top-p; top-k is the command line's)."""
+    offers temperature, top-p and min-p; top-k is the command line's)."""
     from known_answers import load
     from test_known_answers import checkpoint_of
     answers = load()
@@ -226,7 +226,8 @@ def test_page_step_and_filter_give_the_worked_examples_answers(browser, tmp_path
     cases = [c for c in answers["filters"]["cases"] if c["top_k"] is None]
     assert len(cases) >= 4
     for case in cases:
-        p = browser.execute_script("return CharRNN.probabilities(arguments[0], arguments[1], arguments[2])",
-                                   answers["filters"]["logits"], case["temperature"], case["top_p"] or 1)
+        p = browser.execute_script("return CharRNN.probabilities(arguments[0], arguments[1], arguments[2], "
+                                   "arguments[3])", answers["filters"]["logits"], case["temperature"],
+                                   case["top_p"] or 1, case["min_p"] or 0)
         want_p = torch.tensor(case["probabilities"], dtype=torch.float64)
         torch.testing.assert_close(torch.tensor(p, dtype=torch.float64), want_p, rtol=0, atol=1e-12)

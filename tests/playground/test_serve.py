@@ -135,6 +135,7 @@ def test_the_run_card_holds_size_corpus_best_loss_lineage_and_curves(client):
     dict(seed=1, length=200),
     dict(seed=2, length=75, prime="The lamp", temperature=0.7, top_k=5),
     dict(seed=3, length=40, temperature=1.3, top_p=0.8),
+    dict(seed=6, length=60, temperature=1.4, min_p=0.2),
     dict(seed=4, length=33, temperature=0),
     dict(seed=5, length=0),
 ])
@@ -145,7 +146,7 @@ def test_the_streamed_text_is_what_charlstm_sample_prints(client, root, opts):
     start, end = evs[0][1], evs[-1][1]
     assert start["seed"] == str(opts["seed"]) and start["prime"] == opts.get("prime", "")
     text = text_of(evs)
-    flags = {"prime": "--prime", "temperature": "--temp", "top_k": "--top-k", "top_p": "--top-p"}
+    flags = {"prime": "--prime", "temperature": "--temp", "top_k": "--top-k", "top_p": "--top-p", "min_p": "--min-p"}
     args = [x for k, v in opts.items() if k in flags for x in (flags[k], v)]
     assert text + "\n" == cli_sample(root, "run", opts["seed"], opts["length"], *args)
     assert end == {"reason": "length", "generated": opts["length"]}

@@ -252,6 +252,8 @@
     }
     const topp = Number($("topp").value);
     if (topp < 1) body.top_p = topp;
+    const minp = Number($("minp").value);
+    if (minp > 0) body.min_p = minp;
     return body;
   }
 
@@ -358,6 +360,10 @@
   $("topp").addEventListener("input", () => {
     const v = Number($("topp").value);
     $("topp-value").textContent = v >= 1 ? "off" : v.toFixed(2);
+  });
+  $("minp").addEventListener("input", () => {
+    const v = Number($("minp").value);
+    $("minp-value").textContent = v <= 0 ? "off" : v.toFixed(2);
   });
   $("run").addEventListener("change", loadCard);
   $("controls").addEventListener("submit", generate);

@@ -31,10 +31,11 @@
     const seedText = $("seed").value.trim();
     const options = {
       prime, length: Number($("length").value), temperature: Number($("temp").value),
-      topP: Number($("topp").value), seed: seedText === "" ? Math.floor(Math.random() * 2 ** 32) : Number(seedText),
+      topP: Number($("topp").value), minP: Number($("minp").value), seed: seedText === "" ? Math.floor(Math.random() * 2 ** 32) : Number(seedText),
     };
-    if (!(options.length >= 0 && options.temperature >= 0 && options.topP > 0 && options.topP <= 1)) {
-      status("need length >= 0, temperature >= 0 and top-p in (0, 1]");
+    if (!(options.length >= 0 && options.temperature >= 0 && options.topP > 0 && options.topP <= 1
+          && options.minP >= 0 && options.minP <= 1)) {
+      status("need length >= 0, temperature >= 0, top-p in (0, 1] and min-p in [0, 1]");
       return;
     }
     const out = $("output");

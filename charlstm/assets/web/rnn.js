@@ -159,15 +159,19 @@
     };
   }
 
-  // The sampling filter: the softmax of logits / temperature, keeping only the smallest set of ids
-  // that holds topP of the probability. Returns {p, total}: id i's probability is p[i] / total.
-  function filtered(logits, temperature, topP) {
+  // The sampling filter: the softmax of logits / temperature, keeping only the ids at least minP times
+  // as likely as the likeliest, then the smallest set of ids that holds topP of the probability.
+  // Returns {p, total}: id i's probability is p[i] / total.
+  function filtered(logits, temperature, topP, minP = 0) {
     const V = logits.length;
     const p = new Float64Array(V);
     let max = -Infinity;
     for (let i = 0; i < V; i++) max = Math.max(max, logits[i] / temperature);
     let total = 0;
-    for (let i = 0; i < V; i++) total += (p[i] = Math.exp(logits[i] / temperature - max));
+    for (let i = 0; i < V; i++) {
+      const q = Math.exp(logits[i] / temperature - max);  // the likeliest id's q is 1
+      total += (p[i] = q < minP ? 0 : q);
+    }
     if (topP < 1) {
       const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => p[b] - p[a] || a - b);
       let held = 0;
@@ -181,21 +185,21 @@
   }
 
   // The filtered probabilities as one array (what tests and a console compare with other runtimes).
-  function probabilities(logits, temperature, topP) {
-    const { p, total } = filtered(logits, temperature, topP);
+  function probabilities(logits, temperature, topP, minP = 0) {
+    const { p, total } = filtered(logits, temperature, topP, minP);
     return Array.from(p, (v) => v / total);
   }
 
   // The next id: argmax at temperature 0 (the first, on a tie), else a draw from the filtered
   // probabilities at one uniform number.
-  function pick(logits, temperature, topP, random) {
+  function pick(logits, temperature, topP, random, minP = 0) {
     const V = logits.length;
     if (temperature === 0) {
       let best = 0;
       for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
       return best;
     }
-    const { p, total } = filtered(logits, temperature, topP);
+    const { p, total } = filtered(logits, temperature, topP, minP);
     let u = random() * total;
     for (let i = 0; i < V; i++) {
       u -= p[i];
@@ -207,7 +211,7 @@
 
   // Generate `length` characters after `prime`, handing text to onText as it comes and yielding
   // to the page every ~40 ms so it stays responsive. Resolves to {chars, seconds}.
-  async function generate(net, { prime = "", length = 500, temperature = 1, topP = 1, seed = 0,
+  async function generate(net, { prime = "", length = 500, temperature = 1, topP = 1, minP = 0, seed = 0,
                                  onText = () => {}, stopped = () => false }) {
     const random = uniforms(seed);
     let ids = net.encode(prime);
@@ -218,7 +222,7 @@
     const start = performance.now();
     let shown = start, text = "", n = 0;
     for (; n < length && !stopped(); n++) {
-      const id = pick(logits, temperature, topP, random);
+      const id = pick(logits, temperature, topP, random, minP);
       text += net.chars[id];
       logits = net.step(id);
       if (performance.now() - shown > 40) {
