@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from ..errors import CharLSTMError
+from ..sampling.novelty import SIZES as novelty_sizes
 from ..store.files import atomic_write
 from ..store.portable import open_fd
 from ..values import MAX_SEED
@@ -27,6 +28,7 @@ from .options import Device, Engine, Last, Root, RunArg, Threads, check_finite, 
 ESCAPES = r"\n, \t and \\ read as a line break, a tab and a backslash"
 Output = output_file("Write the text to this file instead of stdout.", "stdout", "Output")
 
+NGRAMS = ", ".join(map(str, novelty_sizes[:-1])) + f" and {novelty_sizes[-1]}"  # as `--novelty` counts them
 # the variables numpy's BLAS reads its thread count from, once, as it loads: OpenBLAS, OpenMP, MKL, and
 # Apple's Accelerate (numpy's BLAS on macOS wheels)
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -83,7 +85,7 @@ def sample(
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Type a prime, get a continuation, "
                                               "repeat (an empty line or Ctrl-D ends).",
                                               rich_help_panel="Output")] = False,
-    novelty: Annotated[bool, typer.Option("--novelty", help="Report the share of the generated 5-, 10- and 20-grams "
+    novelty: Annotated[bool, typer.Option("--novelty", help=f"Report the share of the generated {NGRAMS}-grams "
                                           "that occur in the training text (near 100% means memorised).",
                                           rich_help_panel="Output")] = False,
     adapt: Annotated[list[Path] | None, typer.Option("--adapt", help="Read this text (a file or folder; repeat "

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from ..config import TrainConfig
+from ..training.schedule import PLATEAU_FACTOR
+from ..training.schedule import WHAT as schedule_words
 from ..training.sizing import FEW_PASSES, FINE_TUNE, MANY_PASSES, STRONG
 from ..values import MAX_SEED
 from .common import StopFlag, budget_options, progress_factory, run_training, save_every_options
@@ -117,8 +119,8 @@ def train(
                                              rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
     min_lr: Annotated[float, typer.Option("--min-lr", min=0.0, help="Learning rate at the end of cosine/wsd "
                                           "decay.", callback=check_finite, rich_help_panel=P_TRAIN)] = DEFAULTS.min_lr,
-    schedule: Annotated[Schedule | None, typer.Option("--schedule", help="constant, cosine (decay over the budget) "
-                                                 "or wsd (constant, then decay over the last 20%).",
+    schedule: Annotated[Schedule | None, typer.Option("--schedule", help=", ".join(f"{k} ({v})" for k, v in
+                                                                                  schedule_words.items()) + ".",
                                                  rich_help_panel=P_TRAIN,
                                                  show_default=SCHEDULE_DEFAULT)] = None,
     warmup: Annotated[int | None, typer.Option("--warmup", min=0, help="Steps of linear learning-rate warm-up.",
@@ -130,7 +132,8 @@ def train(
     weight_decay: Annotated[float | None, typer.Option("--weight-decay", min=0.0, help="Decoupled weight decay on "
                                                        "weight matrices.", rich_help_panel=P_TRAIN,
                                                        callback=check_finite, show_default=SIZED)] = None,
-    plateau: Annotated[int | None, typer.Option("--plateau", min=0, help="Cut the learning rate 0.3x after this "
+    plateau: Annotated[int | None, typer.Option("--plateau", min=0, help=f"Cut the learning rate {PLATEAU_FACTOR:g}x "
+                                                "after this "
                                                 "many evaluations without a better validation loss (0: never).",
                                                 rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
     patience: Annotated[int, typer.Option("--patience", min=0, help="Stop early after this many evaluations "

@@ -23,6 +23,8 @@ _P = np.uint64(1_000_003)
 MAX_TRAIN_CHARS = 50_000_000  # training characters compared against (each n-gram hash takes 8 bytes)
 
 
+SIZES = (5, 10, 20)  # the n-gram lengths `--novelty` reports
+
 def _rolling(ids: np.ndarray, n: int) -> np.ndarray:
     """The hash of the n-gram starting at each position (empty if len(ids) < n)."""
     ids = np.asarray(ids, dtype=np.uint64)
@@ -46,7 +48,7 @@ def copied_share(generated: np.ndarray, train_hashes: np.ndarray, n: int) -> tup
 
 
 def report(run_dir: Path, tokenizer: CharTokenizer, texts: list[str], val_fraction: float,
-           sizes: tuple[int, ...] = (5, 10, 20)) -> tuple[dict[int, float | None], int] | None:
+           sizes: tuple[int, ...] = SIZES) -> tuple[dict[int, float | None], int] | None:
     """For each n in `sizes`, the share of the generated n-grams (counted within each sample, never
     across two) that occur in the run's training text; and how many training characters were
     compared (at most MAX_TRAIN_CHARS). None when the run's token cache is gone."""

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 
-WSD_DECAY = 0.2  # warmup-stable-decay: the last 20% of the budget decays linearly
+WSD_DECAY = 0.2  # warmup-stable-decay: this last share of the budget decays linearly
 PLATEAU_FACTOR = 0.3  # each plateau (no new best validation loss for a while) multiplies the rate by this
+WHAT = {"constant": "the peak rate throughout", "cosine": "decay over the budget",
+        "wsd": f"constant, then decay over the last {WSD_DECAY:.0%}"}  # each schedule in a few words, for --help
 
 
 def progress(budget: dict, step: int, epochs_done: float, train_time: float) -> float:

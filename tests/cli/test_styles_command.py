@@ -148,7 +148,7 @@ def test_the_playground_writes_in_the_style_asked_for(home):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
-    from test_serve import events
+    from serve_support import events
 
     from charlstm.playground.server import create_app
     with TestClient(create_app(home / "runs", device="cpu")) as c:

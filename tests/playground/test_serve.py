@@ -14,7 +14,7 @@ import starlette  # noqa: F401
 with warnings.catch_warnings():  # starlette 1.x suggests httpx2 for its TestClient; httpx still works
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
-from test_serve_support import cli_sample, events, shared_runs, text_of  # noqa: E402
+from serve_support import cli_sample, events, shared_runs, text_of  # noqa: E402
 
 from charlstm.playground.checks import MAX_LENGTH  # noqa: E402
 from charlstm.playground.server import ASSETS, create_app, hostname  # noqa: E402

@@ -18,7 +18,7 @@ import pytest
 import starlette  # noqa: F401
 import uvicorn
 from conftest import posix_only
-from test_serve_support import cli_sample, events, shared_runs, text_of  # noqa: E402
+from serve_support import cli_sample, events, shared_runs, text_of  # noqa: E402
 
 from charlstm.playground.server import create_app  # noqa: E402
 

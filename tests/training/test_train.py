@@ -158,6 +158,11 @@ def test_time_budget_stops(tmp_path, corpus_file, tiny_config):
     assert all(t < 0.5 for t in steps[:-1]) and steps[-1] >= 0.5 and ev[-1].elapsed == steps[-1], steps
 
 
+def test_every_schedule_says_what_it_does_in_help():
+    from charlstm.config import SCHEDULES
+    assert list(schedule.WHAT) == list(SCHEDULES)  # --help is built from these
+
+
 def test_schedules():
     assert schedule.learning_rate("constant", 1.0, 0.1, 0, 50, 0.5) == 1.0
     assert schedule.learning_rate("constant", 1.0, 0.1, 10, 4, 0.0) == pytest.approx(0.5)  # warm-up 5/10
