@@ -317,8 +317,8 @@ class AdaptConfig:
     decay: float = 1e-3
     segment: int = 50
     # contiguous pieces of the text read side by side, one update for all (1: in order, as the paper
-    # reads): 8 lanes score 5.6 times as many characters a second as one on 2 CPU cores, for a little
-    # less gain (bench/RESULTS.md, "Dynamic evaluation (#29)")
+    # reads): several lanes score many times the characters a second for a little less gain
+    # (bench/RESULTS.md, "Dynamic evaluation (#29)")
     lanes: int = 8
     eps: float = 1e-6  # keeps a step finite where a weight has had no gradient yet
 

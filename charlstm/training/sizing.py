@@ -29,71 +29,50 @@ from ..errors import ConfigError
 MODEL_FIELDS = ("layers", "hidden", "embed", "dropout", "weight_drop")
 TRAIN_FIELDS = ("batch_size", "seq_len", "lr", "weight_decay", "plateau")
 
+# Each preset's values, and each rule's line below, were chosen by measurement: bench/RESULTS.md has the
+# runs under the section each comment names.
 PRESETS: dict[str, dict] = {
     "tiny": dict(layers=1, hidden=128, embed=32, dropout=0.0, weight_drop=0.0, batch_size=32, seq_len=64,
                  lr=3e-3, weight_decay=0.0, plateau=3),
-    # weight drop as `medium` (no measurement for `small` itself)
+    # weight drop as `medium`'s
     "small": dict(layers=2, hidden=256, embed=64, dropout=0.1, weight_drop=0.3, batch_size=64, seq_len=128,
                   lr=3e-3, weight_decay=0.0, plateau=3),
-    # weight drop and weight decay: each lowered the 10-minute CPU result on tiny shakespeare
-    # (bench/RESULTS.md, "Weight drop: regularising the recurrent weights")
+    # weight drop and weight decay: each helps once a CPU run reads its text many times ("Weight drop")
     "medium": dict(layers=2, hidden=512, embed=128, dropout=0.2, weight_drop=0.3, batch_size=64, seq_len=128,
                    lr=2e-3, weight_decay=0.1, plateau=3),
-    # chosen on an H200 among several candidates (bench/RESULTS.md, "GPU preset sweep"): the lowest
-    # validation loss on tiny shakespeare; the learning rate is cut at the first evaluation without a new best, because
-    # on a GPU the model starts to memorise within a minute
+    # for a GPU, which memorises within a minute: heavy dropout and a rate cut at the first evaluation
+    # without a new best ("GPU preset sweep")
     "large": dict(layers=3, hidden=1024, embed=256, dropout=0.5, weight_drop=0.0, batch_size=64, seq_len=128,
                   lr=1e-3, weight_decay=0.1, plateau=1),
 }
 PRESET_NAMES = ("auto", *PRESETS)
 
 SMALL_CORPUS = 300_000  # characters: below this even `medium` memorises within minutes
-# Passes over the training text below which a preset's weight drop is left off: on tiny shakespeare
-# `medium` was better without it after a 5-minute run and better with it after a 10-minute one
-# (bench/RESULTS.md, "Weight drop: regularising the recurrent weights"). The estimate from one timed
-# pass is close to what training then does, and the cut sits between the two runs' pass counts with
-# room for a faster or slower machine.
+# Below this many estimated passes over the text a preset's weight drop is left off: a run that reads
+# its text a few times is not yet memorising, and the dropped weights only slow it ("Weight drop").
 FEW_PASSES = 9.0
-# Passes from which a sized run's dropout and weight drop are raised to at least STRONG: a small text
-# read this often is memorised long before the budget ends. On the first 150,000 characters of tiny
-# shakespeare with --time 5m (2 cores of an avx512_bf16 EPYC, ~65-80 passes), `small` with its own
-# dropout 0.1 and weight drop 0.3 reached its best, 1.5398, at ~2.3 minutes and ended at 1.5864;
-# with STRONG (and batch 32, from the batch rule below) it ended at its best, 1.4931, where the plain
-# reference reached 1.5811 (bench/RESULTS.md, "Small texts: regularisation from the passes"). The
-# cut itself is not measured: it lies below that run's passes and above the ~14 at which `medium`'s
-# own values won on all of tiny shakespeare. The H200 runs of issue #28 point the same way for
-# `large` (weight drop 0.4-0.5 beat its own 0 at 5 minutes).
+# From this many passes a sized run's dropout and weight drop are raised to at least STRONG: a small
+# text read this often is memorised long before the budget ends ("Small texts: regularisation from the
+# passes").
 MANY_PASSES = 40.0
 STRONG = {"dropout": 0.3, "weight_drop": 0.5}
-# Steps a CPU run with a time budget should make before it keeps its preset's batch. Below this the
-# batch is halved (down to MIN_BATCH) while the half batch trains at least HALF_BATCH_RATE as many
-# characters a second: twice the updates for nearly the same characters. On 2 cores of an
-# avx512_bf16 EPYC, `medium` on tiny shakespeare with --time 5m ended at 1.4972 with batch 64 (~390
-# steps), 1.4504 with 32 and 1.4342 with 16; with --time 10m at 1.4069 with 32 and 1.4090 with 16
-# (bench/RESULTS.md, "Few steps: a smaller batch"). The estimate (budget / one timed pass) put batch
-# 64 at ~410 steps in 5 minutes and ~720-750 in 10 there, batch 32 at about twice that: the cut lies
-# between, close to the 10-minute runs (one took 32, one 16; the two ended level). Batch 16 trained
-# 73-89% of batch 64's characters a second; where a half batch is much slower (a wide matrix unit),
-# the rate check keeps the larger batch.
+# A CPU run with a time budget that would make fewer than MIN_STEPS updates halves its batch (down to
+# MIN_BATCH) while the half batch still trains HALF_BATCH_RATE of the characters a second: where the
+# updates, not the characters, limit a run, twice the updates for nearly the same characters end lower
+# ("Few steps: a smaller batch").
 MIN_STEPS = 1_200
 MIN_BATCH = 16
 HALF_BATCH_RATE = 0.75
 # Characters `medium` must be able to read within a time budget (at its measured speed) to be chosen
-# over `small`: where it reads too little, `small` ends lower (bench/RESULTS.md, "Sizing weighs a
-# time budget by measured speed").
+# over `small`, which ends lower where `medium` reads too little ("Sizing weighs a time budget by
+# measured speed").
 MIN_READ = 3_000_000
 
-# Fine-tuning a trained model (`train --init-from`): its size comes from the checkpoint, and what the
-# user leaves open of the rest is this: the peak rate as a multiple of the parent's, the wsd schedule
-# (constant, then decay over the last 20%; it ended below cosine) after a short warm-up (the new
-# optimizer's moments start at zero), and a shorter default budget. The rate: 5x suited the first,
-# barely trained 2x256 starter (bench/RESULTS.md, "Fine-tuning's learning rate"); from the 2x512
-# starter trained to 1.41 (#31), 5x made a 130 kB text of Python code worse than the starter before any
-# step (1.5501 -> 1.6750 after 2 minutes) and 1x was best of 1x, 2x and 5x on code and on prose
-# (bench/RESULTS.md, "The starter model (#31)"): a trained parent wants its own rate.
-# Dropout at least 0.4: a 2x512 parent reads a 130 kB text ~10 times in 2 minutes and memorises it;
-# with 0.4 (and weight drop 0.3) it ended 0.02-0.03 lower on both texts than with the parent's 0.2.
-# Weight drop as the presets use it: on when the run will read its (small) text FEW_PASSES times or more.
+# Fine-tuning a trained model (`train --init-from`): its size comes from the checkpoint; what the user
+# leaves open is the parent's own peak rate (a trained parent is harmed by a larger one), the wsd
+# schedule after a short warm-up (the new optimizer's moments start at zero), a shorter budget, and
+# dropout raised to 0.4, since a small text is read many times in that budget ("Fine-tuning's learning
+# rate", "The starter model"). Weight drop as the presets use it: on from FEW_PASSES passes.
 FINE_TUNE = dict(lr_share=1.0, schedule="wsd", warmup=20, time=120.0, weight_drop=0.3, dropout=0.4)
 VOCAB_MODES = ("extend", "strict", "map")  # finetune.plan_vocab: what happens to characters the model never saw
 
