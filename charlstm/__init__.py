@@ -2,7 +2,7 @@
 
 The Python API (imported lazily, so `import charlstm` stays instant):
     fit(corpus, time="5m", ...)                         -> summary dict, with a tqdm progress bar
-    train(corpus, model=..., config=TrainConfig(...))  -> iterator of events
+    train(corpus, model=..., config=TrainConfig(...), options=TrainOptions(...))  -> iterator of events
     resume(run_dir)                                     -> iterator of events
     load(checkpoint_or_run)                             -> (model, tokenizer)
     generate_text(model, tokenizer, SampleConfig(...), prime="...", adapt=None, style=None)
@@ -22,6 +22,7 @@ _LAZY = {
     "SampleConfig": ("charlstm.config", "SampleConfig"),
     "AdaptConfig": ("charlstm.config", "AdaptConfig"),
     "TrainConfig": ("charlstm.config", "TrainConfig"),
+    "TrainOptions": ("charlstm.training.start", "TrainOptions"),
     "ModelConfig": ("charlstm.config", "ModelConfig"),
     "CharLSTM": ("charlstm.model", "CharLSTM"),
     "in_style": ("charlstm.model", "in_style"),

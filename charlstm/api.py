@@ -31,7 +31,7 @@ from .events import Alert, Eval, Event, Sample, Skipped, Started, Step, Stopped
 from .model import CharLSTM
 from .store import checkpoint, runs
 from .tokenizer import CharTokenizer
-from .training.start import train
+from .training.start import TrainOptions, train
 
 
 def load(target: str | Path | None = None, root: str | Path = "checkpoints", device: str = "cpu",
@@ -71,26 +71,29 @@ def evaluate(model: CharLSTM, tokenizer: CharTokenizer, text: str, *, dynamic: b
 
 
 def fit(corpus: str | Path | list[str | Path], *, time: str | float | None = None, steps: int | None = None,
-        epochs: float | None = None, preset: str = "auto", name: str | None = None, root: str | Path = "checkpoints",
-        device: str = "auto", progress: bool = True, styles: str | None = None, **options) -> dict:
+        epochs: float | None = None, name: str | None = None, root: str | Path = "checkpoints",
+        device: str = "auto", progress: bool = True, **options) -> dict:
     """Train a new run and return its summary: run_dir, best_val_loss, steps, train_time, reason
     ("done", "early-stop" or "interrupted").
-    `options` are any ModelConfig or TrainConfig fields (hidden=256, dropout=0.3, lr=1e-3, ...);
-    sizes not given come from `preset` as on the command line. `time` takes "5m" or seconds.
-    With `progress`, a bar shows the run and the notes, evaluations, previews, warnings and skipped
-    steps the command line shows are written above it; without, nothing is printed. `styles` labels the
-    text by style as `train --styles` does: "folder", "file" or a mapping file's path."""
+    `options` are any ModelConfig or TrainConfig fields (hidden=256, dropout=0.3, lr=1e-3, ...) and
+    any of train()'s TrainOptions but the stop flag (preset="small", init_from="starter",
+    styles="folder", ...); sizes not given come from the preset ("auto" unless named) as on the command
+    line. `time` takes "5m" or seconds. With `progress`, a bar shows the run and the notes,
+    evaluations, previews, warnings and skipped steps the command line shows are written above it;
+    without, nothing is printed."""
     paths = corpus if isinstance(corpus, list) else [corpus]
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)} - {"vocab_size", "styles"}
+    run_fields = {f.name for f in dataclasses.fields(TrainOptions)} - {"should_stop", "keep"}
     model = {k: v for k, v in options.items() if k in model_fields}
-    train_opts = {k: v for k, v in options.items() if k not in model_fields}
+    how = {"preset": "auto", **{k: v for k, v in options.items() if k in run_fields}}
+    train_opts = {k: v for k, v in options.items() if k not in model_fields | run_fields}
     seconds = parse_duration(time) if isinstance(time, str) else time
     cfg = TrainConfig(steps=steps, epochs=epochs, time=seconds, **train_opts)
     run_dir = Path(root) / name if name else None
     summary: dict = {}
     with _interrupt_stops() as stop:
-        events = train(paths, model, cfg, run_dir=run_dir, root=root, device=device, preset=preset,
-                       keep=set(train_opts), should_stop=stop, styles=styles)
+        events = train(paths, model, cfg, run_dir=run_dir, root=root, device=device,
+                       options=TrainOptions(keep=set(train_opts), should_stop=stop, **how))
         for ev in _shown(events) if progress else events:
             if isinstance(ev, Stopped):
                 summary = {"run_dir": ev.run_dir, "best_val_loss": ev.best_val_loss, "steps": ev.step,

@@ -101,3 +101,14 @@ def test_dir_lists_the_public_api():
     assert {"fit", "train", "resume", "load", "generate_text", "TrainConfig", "__version__", "__doc__"} <= set(names)
     assert not [n for n in names if n.startswith("_") and not n.startswith("__")]  # no _LAZY
     assert names == sorted(names)
+
+
+def test_train_takes_its_options_typed_or_as_keywords_and_refuses_others(tmp_path, corpus_file, tiny_config):
+    from charlstm import TrainOptions, train
+    typed = list(train([corpus_file], None, tiny_config(steps=2), run_dir=tmp_path / "a", device="cpu",
+                       options=TrainOptions(preset="tiny")))
+    keyworded = list(train([corpus_file], None, tiny_config(steps=2), run_dir=tmp_path / "b", device="cpu",
+                           preset="tiny"))
+    assert typed[0].model_config == keyworded[0].model_config and typed[0].model_config["hidden"] == 128
+    with pytest.raises(TypeError, match="prest"):
+        train([corpus_file], None, tiny_config(steps=2), run_dir=tmp_path / "c", prest="tiny")

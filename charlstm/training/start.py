@@ -9,9 +9,11 @@ A `train()` that fails before its first event removes the run folder it created.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,31 +37,43 @@ RESUME_OVERRIDABLE = ("precision", "steps", "epochs", "time", "eval_every", "eva
                       "plateau", "patience")
 
 
-def train(corpus: list[str | Path], model: dict | None = None, config: TrainConfig | None = None,
-          run_dir: str | Path | None = None, root: str | Path = "checkpoints",
-          read_options: ReadOptions | None = None, device: str = "auto", threads: int | None = None,
-          should_stop: Callable[[], bool] | None = None,
-          progress: ProgressFactory | None = None, preset: str | None = None,
-          keep: Collection[str] = (), init_from: str | Path | None = None, vocab: str = "extend",
-          map_to: str | None = None, styles: str | None = None) -> Iterator[Event]:
+@dataclass(frozen=True)
+class TrainOptions:
+    """What `train()` takes besides the corpus, the configs and where the run goes, as one typed object
+    (or as keywords of these names). `preset` ("auto" or a name in sizing.PRESETS) fills in the model
+    fields missing from `model` and the sized TrainConfig fields not named in `keep` (sizing.choose).
+    `init_from` (a run, a checkpoint file or `starter`) starts from those weights: the size comes from
+    the checkpoint (size fields in `model` that disagree are refused), the vocabulary is the parent's,
+    extended, checked or mapped as `vocab` says (finetune.plan_vocab, `map_to` for 'map'), the optimizer
+    is fresh, and the rate, schedule, warm-up and budget not named in `keep` (or given in the config's
+    budget) are fine-tuning's (sizing.FINE_TUNE). `styles` (folder, file or a mapping file:
+    data/labels.py) labels the text by style. `read_options` says how the text is read; `threads` sets
+    torch's CPU threads; `should_stop` is asked at every step; `progress` makes the reading bars."""
+    preset: str | None = None
+    keep: Collection[str] = ()
+    init_from: str | Path | None = None
+    vocab: str = "extend"
+    map_to: str | None = None
+    styles: str | None = None
+    read_options: ReadOptions | None = None
+    threads: int | None = None
+    should_stop: Callable[[], bool] | None = None
+    progress: ProgressFactory | None = None
+
+
+def train(corpus: list[str | Path], model: dict | None = None, config: TrainConfig | None = None, *,
+          run_dir: str | Path | None = None, root: str | Path = "checkpoints", device: str = "auto",
+          options: TrainOptions | None = None, **keywords) -> Iterator[Event]:
     """Start a new run on `corpus` (files or directories) and yield its events.
     `model` holds ModelConfig fields other than vocab_size (cell, embed, hidden, layers, dropout,
-    weight_drop).
-    With `preset` ("auto" or a name in sizing.PRESETS), the model fields missing from `model` and
-    the sized TrainConfig fields not named in `keep` are filled in by `sizing.choose`.
-    With `init_from` (a run, a checkpoint file or `starter`), the model starts from those weights:
-    its size comes from the checkpoint (size fields in `model` that disagree are refused), the
-    vocabulary is the parent's, extended, checked or mapped as `vocab` says (finetune.plan_vocab,
-    `map_to` for 'map'), the optimizer is fresh, and the learning rate, schedule, warm-up and budget
-    not named in `keep` (or given in `config`'s budget) are fine-tuning's (sizing.FINE_TUNE).
-    With `styles` (folder, file or a mapping file: data/labels.py), the text is labelled by style
-    and the model learns a vector per style. Without `run_dir`, a new folder under `root` is made with
-    a default name; a given `run_dir` that holds a run, or that another process is writing, is
-    refused (RunBusyError names the process).
-    The keyword options are the Python API's; they become one `Request`."""
-    req = Request(tuple(corpus), dict(model or {}), config or TrainConfig(), frozenset(keep),
-                  read_options or ReadOptions(), preset, init_from, vocab, map_to, styles)
-    return start(req, run_dir, Path(root), (device, threads), should_stop, progress)
+    weight_drop); `config` the TrainConfig. Without `run_dir`, a new folder under `root` is made with a
+    default name; a given `run_dir` that holds a run, or that another process is writing, is refused
+    (RunBusyError names the process). The rest is a `TrainOptions`, given as `options` or as keywords
+    of its field names (`preset="tiny"`, `init_from="starter"`, ...), which become one `Request`."""
+    o = dataclasses.replace(options or TrainOptions(), **keywords)  # an unknown keyword is a TypeError
+    req = Request(tuple(corpus), dict(model or {}), config or TrainConfig(), frozenset(o.keep),
+                  o.read_options or ReadOptions(), o.preset, o.init_from, o.vocab, o.map_to, o.styles)
+    return start(req, run_dir, Path(root), (device, o.threads), o.should_stop, o.progress)
 
 
 def start(req: Request, run_dir: str | Path | None, root: Path, where: tuple[str, int | None],
