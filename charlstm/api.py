@@ -1,12 +1,14 @@
 """The Python API for notebooks and scripts: train in one call with a tqdm progress bar (tqdm.auto
 draws a widget in Jupyter and a text bar elsewhere), load a trained model in one call:
 
+    from pathlib import Path
     from charlstm import fit, load, generate_text, evaluate, SampleConfig
     summary = fit("corpora/pydocs.txt", time="2m")
     model, tok = load(summary["run_dir"])
     print(generate_text(model, tok, SampleConfig(length=300, temperature=0.8))[0])
-    print(evaluate(model, tok, open("notes.txt").read(), dynamic=True))  # static and dynamic loss
-    print(generate_text(model, tok, SampleConfig(length=300), adapt=open("notes.txt").read())[0])
+    notes = Path("notes.txt").read_text(encoding="utf-8")
+    print(evaluate(model, tok, notes, dynamic=True))  # static and dynamic loss
+    print(generate_text(model, tok, SampleConfig(length=300), adapt=notes)[0])
     fit("mixed/", time="3m", styles="folder")  # each sub-folder a style; then generate_text(..., style="verse")
 
 Interrupting `fit()` (Ctrl-C, or Jupyter's stop button) ends the run at the next step: last.pt is
