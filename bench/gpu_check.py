@@ -90,6 +90,55 @@ def quality(corpus: str, minutes: float) -> dict:
     return out
 
 
+def _evals(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+            if '"eval"' in line]
+
+
+@section("recipe")
+def recipe(corpus: str, minutes: float, small_chars: int, device: str) -> dict:
+    """Issue #43's checks in one go: `charlstm train CORPUS --time Xm` with defaults, and the same on the
+    first `small_chars` characters, run side by side with the plain reference on that small text (on the
+    CPU, as bench/reference/train.py runs). Reports the best validation loss, where in the budget it was
+    found, how far the end is from the best, and the reference's loss at the same time."""
+    root = Path(tempfile.mkdtemp())
+    small = root / "small.txt"
+    small.write_text(Path(corpus).read_text(encoding="utf-8")[:small_chars], encoding="utf-8")
+    base = [sys.executable, "-m", "charlstm", "train", "--time", f"{minutes:g}m", "--root", str(root), "--plain",
+            "--device", device]
+    procs = {"full": subprocess.Popen([*base, corpus, "--name", "full"], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True),
+             "small": subprocess.Popen([*base, str(small), "--name", "small"], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, text=True),
+             "reference": subprocess.Popen([sys.executable, "bench/reference/train.py", "--corpus", str(small),
+                                            "--budget-min", f"{minutes:g}", "--json", str(root / "ref.json"),
+                                            "--eval-at", ",".join(f"{minutes * k / 5:g}" for k in range(1, 5))],
+                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)}
+    logs = {k: p.communicate()[0 if k == "reference" else 1] for k, p in procs.items()}
+    out = {"minutes": minutes, "small_chars": small_chars, "device": device}
+    for name in ("full", "small"):
+        evals = _evals(root / name)
+        best = min(evals, key=lambda e: e["val_loss"])
+        budget = minutes * 60
+        out[name] = {"exit": procs[name].returncode, "best_val": round(best["val_loss"], 4),
+                     "best_at_s": round(best["time"], 1), "best_in_last_30pct": best["time"] >= 0.7 * budget,
+                     "last_val": round(evals[-1]["val_loss"], 4), "last_at_s": round(evals[-1]["time"], 1),
+                     "end_minus_best": round(evals[-1]["val_loss"] - best["val_loss"], 4),
+                     "started": [line.strip() for line in logs[name].splitlines()[:8]]}
+    ref = json.loads((root / "ref.json").read_text(encoding="utf-8")) if (root / "ref.json").is_file() else {}
+    out["reference_small"] = {"exit": procs["reference"].returncode, "result": ref,
+                              "log_tail": logs["reference"].splitlines()[-3:]}
+    ref_val = min((c["val_loss"] for c in ref.get("curve", [])), default=None)  # its best at any mark
+    out["checks"] = {"full best <= 1.38": out["full"]["best_val"] <= 1.38,
+                     "full best in the last 30% of the budget": out["full"]["best_in_last_30pct"],
+                     "small ends within 0.02 of its best": out["small"]["end_minus_best"] <= 0.02,
+                     "small best <= reference - 0.05": (ref_val is not None
+                                                         and out["small"]["best_val"] <= ref_val - 0.05)}
+    print(json.dumps({k: v for k, v in out.items() if k not in ("full", "small")}, indent=1))
+    print({k: {kk: vv for kk, vv in v.items() if kk != "started"} for k, v in out.items() if k in ("full", "small")})
+    return out
+
+
 @section("correctness")
 def correctness(corpus: str) -> dict:
     from charlstm.config import ModelConfig, TrainConfig
@@ -240,7 +289,16 @@ def main() -> None:
     ap.add_argument("--out", default="gpu_check.json")
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--skip", default="", help="comma list of sections to skip")
+    ap.add_argument("--recipe", action="store_true", help="also run issue #43's checks (see `recipe`)")
+    ap.add_argument("--small-chars", type=int, default=150_000, help="the small text of --recipe")
+    ap.add_argument("--dry-run-cpu", action="store_true", help="run --recipe's plumbing on the CPU (nothing "
+                    "else), to check the script before spending device time; the numbers mean nothing")
     args = ap.parse_args()
+    OUT["path"] = args.out
+    if args.dry_run_cpu:
+        recipe(args.corpus, args.minutes, args.small_chars, "cpu")
+        dump()
+        return
     if not torch.cuda.is_available():
         sys.exit("gpu_check: no CUDA device visible to torch")
     skip = set(args.skip.split(","))
@@ -253,6 +311,8 @@ def main() -> None:
         correctness(args.corpus)
     if "quality" not in skip:
         quality(args.corpus, args.minutes)
+    if args.recipe:
+        recipe(args.corpus, args.minutes, args.small_chars, "cuda")
     if "throughput" not in skip:
         throughput(args.corpus)
     RESULTS["total_seconds"] = round(time.perf_counter() - t0, 1)

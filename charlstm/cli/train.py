@@ -133,8 +133,8 @@ def train(
                                                        "weight matrices.", rich_help_panel=P_TRAIN,
                                                        callback=check_finite, show_default=SIZED)] = None,
     plateau: Annotated[int | None, typer.Option("--plateau", min=0, help=f"Cut the learning rate {PLATEAU_FACTOR:g}x "
-                                                "after this "
-                                                "many evaluations without a better validation loss (0: never).",
+                                                "after this many evaluations without a better validation loss, "
+                                                "never below --min-lr (0: never cut).",
                                                 rich_help_panel=P_TRAIN, show_default=SIZED)] = None,
     patience: Annotated[int, typer.Option("--patience", min=0, help="Stop early after this many evaluations "
                                           "without a better validation loss (0: never).",

@@ -113,7 +113,7 @@ class Run:
         """The schedule's rate at this point of the budget, times the plateau cuts, set on the optimizer."""
         cfg = self.cfg
         lr = schedule.learning_rate(cfg.schedule, cfg.lr, cfg.min_lr, cfg.warmup, self.state.step, self.progress())
-        lr *= self.state.lr_scale
+        lr = schedule.effective_rate(lr, self.state.lr_scale, cfg.min_lr)
         for group in self.state.optimizer.param_groups:
             group["lr"] = lr
         return lr
@@ -149,6 +149,8 @@ class Run:
         self.lineage = list(saved.get("lineage", []))
         plateau = saved.get("plateau", {})
         s.lr_scale, s.evals_since_best = plateau.get("lr_scale", 1.0), plateau.get("evals_since_best", 0)
+        # a run saved before cuts had a floor may hold a scale near 0: it goes on from the floor
+        s.lr_scale = max(s.lr_scale, schedule.plateau_floor(self.cfg.lr, self.cfg.min_lr))
 
 
 @dataclass
@@ -356,9 +358,11 @@ def _evaluation(run: Run, train_loss: float | None) -> Iterator[Event]:
     is_best, cut = _judge(run, val)
     yield _eval_event(run, val, secs, is_best, train_loss)
     if cut:
+        floor = schedule.plateau_floor(run.cfg.lr, run.cfg.min_lr)
+        at_floor = " (its floor: no further cuts)" if run.state.lr_scale <= floor else ""
         yield Alert(step=run.state.step, kind="plateau", message=f"no better validation loss in "
-                    f"{run.state.evals_since_best} evaluations: learning rate cut to {run.state.lr_scale:.3g}x "
-                    "(--plateau 0 keeps it)")
+                    f"{run.state.evals_since_best} evaluations: learning rate cut to {run.state.lr_scale:.3g}x"
+                    f"{at_floor} (--plateau 0 keeps it)")
     if is_best:
         yield from _saving(run, runs.BEST, "best")
     n_evals = sum(1 for r in run.state.history if r["kind"] == "eval")
@@ -405,10 +409,11 @@ def _judge(run: Run, val: float) -> tuple[bool, bool]:
         s.best_val_loss, s.evals_since_best = val, 0
     else:
         s.evals_since_best += 1
-    cut = bool(cfg.plateau) and not is_best and not run.patience_spent() and s.evals_since_best % cfg.plateau == 0
-    if cut:
-        s.lr_scale *= schedule.PLATEAU_FACTOR
-    return is_best, cut
+    due = bool(cfg.plateau) and not is_best and not run.patience_spent() and s.evals_since_best % cfg.plateau == 0
+    cut = schedule.plateau_cut(s.lr_scale, schedule.plateau_floor(cfg.lr, cfg.min_lr)) if due else None
+    if cut is not None:
+        s.lr_scale = cut
+    return is_best, cut is not None
 
 
 def _eval_event(run: Run, val: float, secs: float, is_best: bool, train_loss: float | None) -> Eval:
