@@ -2,8 +2,8 @@
 
 Under bf16 autocast the matrix products of the LSTM, embedding and output layer run in bfloat16
 while the weights, optimizer state and loss stay in fp32. On CPUs with AMX tile units a bf16 matrix
-product is several times faster than fp32 (`bench/matmul_peak.py` measures it), and training runs
-faster there with the same loss per step (bench/RESULTS.md). For small models, or CPUs without AMX,
+product is several times faster than fp32, and training runs faster there with the same loss per
+step (bench/RESULTS.md, "Precision: bf16 autocast at equal quality"). For small models, or CPUs without AMX,
 bf16 may be no faster, or slower; on GPUs cuDNN's recurrent kernels at these sizes
 often gain little over TF32. So `auto` measures instead of guessing: it times a forward and
 backward pass of a model of the run's shape on an actual batch in both precisions (on every CPU where the
