@@ -42,6 +42,15 @@ def corpus_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def run_dir(tmp_path, corpus_file, tiny_config):
+    """A run folder trained for 6 steps of the tiny model (last.pt and best.pt written)."""
+    from charlstm.training.start import train
+    d = tmp_path / "run"
+    list(train([corpus_file], TINY_MODEL, tiny_config(steps=6), run_dir=d))
+    return d
+
+
+@pytest.fixture
 def tiny_config():
     from charlstm.config import TrainConfig
 
