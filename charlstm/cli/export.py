@@ -76,11 +76,8 @@ def _read(path: Path, fmt: Format) -> dict:
     """The checkpoint, validated. The web page needs only the weights as numbers, so it is read without
     torch where the torch-free reader follows the file (an install without torch exports pages too)."""
     if fmt is Format.web:
-        from ..store import arrays
-        try:
-            return arrays.load(path)
-        except arrays.Unreadable:
-            pass  # torch reads it below, and names the problem if there is one
+        from ..store.arrays import load_any
+        return load_any(path)
     from ..store import checkpoint
     return checkpoint.load(path, map_location="cpu")
 

@@ -32,11 +32,8 @@ def _ckpt(target: Path | None, root: Path, last: bool = False, mmap: bool = Fals
     from ..store import runs as rs
     path = rs.checkpoint_path(target, root, last)
     if torch_free:
-        from ..store import arrays
-        try:
-            return arrays.load(path), path
-        except arrays.Unreadable:
-            pass  # torch reads it below, and names the problem if there is one
+        from ..store.arrays import load_any
+        return load_any(path, mmap=mmap), path
     from ..store import checkpoint as ck
     return ck.load(path, map_location="cpu", mmap=mmap), path
 

@@ -107,3 +107,13 @@ def load(path: Path) -> dict:
         raise Unreadable(f"{type(e).__name__}: {e}") from e
     checks.validate(ckpt, path, lambda t: isinstance(t, np.ndarray), lambda t: bool(np.isfinite(t).all()))
     return ckpt
+
+
+def load_any(path: Path, mmap: bool = False) -> dict:
+    """The checkpoint at `path`, validated: read by `load` (no torch) where it follows the file, else
+    by torch (checkpoint.load, which names any problem; `mmap` maps its tensors)."""
+    try:
+        return load(path)
+    except Unreadable:
+        from .checkpoint import load as load_with_torch
+        return load_with_torch(path, map_location="cpu", mmap=mmap)
