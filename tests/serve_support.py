@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import VERSE
 
 
@@ -75,3 +76,38 @@ def cli_sample(root: Path, run: str, seed: int, length: int, *options) -> str:
                                  "--no-echo-prime", "--device", "cpu", *map(str, options)], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     return r.stdout
+
+
+# The app and its TestClient over the shared runs, once per module: a test module imports them by name
+# (`from serve_support import app, client, root`) and pytest finds them there.
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return shared_runs(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def app(root):
+    from charlstm.playground.server import create_app
+    return create_app(root, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with client_for(app) as c:
+        yield c
+
+
+def client_for(app):
+    """Starlette's TestClient (starlette 1.x suggests httpx2 for it; httpx still works)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+    return TestClient(app)
+
+
+def generate(client, **body):
+    r = client.post("/api/generate", json={"run": "run", **body})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/event-stream")
+    return events(r.text)

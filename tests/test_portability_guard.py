@@ -71,6 +71,6 @@ def test_no_test_file_imports_anything_posix_only_at_module_level():
 def test_the_docs_python_examples_are_portable():
     """What the README and docs show a user to type follows the same rules (an example that opens a
     file without encoding= teaches a Windows user to read their text in the wrong code page)."""
-    from test_docs_run import PYTHON_BLOCKS
+    from docs_reading import PYTHON_BLOCKS
     found = [f"{b.where}: {rule}: {what}" for b in PYTHON_BLOCKS for _, rule, what in violations(b.text)]
     assert len(PYTHON_BLOCKS) >= 2 and found == []
