@@ -26,64 +26,113 @@ bench/RESULTS.md names the machine each build ran on.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from charlstm.data.corpora import COLLECTIONS
+
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = 4_000  # batch 32 x 128 characters: ~10 passes over the 1.64M training characters, 16.4M in all
+STEPS = 5_000  # batch 32 x 128 characters: 20.5M characters, ~3.8 passes over the 5.36M trained on
+EVAL_EVERY = 250  # a scoring of all ~0.54M held-out characters costs about 1/3 of 250 steps' time
 BATCH = 32  # and weight drop 0: at ~10 passes the 2x512 model was better without it on Tiny Shakespeare
 OUT = ROOT / "charlstm" / "assets" / "starter.pt"
 
 
-def python_reference(folder: Path) -> Path:
-    """The Python reference's topics, as `help()` shows them (pydoc_data.topics: the language reference's
-    sections on statements, operators, types and special methods), in sorted order of their names."""
-    from pydoc_data.topics import topics
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "pyreference.txt"
-    path.write_text("\n\n".join(topics[name].strip() for name in sorted(topics)) + "\n", encoding="utf-8")
-    return path
+# What each text is and under what licence, by file stem: recorded in the starter, `charlstm info starter` shows it.
+TEXTS = {
+    "pydocs": ("the Python standard library's documentation strings (corpora/pydocs.txt, corpora/make_pydocs.py)",
+               "PSF License Agreement"),
+    "austen": ("Jane Austen's five novels: Sense and Sensibility, Pride and Prejudice, Mansfield Park, Emma, "
+               "Northanger Abbey (charlstm corpora get austen)", "public domain"),
+    "tinyshakespeare": ("Tiny Shakespeare, 40,000 lines of the plays (charlstm corpora get tinyshakespeare)",
+                        "public domain"),
+}
+
+
+def sources(texts: list[Path]) -> list[dict]:
+    """The record of what the starter read: each text's name, what it is, its licence, its size and how
+    much of it was held out (as `recipe` cuts it)."""
+    out = []
+    for path in texts:
+        text = path.read_text(encoding="utf-8")
+        text += "" if text.endswith("\n") else "\n"
+        held = sum(len(w) - w.rfind("\n", 0, int(len(w) * 0.9)) - 1 for w in works(text, titles(path)))
+        what, licence = TEXTS[path.stem]
+        out.append({"name": path.name, "what": what, "licence": licence, "chars": len(text), "held_out": held})
+    return out
+
+
+def titles(path: Path) -> tuple[str, ...]:
+    """The book titles of a collection (charlstm.data.corpora.COLLECTIONS), by file stem; () for one work."""
+    coll = COLLECTIONS.get(path.stem)
+    return tuple(book.title for book in coll.books) if coll else ()
+
+
+def works(text: str, titles: tuple[str, ...] = ()) -> list[str]:
+    """`text` cut into its works: before the first line that reads each of `titles` (a collection's
+    book titles, in order; see charlstm.data.corpora.COLLECTIONS). With no titles it is one work.
+    Joined again, the works are the text."""
+    starts, at = [0], 0
+    for title in titles:
+        m = re.compile(rf"^{re.escape(title)}[ \t]*$", re.MULTILINE).search(text, at)
+        if m is None:
+            sys.exit(f"make_starter: the title {title!r} is not on a line of its own (after the one before)")
+        at = m.end()
+        starts += [m.start()] if m.start() > 0 else []
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
 
 
 def recipe(texts: list[Path], folder: Path) -> tuple[list[Path], float]:
-    """The files the starter reads (each text's first 90%, then each one's last 10%) and the
+    """The files the starter reads (each work's first 90%, then each one's last 10%) and the
     validation fraction that holds out exactly the tails."""
     folder.mkdir(parents=True, exist_ok=True)
     heads, tails = [], []
-    for i, path in enumerate(texts):
+    for path in texts:
         text = path.read_text(encoding="utf-8")
         text += "" if text.endswith("\n") else "\n"
-        cut = text.rfind("\n", 0, int(len(text) * 0.9)) + 1
-        heads.append((folder / f"{i + 1}-{path.stem}.txt", text[:cut]))
-        tails.append((folder / f"{len(texts) + i + 1}-{path.stem}-held-out.txt", text[cut:]))
-    for p, t in heads + tails:
-        p.write_text(t, encoding="utf-8")
+        parts = works(text, titles(path))
+        for k, work in enumerate(parts):
+            name = path.stem if len(parts) == 1 else f"{path.stem}-{k + 1}"
+            cut = work.rfind("\n", 0, int(len(work) * 0.9)) + 1
+            heads.append((name, work[:cut]))
+            tails.append((f"{name}-held-out", work[cut:]))
+    files = []
+    for i, (name, t) in enumerate(heads + tails):
+        files.append(folder / f"{i + 1:02d}-{name}.txt")
+        files[-1].write_text(t, encoding="utf-8", newline="\n")
     total, held = sum(len(t) for _, t in heads + tails), sum(len(t) for _, t in tails)
-    return [p for p, _ in heads + tails], (held + 0.5) / total  # the half character: int() rounds down
+    return files, (held + 0.5) / total  # the half character: int() rounds down
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("shakespeare", type=Path, help="tinyshakespeare.txt (charlstm corpora get tinyshakespeare)")
+    ap.add_argument("texts", type=Path, nargs="+",
+                    help="the texts to read besides the docstrings (the shipped starter's: austen.txt "
+                         "tinyshakespeare.txt)")
     ap.add_argument("--pydocs", type=Path, default=ROOT / "corpora" / "pydocs.txt")
     ap.add_argument("--work", type=Path, default=Path("starter-build"), help="where the training run is kept")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads to train with (speed only)")
     ap.add_argument("--steps", type=int, default=STEPS, help="training steps (the shipped starter's: the default)")
-    ap.add_argument("--with-reference", action="store_true",
-                    help="also train on the Python reference's help() topics (a recipe tried, not shipped)")
+    ap.add_argument("--compare", type=Path, nargs="*", default=[],
+                    help="texts it never read, scored by `charlstm eval` with this build and with --against")
+    ap.add_argument("--against", type=Path, default=OUT, help="the starter to compare with (default: the packaged one)")
+    ap.add_argument("--eval-every", type=int, default=EVAL_EVERY, help="steps between scorings of all the tails")
     args = ap.parse_args()
-    for p in (args.shakespeare, args.pydocs):
+    texts = [args.pydocs, *args.texts]
+    for p in texts:
         if not p.is_file():
             sys.exit(f"make_starter: {p} not found")
+        if p.stem not in TEXTS:
+            sys.exit(f"make_starter: say what {p.name} is and under what licence (TEXTS in {Path(__file__).name})")
     run = args.work / "starter"
     if not (run / "last.pt").is_file():
-        texts = [args.pydocs, *([python_reference(args.work / "sources")] if args.with_reference else []),
-                 args.shakespeare]
         files, held = recipe(texts, args.work / "texts")
         cmd = [sys.executable, "-m", "charlstm", "train", *map(str, files), "--val-fraction", f"{held:.9f}",
                "--eval-chars", "0",  # every evaluation scores all the tails, however many texts
+               "--eval-every", str(args.eval_every),
                "--preset", "medium", "--batch-size", str(BATCH), "--weight-drop", "0", "--steps", str(args.steps),
                "--threads", str(args.threads), "--seed", "1337", "--name", "starter", "--root", str(args.work),
                "--plain"]
@@ -91,9 +140,30 @@ def main() -> None:
         subprocess.run(cmd, check=True)
     from charlstm.export import slim
     from charlstm.store import checkpoint, runs
-    ck = checkpoint.load(run / "best.pt")
+    before = None
+    if args.compare and args.against.is_file():  # copied first: --out may be the file it replaces
+        before = args.work / "replaced-starter.pt"
+        before.write_bytes(args.against.read_bytes())
+    ck = {**checkpoint.load(run / "best.pt"), "sources": sources(texts)}
     size = slim.export_pt(ck, args.out, half=True, log=runs.read_metrics(run)[0])
     print(f"wrote {args.out}: {size / 1e6:.2f} MB, step {ck['step']}, best val {ck['best_val_loss']:.4f} nats/char")
+    tails = sorted((args.work / "texts").glob("*-held-out.txt"))
+    groups = {p.name: [p] for p in [*args.compare, *tails]}
+    groups |= {f"the tails of {p.stem}": [t for t in tails if t.stem.split("-", 1)[1].startswith(p.stem)]
+               for p in texts}
+    groups["all the tails"] = tails
+    for name, files in groups.items():
+        row = [eval_nats(m, files) for m in (args.out, before) if m is not None]
+        print(f"{name}: this build {row[0]:.4f} nats/char"
+              + (f", {args.against.name} {row[1]:.4f} ({row[1] - row[0]:+.4f})" if len(row) > 1 else ""), flush=True)
+
+
+def eval_nats(model: Path, texts: list[Path]) -> float:
+    """`charlstm eval MODEL TEXT...`: nats per character over the texts together."""
+    import json
+    out = subprocess.run([sys.executable, "-m", "charlstm", "eval", str(model), *map(str, texts), "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["nats_per_char"]
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ def info_record(ckpt: dict, path) -> dict:
         "format_version": ckpt.get("format_version"),
         "lineage": ckpt.get("lineage", []),
         "adapted": ckpt.get("adapted", []),
+        "sources": ckpt.get("sources", []),
         "styles": records(ckpt),
         "slim": ckpt.get("slim"),
     }

@@ -215,7 +215,7 @@ def corpora_get(
     """Download a public-domain corpus into --dir (checked and written atomically)."""
     from tqdm import tqdm
 
-    from ..data.corpora import SOURCES, download
+    from ..data.corpora import SOURCES, fetch
     if name not in SOURCES:
         raise CharLSTMError(f"unknown corpus {name!r}: choose one of {', '.join(sorted(SOURCES))}")
     src = SOURCES[name]
@@ -239,13 +239,17 @@ def corpora_get(
         bar.total = total
         bar.update(n)
     try:
-        _, digest = download(src, dest, step)
+        _, checks = fetch(src, dest, step)
     except BaseException:
         if created and not any(folder.iterdir()):
             folder.rmdir()  # nothing left behind, not even the folder made for it
         raise
     finally:
         bar.close()
-    check = "checksum ok" if src.sha256 else f"no published checksum; sha256 {digest}"
-    typer.echo(f"saved {dest} ({dest.stat().st_size:,} bytes, {check})")
+    size = f"{dest.stat().st_size:,} bytes"
+    if len(checks) == 1:
+        typer.echo(f"saved {dest} ({size}, {checks[0]})")
+    else:
+        typer.echo("\n".join(f"  {line}" for line in checks))
+        typer.echo(f"saved {dest} ({size}, {len(checks)} books)")
     typer.echo(f"train on it: charlstm train {dest}")

@@ -198,11 +198,19 @@ def info_table(ckpt: dict, path) -> Table:
     if "slim" in ckpt:
         rows.append(("format", f"slim (weights{' in fp16' if ckpt['slim'].get('half') else ''}, no optimizer): "
                                "sample, eval, inspect and --init-from read it; resume does not"))
+    rows += [("read" if i == 0 else "", source_text(r)) for i, r in enumerate(ckpt.get("sources", []))]
     rows += [("adapted to" if i == 0 else "", adapted_text(r)) for i, r in enumerate(ckpt.get("adapted", []))]
     rows += [("fine-tuned from" if i == 0 else "", lineage_text(r)) for i, r in enumerate(ckpt.get("lineage", []))]
     for k, v in rows:
         table.add_row(k, Text(str(v)))
     return table
+
+
+def source_text(record: dict) -> str:
+    """One text a packaged model read (tools/make_starter.py records them): what, how much, licence."""
+    held = record.get("held_out")
+    return (f"{record.get('what', '?')}: {record.get('name', '?')}, {record.get('chars', 0):,} characters"
+            f"{f' ({held:,} held out)' if isinstance(held, int) else ''}; {record.get('licence', 'licence unknown')}")
 
 
 def adapted_text(record: dict) -> str:

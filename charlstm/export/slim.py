@@ -24,7 +24,7 @@ from ..values import is_finite_number
 
 KEPT = ("format_version", "charlstm_version", "torch_version", "saved_at", "model_config", "train_config", "vocab",
         "model", "step", "epoch", "train_time", "best_val_loss", "val_scored", "corpus", "run_name", "lineage",
-        "adapted")
+        "adapted", "sources")
 
 
 CURVE_POINTS = 200  # training-loss points kept from the metrics log

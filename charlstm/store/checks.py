@@ -94,7 +94,8 @@ def _validate_record(ckpt: dict, path: Path | str) -> None:
           f"val_scored is {scored!r}")
     for key in ("run_name", "saved_at", "charlstm_version", "torch_version"):
         need(isinstance(ckpt.get(key, ""), str), path, f"{key} is not text")
-    for key in ("lineage", "adapted"):  # fine-tuned from; adapted to (sample --save-adapted)
+    for key in ("lineage", "adapted", "sources"):  # fine-tuned from; adapted to (sample --save-adapted); the
+        # texts a packaged model read, with their licences (tools/make_starter.py)
         records = ckpt.get(key, [])
         need(isinstance(records, list) and all(isinstance(r, dict) and all(
             isinstance(k, str) and (v is None or isinstance(v, (str, int, float, list))) for k, v in r.items())

@@ -157,6 +157,26 @@ def test_a_wheel_carries_the_starter_and_the_page_assets(tmp_path):
     assert any(n.startswith("charlstm/assets/web/") for n in names)
 
 
+def test_info_says_what_a_packaged_model_read(home, tmp_path):
+    import json
+
+    from charlstm.export import slim
+    from charlstm.store.arrays import load as load_without_torch
+    read = [{"name": "novels.txt", "what": "two novels", "licence": "public domain", "chars": 12345, "held_out": 1234},
+            {"name": "code.txt", "what": "some code", "licence": "MIT", "chars": 999, "held_out": 99}]
+    ck = checkpoint.load(home / "runs" / "parent" / "best.pt")
+    slim.export_pt({**ck, "sources": read}, tmp_path / "packaged.pt", half=True)
+    r = invoke("info", tmp_path / "packaged.pt")
+    assert r.exit_code == 0, r.output
+    assert "two novels: novels.txt, 12,345 characters (1,234 held out); public domain" in " ".join(r.stdout.split())
+    assert "some code: code.txt, 999 characters (99 held out); MIT" in " ".join(r.stdout.split())
+    assert json.loads(invoke("info", tmp_path / "packaged.pt", "--json").stdout)["sources"] == read
+    assert load_without_torch(tmp_path / "packaged.pt")["sources"] == read  # the torch-free reader too
+    checkpoint.save({**ck, "sources": ["a text, not a record"]}, tmp_path / "bad.pt")
+    with pytest.raises(Exception, match="its sources record is not a list of records"):
+        checkpoint.load(tmp_path / "bad.pt")
+
+
 # --- slim checkpoints through every command -----------------------------------------------------------
 
 def test_a_slim_checkpoint_is_read_by_sample_eval_inspect_gates_info_and_init_from(home):

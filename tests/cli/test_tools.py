@@ -1,12 +1,9 @@
 """eval, info, runs, plot, corpora, and the sampling extras (stop conditions, file output,
 interactive mode, novelty), through Typer's CliRunner."""
 
-import hashlib
-import http.server
 import json
 import math
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -135,63 +132,6 @@ def test_novelty_known_answers():
     assert copied_share(np.array([1, 2]), ngram_hashes(train, 3), 3) == (0.0, 0)
 
 
-class _Quiet(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-
-
-class _Server:
-    """A local HTTP server on 127.0.0.1 running `handler` in a thread; `url` is its address."""
-
-    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
-def _files_server(files: dict[str, bytes]) -> _Server:
-    class Handler(_Quiet):
-        def do_GET(self):
-            body = files.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-    return _Server(Handler)
-
-
-def test_corpora_list_and_get_from_a_local_server(tmp_path, monkeypatch):
-    from charlstm.data import corpora as fetch
-    body = (VERSE * 50).encode()
-    srv = _files_server({"/good.txt": body})
-    sources = {
-        "good": fetch.Source("good", srv.url + "/good.txt", "test text", hashlib.sha256(body).hexdigest(), len(body)),
-        "tampered": fetch.Source("tampered", srv.url + "/good.txt", "wrong checksum", "0" * 64),
-        "missing": fetch.Source("missing", srv.url + "/nope.txt", "not there"),
-    }
-    monkeypatch.setattr(fetch, "SOURCES", sources)
-    (tmp_path / "bundled.txt").write_text("hello\n")
-    r = invoke("corpora", "--dir", tmp_path)
-    assert r.exit_code == 0 and "bundled" in r.stdout and "charlstm corpora get good" in r.stdout
-
-    r = invoke("corpora", "get", "good", "--dir", tmp_path)
-    assert r.exit_code == 0, r.output
-    assert (tmp_path / "good.txt").read_bytes() == body and "checksum ok" in r.stdout
-    r = invoke("corpora", "get", "good", "--dir", tmp_path)
-    assert "already exists" in r.stdout
-
-    for name, message in (("tampered", "checksum mismatch"), ("missing", "could not download"),
-                          ("nosuch", "unknown corpus")):
-        r = CliRunner().invoke(app, ["corpora", "get", name, "--dir", str(tmp_path)])
-        assert r.exit_code == 1 and message in r.stderr, r.output
-        assert not (tmp_path / f"{name}.txt").exists()
-    assert not list(Path(tmp_path).glob(".*.part"))  # no half files left behind
-    srv.httpd.shutdown()
-
-
 def test_checkpoint_metadata_loads_mapped(runs):
     from charlstm.store.checkpoint import load
     ck = load(runs / "checkpoints" / "first" / "last.pt", mmap=True)
@@ -221,58 +161,3 @@ def test_novelty_report_counts_within_samples_only(runs):
     shares, _ = report(run, tok, ["lamp lamp lamp"], 0.1, sizes=(5,))
     assert shares[5] == pytest.approx(4 / 10)  # "lamp " and " lamp" (twice each) occur; "amp l" etc. do not
     assert report(run.parent, tok, ["x"], 0.1) is None  # no token cache there
-
-
-def _broken_server(body: bytes) -> _Server:
-    """/good sends the body; /short half of it under the full Content-Length; /chunked breaks off
-    inside a chunk; /badlength sends an unreadable Content-Length."""
-    class Handler(_Quiet):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            self.send_response(200)
-            if self.path == "/chunked":
-                self.send_header("Transfer-Encoding", "chunked")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(body[:100]), body[:100]))
-                self.wfile.write(b"400\r\n" + body[:10])  # promises 1024 bytes, sends 10, hangs up
-            elif self.path == "/badlength":
-                self.send_header("Content-Length", "lots")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body)
-            else:
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body if self.path == "/good" else body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-    return _Server(Handler)
-
-
-def test_broken_downloads_are_one_line_and_leave_nothing(tmp_path, monkeypatch):
-    import os
-
-    from charlstm.data import corpora as fetch
-    body = (VERSE * 50).encode()
-    srv = _broken_server(body)
-    sources = {name: fetch.Source(name, f"{srv.url}/{name}", "no pinned checksum")
-               for name in ("short", "chunked", "badlength", "good")}
-    monkeypatch.setattr(fetch, "SOURCES", sources)
-    for name, message in (("short", "of"), ("chunked", "could not download"), ("badlength", "could not download")):
-        r = CliRunner().invoke(app, ["corpora", "get", name, "--dir", str(tmp_path / "c")])
-        assert r.exit_code == 1 and "Traceback" not in r.output, r.output
-        assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
-        assert not (tmp_path / "c").exists()  # not the file, no .part file, not even the folder made for it
-    old = os.umask(0o027)
-    try:
-        r = invoke("corpora", "get", "good", "--dir", tmp_path / "c")
-    finally:
-        os.umask(old)
-    saved = tmp_path / "c" / "good.txt"
-    assert r.exit_code == 0 and saved.read_bytes() == body
-    assert saved.stat().st_mode & 0o777 == 0o640  # 0644 less the umask, not the temp file's 0600
-    assert [p.name for p in (tmp_path / "c").iterdir()] == ["good.txt"]
-    srv.httpd.shutdown()
