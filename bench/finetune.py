@@ -1,7 +1,8 @@
 """Fine-tuning from the starter model against training from scratch, on small corpora it never saw.
 
-    python bench/make_ft_corpora.py /tmp/ftcorpora          # prose.txt, code.txt, newchars.txt
-    python bench/finetune.py curves /tmp/ftcorpora/*.txt --budget-min 5 --marks 1,2
+    python bench/make_ft_corpora.py /tmp/ftcorpora          # novel.txt, prose.txt, code.txt, newchars.txt
+    python bench/finetune.py curves /tmp/ftcorpora/novel.txt /tmp/ftcorpora/code.txt --budget-min 2 --marks 1 \\
+        --repeats 3
     python bench/finetune.py lr /tmp/ftcorpora/prose.txt /tmp/ftcorpora/newchars.txt --steps 100 \\
         --shares 1,0.5,0.25 --threads 1
 
@@ -58,16 +59,17 @@ def curves(args: argparse.Namespace) -> None:
     budget = args.budget_min * 60
     marks = [float(m) * 60 for m in args.marks.split(",") if m]
     rows = []
-    for corpus in args.corpora:
-        for label, init in (("scratch", None), ("starter", "starter")):
-            if label not in args.starts.split(","):
-                continue
-            with tempfile.TemporaryDirectory() as tmp:
-                out = run(corpus, Path(tmp) / "run", dict(time=budget, eval_at=tuple(marks)), init, set(),
-                          args.threads)
-            out.update(corpus=corpus.name, start=label)
-            print(json.dumps(out), flush=True)
-            rows.append(out)
+    for repeat in range(args.repeats):
+        for corpus in args.corpora:
+            for label, init in (("scratch", None), ("starter", args.starter)):
+                if label not in args.starts.split(","):
+                    continue
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = run(corpus, Path(tmp) / "run", dict(time=budget, eval_at=tuple(marks)), init, set(),
+                              args.threads)
+                out.update(corpus=corpus.name, start=label, repeat=repeat + 1)
+                print(json.dumps(out), flush=True)
+                rows.append(out)
     points = [*marks, budget]
     print(f"\n{platform.processor() or platform.machine()}, python {platform.python_version()}")
     print("| corpus | start | model | " + " | ".join(f"{p / 60:g} min" for p in points) + " |")
@@ -77,6 +79,15 @@ def curves(args: argparse.Namespace) -> None:
         zero = f" (0 min: {r['curve'][0]['val_loss']:.4f})" if r["start"] == "starter" else ""
         print(f"| {r['corpus']} | {r['start']}{zero} | {m['cell']} {m['layers']}x{m['hidden']} | "
               + " | ".join(f"{at(r['curve'], p):.4f}" for p in points) + " |")
+    print(f"\nat {budget / 60:g} min, the mean of each start's runs (the last evaluation at or before the budget):")
+    print("| corpus | scratch | starter | starter ahead by | runs |")
+    print("|---|---|---|---|---|")
+    for corpus in dict.fromkeys(r["corpus"] for r in rows):
+        mean = {label: [at(r["curve"], budget) for r in rows if r["corpus"] == corpus and r["start"] == label]
+                for label in ("scratch", "starter")}
+        mean = {k: (sum(v) / len(v) if v else math.nan, len(v)) for k, v in mean.items()}
+        print(f"| {corpus} | {mean['scratch'][0]:.4f} | {mean['starter'][0]:.4f} | "
+              f"{mean['scratch'][0] - mean['starter'][0]:.3f} | {mean['scratch'][1]} + {mean['starter'][1]} |")
 
 
 def lr(args: argparse.Namespace) -> None:
@@ -105,6 +116,8 @@ def main() -> None:
     c.add_argument("--marks", default="1,2", help="minutes at which to evaluate besides the end")
     c.add_argument("--threads", type=int, default=None)
     c.add_argument("--starts", default="scratch,starter", help="which runs to make: scratch, starter or both")
+    c.add_argument("--repeats", type=int, default=1, help="make every run this many times (the table gives means)")
+    c.add_argument("--starter", default="starter", help="the model to fine-tune (default: the packaged starter)")
     r = sub.add_parser("lr")
     r.add_argument("corpora", nargs="+", type=Path)
     r.add_argument("--steps", type=int, default=100)

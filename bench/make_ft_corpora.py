@@ -1,4 +1,4 @@
-"""Build three small fine-tuning corpora that the starter model never saw, from files already on disk.
+"""Build small fine-tuning corpora that the starter model never saw, from files on disk and one PyPI sdist.
 
     python bench/make_ft_corpora.py [OUT_DIR]      # default /tmp/ftcorpora
 
@@ -8,6 +8,12 @@ at a whole paragraph, file or message, and is built deterministically: files and
 visited in sorted order and nothing random is used. The text is written to OUT_DIR and is not
 committed to the repository; only this script is.
 
+novel.txt: a 19th-century English novel, Lewis Carroll's Alice's Adventures in Wonderland (1865; public
+    domain), whole: the file alice29.txt of the Canterbury corpus (the "Millennium Fulcrum Edition 2.9"
+    of Project Gutenberg), taken from the sdist of Brotli 1.1.0 on PyPI (tests/testdata/alice29.txt),
+    which the script downloads with `pip download` (PyPI is reachable where Project Gutenberg is
+    not); its DOS line ends become "\\n" and its end-of-file byte is dropped: 148,480 characters. The
+    starter never read it: it is by neither Austen nor Shakespeare.
 prose.txt: English prose, from the Vim user manual ("VIM USER MANUAL - by Bram Moolenaar", the
     files usr_NN.txt under /usr/share/vim/vim9*/doc, Debian package vim-runtime). Chapters are
     read in order and only running-text paragraphs are kept: code examples (indented lines),
@@ -27,9 +33,11 @@ newchars.txt: Vietnamese (--lang vi, the default) or Russian (--lang ru) running
     (read from the packaged starter model: the characters of corpora/pydocs.txt and Tiny Shakespeare)
     and the share of the text they make up.
 
-With --tuning, three other texts of the same kinds are written instead (tune_prose.txt: the Vim
+With --tuning, other texts of the same kinds are written instead (tune_prose.txt: the Vim
 manual's running text after the part prose.txt takes; tune_code.txt: the modules of TUNE_MODULES;
-tune_de.txt: the German catalogs), for choosing settings (bench/dynamic.py) on text that is not the
+tune_de.txt: the German catalogs; tune_lecture.txt: the first --max-bytes of the Canterbury corpus's
+lcet10.txt, from the same Brotli sdist, the Library of Congress's 1992 workshop on electronic texts,
+a work of the US government), for choosing settings (bench/dynamic.py) on text that is not the
 text the results are then reported on.
 
 The sources are those of the machine that runs the script: a different Debian release (vim90 vs
@@ -113,6 +121,27 @@ def prose_paragraphs():
             paragraph = []
 
 
+# ---------------------------------------------------------------- novel: the Canterbury corpus
+
+BROTLI = "brotli==1.1.0"  # its sdist carries the Canterbury corpus's texts as test data
+
+
+def canterbury(name: str, cache: Path) -> str:
+    """The Canterbury corpus's text `name` (alice29.txt, lcet10.txt), read from Brotli's sdist, which
+    `pip download` fetches into `cache` once."""
+    import subprocess
+    import tarfile
+    sdists = sorted(cache.glob("[Bb]rotli-1.1.0.tar.gz"))
+    if not sdists:
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", BROTLI,
+                        "-d", str(cache)], check=True, stdout=subprocess.DEVNULL)
+        sdists = sorted(cache.glob("[Bb]rotli-1.1.0.tar.gz"))
+    with tarfile.open(sdists[0]) as tar:
+        data = tar.extractfile(f"Brotli-1.1.0/tests/testdata/{name}").read()
+    return data.decode("latin-1").rstrip("\x1a").replace("\r\n", "\n")  # DOS line ends made "\\n"
+
+
 # ---------------------------------------------------------------- code: Python standard library
 
 def code_files(modules=CODE_MODULES):
@@ -177,9 +206,11 @@ def main() -> None:
             "tune_prose.txt": take(prose_paragraphs(), args.max_bytes, "\n\n", skip_bytes=args.max_bytes),
             "tune_code.txt": take(code_files(TUNE_MODULES), args.max_bytes, "\n\n"),
             "tune_de.txt": take(catalog_messages("de"), args.max_bytes, "\n"),
+            "tune_lecture.txt": take(canterbury("lcet10.txt", out / ".sources").split("\n\n"), args.max_bytes, "\n\n"),
         }
     else:
         corpora = {
+            "novel.txt": canterbury("alice29.txt", out / ".sources"),
             "prose.txt": take(prose_paragraphs(), args.max_bytes, "\n\n"),
             "code.txt": take(code_files(), args.max_bytes, "\n\n"),
             "newchars.txt": take(catalog_messages(args.lang), args.max_bytes, "\n"),
