@@ -13,6 +13,11 @@ whole validation split (the last 10%, the same characters for both: the split is
 the marks and at the end, and fine-tuning also before its first step. Prints one JSON line per run
 and a table. Time nothing else while it runs.
 
+`variants`: fine-tuning with its defaults and with one setting changed at a time (a rate, dropout,
+the batch), each for the same time on each text, to re-check `sizing.FINE_TUNE` on tuning texts
+(bench/make_ft_corpora.py --tuning) apart from the texts the results are reported on. Time nothing
+else while it runs.
+
 `lr`: fine-tuning at a fixed number of steps (so the result does not depend on the machine's speed
 or load) with the peak rate at several multiples of the starter's, and optionally other schedules
 and warm-ups, to choose `sizing.FINE_TUNE`.
@@ -31,13 +36,14 @@ from pathlib import Path
 import machine
 
 
-def run(corpus: Path, work: Path, cfg_kw: dict, init_from: str | None, keep: set[str], threads: int | None) -> dict:
+def run(corpus: Path, work: Path, cfg_kw: dict, init_from: str | None, keep: set[str], threads: int | None,
+        model_kw: dict | None = None) -> dict:
     from charlstm.config import TrainConfig
     from charlstm.events import Eval, Started, Stopped
     from charlstm.training.start import train
     cfg = TrainConfig(eval_chars=None, sample_every=0, **cfg_kw)
     curve, info = [], {}
-    events = train([corpus], {}, cfg, run_dir=work, preset=None if init_from else "auto", keep=keep,
+    events = train([corpus], model_kw or {}, cfg, run_dir=work, preset=None if init_from else "auto", keep=keep,
                    init_from=init_from, threads=threads)
     for ev in events:
         if isinstance(ev, Started):
@@ -107,6 +113,29 @@ def lr(args: argparse.Namespace) -> None:
                   f"{out['curve'][0]['val_loss']:.4f} | {out['best_val_loss']:.4f} |", flush=True)
 
 
+MODEL_KEYS = ("dropout", "weight_drop")
+
+
+def variants(args: argparse.Namespace) -> None:
+    """Fine-tune with fine-tuning's defaults and with one setting changed at a time, each for the same
+    time budget on each (tuning) text; the table gives each variant's validation loss at the budget."""
+    budget = args.budget_min * 60
+    print(f"| corpus | variant | steps | batch | lr | dropout | at {args.budget_min:g} min | best |")
+    print("|---|---|---|---|---|---|---|---|")
+    for corpus in args.corpora:
+        for variant in args.variants.split(";"):
+            given = dict(kv.split("=") for kv in variant.split(",") if "=" in kv)
+            model_kw = {k: float(v) for k, v in given.items() if k in MODEL_KEYS}
+            cfg_kw = {k: (int(v) if k == "batch_size" else float(v)) for k, v in given.items() if k not in MODEL_KEYS}
+            with tempfile.TemporaryDirectory() as tmp:
+                out = run(corpus, Path(tmp) / "run", dict(time=budget, **cfg_kw), args.starter, set(given),
+                          args.threads, model_kw)
+            t, m = out["train"], out["model"]
+            steps = max((p["step"] for p in out["curve"]), default=0)
+            print(f"| {corpus.name} | {variant} | {steps} | {t['batch_size']} | {t['lr']:g} | {m['dropout']:g} | "
+                  f"{at(out['curve'], budget):.4f} | {out['best_val_loss']:.4f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -125,9 +154,17 @@ def main() -> None:
     r.add_argument("--warmups", default="20")
     r.add_argument("--schedules", default="cosine")
     r.add_argument("--threads", type=int, default=None)
+    v = sub.add_parser("variants")
+    v.add_argument("corpora", nargs="+", type=Path)
+    v.add_argument("--budget-min", type=float, default=2.0)
+    v.add_argument("--variants", default="defaults;lr=0.001;dropout=0.2;batch_size=32",
+                   help="';'-separated; each 'defaults' or comma-separated KEY=VALUE (lr, dropout, weight_drop, "
+                        "batch_size) changed from fine-tuning's defaults")
+    v.add_argument("--starter", default="starter")
+    v.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     print(machine.line(), flush=True)
-    {"curves": curves, "lr": lr}[args.mode](args)
+    {"curves": curves, "lr": lr, "variants": variants}[args.mode](args)
 
 
 if __name__ == "__main__":

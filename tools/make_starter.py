@@ -1,25 +1,29 @@
 """Build the starter model that ships in the package (charlstm/assets/starter.pt).
 
-    python tools/make_starter.py PATH/TO/tinyshakespeare.txt [--pydocs corpora/pydocs.txt] [--work DIR]
+    python tools/make_starter.py PATH/austen.txt PATH/tinyshakespeare.txt [--pydocs corpora/pydocs.txt]
+        [--work DIR] [--compare NOVEL.txt ...]
 
 It trains the `medium` preset (2x512 LSTM, embed 128, about 3.5M weights) with batch 32 for a fixed
-number of steps on two texts charlstm may redistribute a model of: the Python standard library's
+number of steps on texts charlstm may redistribute a model of: the Python standard library's
 documentation strings (corpora/pydocs.txt, which corpora/make_pydocs.py builds from the Python that
-runs it) and Tiny Shakespeare (public domain; download it with `charlstm corpora get
-tinyshakespeare`). Neither text is stored in the package, only the model. A fixed step budget (not a
-time budget) makes the result the same on any machine, however fast.
+runs it), Jane Austen's five novels (`charlstm corpora get austen`) and Tiny Shakespeare (`charlstm
+corpora get tinyshakespeare`). No other books: the texts it is judged on must stay ones it never
+read. None of the texts is stored in the package, only the model, which records each text's name,
+size, licence and how much of it was held out (`charlstm info starter` shows them; TEXTS below says
+what each is). A fixed step budget (not a time budget) makes the result the same on any machine,
+however fast.
 
-The corpus recipe: each text is cut at the line break nearest 90% of its length, and the run reads
-four files in this order: the first 90% of each text, then the last 10% of each. charlstm holds out
-the last 10% of what it reads, so the validation split is the two texts' own tails, as when either is
-trained alone (held out as one contiguous piece, the end of the Shakespeare alone would be judged on
-plays whose names and people the model never read). With --with-reference a third text goes between
-the two: the Python reference's topics as `help()` shows them (English running prose about the
-language, written into the work folder from the `pydoc_data` module of the Python that runs the
-script; PSF licence). That recipe was tried and not shipped (bench/RESULTS.md, "The starter model
-(#31)"). The best checkpoint is then written as a slim
-checkpoint with fp16 weights (no optimizer state, about 7 MB), so it is small enough to ship.
-Precision is left to charlstm (bf16 autocast where the CPU has the kernel, fp32 elsewhere);
+The corpus recipe: each work is cut at the line break nearest 90% of its length, and the run reads
+the first 90% of every work, then the last 10% of every work. A text is one work, except a
+collection (charlstm.data.corpora.COLLECTIONS: austen.txt), which is cut into its books at their
+title lines, so the end of every novel is held out, not the last novel. charlstm holds out the last
+10% of what it reads, so the validation split is exactly the works' own tails. Every evaluation
+scores all of them.
+
+The best checkpoint is then written as a slim checkpoint with fp16 weights (no optimizer state,
+about 7 MB), small enough to ship. With --compare, each text named and each group of tails is
+scored by `charlstm eval` with the new starter and with the one it replaces (--against), side by
+side. Precision is left to charlstm (bf16 autocast where the CPU has the kernel, fp32 elsewhere);
 bench/RESULTS.md names the machine each build ran on.
 """
 
