@@ -2,6 +2,7 @@
 
     python tools/readme_samples.py            # the starter's sample and a fresh 2-minute main job's
     python tools/readme_samples.py --check    # exit 1 if the README's starter sample is not what it prints now
+    python tools/readme_samples.py --starter-only   # a new starter: its sample only, the main job's kept
 
 It runs `charlstm sample starter` (STARTER_ARGS) and the README's main job (`charlstm train
 corpora/pydocs.txt --time 2m`, then `charlstm sample` with SAMPLE_ARGS, in a temporary folder), and
@@ -74,6 +75,7 @@ def block(starter: str, job: str, reached: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only compare the README's starter sample with a new one")
+    ap.add_argument("--starter-only", action="store_true", help="write the starter's sample only (after a new starter)")
     args = ap.parse_args()
     readme = README.read_text(encoding="utf-8")
     starter = charlstm(*STARTER_ARGS)
@@ -83,6 +85,14 @@ def main() -> None:
             sys.exit("README.md's starter sample differs from what `charlstm "
                      f"{' '.join(STARTER_ARGS)}` prints now: run python tools/readme_samples.py")
         print("README.md's starter sample is current")
+        return
+    if args.starter_only:
+        if not STARTER_TEXT.search(readme):
+            sys.exit("README.md has no <!-- starter --> sample block")
+        fence = "```"
+        README.write_text(STARTER_TEXT.sub(lambda m: f"<!-- starter -->\n{fence}text\n{starter}{fence}\n", readme,
+                                           count=1), encoding="utf-8")
+        print(f"wrote the starter's sample into {README}")
         return
     if not BLOCK.search(readme):
         sys.exit("README.md has no <!-- samples --> ... <!-- /samples --> block")
