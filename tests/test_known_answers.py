@@ -11,12 +11,11 @@ import pytest
 import torch
 from known_answers import load
 
-from charlstm.config import ModelConfig
+from charlstm.config import CELLS, ModelConfig
 from charlstm.model import CharLSTM, gru_step, lstm_step, rnn_step
 from charlstm.tokenizer import CharTokenizer
 
 ANSWERS = load()
-CELLS = ("lstm", "gru", "rnn")
 F32 = dict(rtol=0, atol=2e-6)  # float32 arithmetic against float64 answers of size ~1
 
 

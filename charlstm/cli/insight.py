@@ -174,8 +174,8 @@ def gates(
     _check_text(text, file)
     check_output(svg, "--svg")
     path, model, tok = _model(checkpoint, root)
-    if model.config.cell == "rnn":
-        raise ConfigError("a plain RNN has no gates; use an lstm or gru checkpoint")
+    if not GATES[model.config.cell]:
+        raise ConfigError(f"a plain RNN ({model.config.cell}) has no gates; use an lstm or gru checkpoint")
     tr = trace(model, tok, _known(tok, _load_text(path, text, file, chars)))
     stdout_console().print(saturation_table([saturation(lay) for lay in tr["layers"]]))
     if svg:

@@ -13,6 +13,7 @@ from collections import deque
 
 import torch
 
+from ..config import GATES
 from ..model import CharLSTM
 
 EXPLODING_SHARE = 0.5  # clipped on more than half of the recent steps
@@ -64,7 +65,7 @@ class GradientMonitor:
                         f"{self.clipped_fraction:.0%} of the last {WINDOW} steps. Clipping keeps the updates bounded, "
                         "but a lower --lr usually trains better"))
         if len(self.ratios) == self.ratios.maxlen and max(self.ratios) < VANISHING_RATIO:
-            fix = "try --cell lstm or gru" if self.cell == "rnn" else "try fewer --layers or a higher --lr"
+            fix = "try --cell lstm or gru" if not GATES[self.cell] else "try fewer --layers or a higher --lr"
             out.append(("vanishing", f"gradients are vanishing: layer 0 receives under {VANISHING_RATIO:g} of the "
                         f"gradient norm of layer {self.layers - 1} ({max(self.ratios):.1e} at most recently); {fix}"))
         due = [(k, m) for k, m in out if step - self.last_warned.get(k, -REPEAT) >= REPEAT]

@@ -52,6 +52,14 @@ def test_gates_table_and_svg(run_dir, tmp_path):
     assert svg.read_text().count("<circle") == 2 * 3 * TINY_MODEL["hidden"]  # layers x gates x units
 
 
+def test_gates_refuses_a_cell_without_gates_in_one_line(tmp_path, corpus_file, tiny_config):
+    d = tmp_path / "ck" / "plain"
+    list(train([corpus_file], {**TINY_MODEL, "cell": "rnn"}, tiny_config(steps=2), run_dir=d))
+    r = invoke("gates", d, "--text", "The lamp")
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.strip() == "error: a plain RNN (rnn) has no gates; use an lstm or gru checkpoint"
+
+
 def test_compare_three_cells(tmp_path, corpus_file):
     r = invoke("compare", corpus_file, "--cells", "lstm,gru,rnn", "--steps", 6, "--hidden", 16, "--embed", 8,
                "-b", 4, "--seq-len", 16, "--eval-every", 3, "--root", tmp_path, "--name", "cmp", "--plain",

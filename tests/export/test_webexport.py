@@ -16,6 +16,7 @@ from selenium.webdriver.chrome.service import Service
 from test_onnxexport import checkpoint_dict
 from typer.testing import CliRunner
 
+from charlstm.config import CELLS
 from charlstm.export.webpage import TEMPLATE, WEIGHTS, export_web, model_script
 from charlstm.store import checkpoint
 
@@ -52,7 +53,7 @@ def generate_on_page(driver, prime: str, length: int, temp: str = "0", timeout: 
     return driver.execute_script("return document.getElementById('output').textContent")
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_page_logits_equal_torch(browser, tmp_path, cell):
     ckpt = checkpoint_dict(cell)
     written = export_web(ckpt, tmp_path / "web")
@@ -208,7 +209,7 @@ def test_default_cpu_model_samples_at_least_100_chars_per_second(browser, tmp_pa
     assert rate >= 100, f"{rate:.0f} chars/s"
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_page_step_and_filter_give_the_worked_examples_answers(browser, tmp_path, cell):
     """rnn.js, the one JavaScript step and filter, against tests/fixtures/known_answers.json: the logits
     after each character, and the filtered probabilities of each case it has options for (the page

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from charlstm.config import ModelConfig
+from charlstm.config import CELLS, ModelConfig
 from charlstm.insight.gates import (
     bracket_depth,
     inside_quotes,
@@ -27,7 +27,7 @@ def model(cell, layers=2):
     return m.eval(), tok
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_recomputed_equations_equal_the_module(cell):
     m, tok = model(cell)
     tr = trace(m, tok, TEXT)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import charlstm.sampling.generate as sample_mod
-from charlstm.config import ModelConfig
+from charlstm.config import CELLS, ModelConfig
 from charlstm.errors import ConfigError
 from charlstm.model import CharLSTM
 from charlstm.sampling.engines import (
@@ -47,7 +47,7 @@ def test_stepwise_loss_of_the_plain_engine_equals_the_models_own_forward():
 
 
 @needs_fbgemm
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_half_weight_steps_stay_close_to_fp32_and_their_loss_within_00005(cell):
     m, tok = sharp_model(cell)
     state = m.init_state(3)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from charlstm.config import ModelConfig, SampleConfig
+from charlstm.config import CELLS, ModelConfig, SampleConfig
 from charlstm.errors import CheckpointError
 from charlstm.model import CharLSTM
 from charlstm.sampling import numpy_engine, sampler
@@ -62,7 +62,7 @@ def test_the_stream_is_torchs_generator(seed):
         assert got.dtype == np.float32 and np.array_equal(got, want)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("cfg", [SampleConfig(length=300, seed=3),
                                  SampleConfig(length=120, seed=2**40 + 1, temperature=0.7, top_k=5, num_samples=3),
                                  SampleConfig(length=100, seed=9, top_p=0.8, num_samples=2),

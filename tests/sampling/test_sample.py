@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from charlstm.config import ModelConfig
+from charlstm.config import CELLS, ModelConfig
 from charlstm.errors import ConfigError, PrimeError
 from charlstm.model import CharLSTM
 from charlstm.sampling.engines import FastEngine, PlainEngine
@@ -22,7 +22,7 @@ def model_and_tok(cell="lstm", hidden=32, layers=2):
     return m.eval(), tok
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("batch", [1, 3])
 def test_fast_step_equals_model_forward(cell, batch):
     m, tok = model_and_tok(cell)
