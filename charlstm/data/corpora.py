@@ -53,6 +53,13 @@ class Collection:
     base: str = GUTENBERG
     size: int | None = None
 
+    @staticmethod
+    def shown(book: Book) -> str:
+        """The book's title as a reader writes it: "Sense and Sensibility"."""
+        words = book.title.lower().split()
+        return " ".join(w if 0 < i and w in ("and", "of", "the", "a", "in") else w.capitalize()
+                        for i, w in enumerate(words))
+
     def url(self, book: Book) -> str:
         return f"{self.base}/{book.gutenberg}/pg{book.gutenberg}.txt"
 
@@ -152,7 +159,7 @@ def fetch_collection(coll: Collection, dest: Path, progress: Callable[[int, int 
     texts, lines = [], []
     whole = (lambda n, _: progress(n, coll.size)) if progress else None  # one bar for all the books
     for book in coll.books:
-        source = Source(f"{coll.name}: {book.title.title()}", coll.url(book), "", None, None)
+        source = Source(f"{coll.name}: {coll.shown(book)}", coll.url(book), "", None, None)
         buffer = io.BytesIO()
         _transfer(source, buffer, hashlib.sha256(), whole, timeout)
         text = buffer.getvalue().decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
@@ -166,7 +173,7 @@ def fetch_collection(coll: Collection, dest: Path, progress: Callable[[int, int 
             raise FetchError(f"{source.name}: checksum mismatch (got sha256 {got[:16]}..., expected "
                              f"{book.sha256[:16]}...); nothing was saved")
         texts.append(f"{book.title}\n\n{body}")
-        lines.append(f"{book.title.title()} (#{book.gutenberg}): {len(body):,} characters, "
+        lines.append(f"{coll.shown(book)} (#{book.gutenberg}): {len(body):,} characters, "
                      + ("checksum ok" if book.sha256 else f"no pinned checksum; sha256 {got}"))
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(Path(dest), encoding="utf-8") as out:
