@@ -28,6 +28,15 @@ def cpu_flags() -> tuple[str, set[str]]:
     return name, flags
 
 
+def kind(flags: set[str]) -> str:
+    """The CPU's kind as RESULTS.md sorts them: what its widest matrix or vector unit is."""
+    for unit, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 with bf16"), ("avx512f", "AVX-512"),
+                       ("avx2", "AVX2 only")):
+        if unit in flags:
+            return name
+    return "no AVX2"
+
+
 def describe() -> dict:
     name, flags = cpu_flags()
     return {"cpu": name, "threads": torch.get_num_threads(), "units": [u for u in UNITS if u in flags],
